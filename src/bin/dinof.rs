@@ -1,0 +1,334 @@
+//! `dinof`: sample a bundle into a PNG grid or .npy array, inspect it, check it, benchmark it.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use dinof::backend::{BackendKind, ExecutionProvider, LoadOptions, OrtOptions};
+use dinof::{Corrector, LangevinNorm, Method, Model, Predictor, SampleOptions, Solver, Start};
+
+#[derive(Parser)]
+#[command(name = "dinof", version, about = "Generate images with DiNof models (diffusion with a normalizing-flow prior)")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Generate images and write a PNG grid (.png) or a float32 N×C×H×W array in [0, 1] (.npy).
+    Sample(SampleArgs),
+    /// Summarise a bundle: manifest, networks' inputs/outputs, parameter counts, backend in use.
+    Info {
+        dir: PathBuf,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Validate a bundle fully and run one tiny forward pass of each network.
+    Check {
+        dir: PathBuf,
+        #[command(flatten)]
+        load: LoadArgs,
+    },
+    /// Measure network cost per image at several sub-batch sizes, and the sampling loop's own overhead.
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Clone)]
+struct LoadArgs {
+    /// tract (pure Rust, default) or ort (ONNX Runtime).
+    #[arg(long, default_value = "tract")]
+    backend: BackendKind,
+    /// ONNX Runtime execution provider: cpu, cuda or tensorrt.
+    #[arg(long, default_value = "cpu")]
+    ep: ExecutionProvider,
+    /// Fall back to CPU when the execution provider is unavailable (reported).
+    #[arg(long)]
+    allow_fallback: bool,
+    /// Path of libonnxruntime (else ORT_DYLIB_PATH, else next to the dinof library).
+    #[arg(long)]
+    ort_lib: Option<PathBuf>,
+    #[arg(long, default_value_t = 0)]
+    device_id: i32,
+    /// Worker threads (0 = one per core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Images per network call inside the backend (0 = backend default).
+    #[arg(long, default_value_t = 0)]
+    sub_batch: usize,
+    /// TensorRT: fp16 engines.
+    #[arg(long)]
+    trt_fp16: bool,
+    /// TensorRT: engine cache directory (engines are built on first run; this keeps them).
+    #[arg(long)]
+    trt_cache: Option<PathBuf>,
+}
+
+impl LoadArgs {
+    fn options(&self) -> LoadOptions {
+        LoadOptions {
+            backend: self.backend,
+            threads: self.threads,
+            sub_batch: self.sub_batch,
+            skip_checksums: false,
+            ort: OrtOptions {
+                library_path: self.ort_lib.clone(),
+                execution_provider: self.ep,
+                device_id: self.device_id,
+                allow_fallback: self.allow_fallback,
+                trt_fp16: self.trt_fp16,
+                trt_engine_cache_dir: self.trt_cache.clone(),
+                trt_workspace_bytes: 0,
+            },
+        }
+    }
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    #[arg(long)]
+    bundle: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    n: usize,
+    /// Seed (default: random, printed).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Output file: .png (grid) or .npy (float32 N×C×H×W in [0, 1]).
+    #[arg(long)]
+    out: PathBuf,
+    /// Global index of the first image (to split a job across calls).
+    #[arg(long, default_value_t = 0)]
+    first_index: u64,
+    /// Images stepped together (0 = min(n, 256)); never changes the images.
+    #[arg(long, default_value_t = 0)]
+    batch_size: usize,
+    /// Reverse steps (default int(N·t_start)).
+    #[arg(long)]
+    steps: Option<usize>,
+    /// flow (DiNof) or prior (plain diffusion).
+    #[arg(long)]
+    start: Option<Start>,
+    /// T_m of the flow to start from.
+    #[arg(long = "t-m")]
+    t_m: Option<f64>,
+    #[arg(long)]
+    temperature: Option<f64>,
+    /// sde (predictor/corrector) or ode (probability flow).
+    #[arg(long)]
+    method: Option<Method>,
+    #[arg(long)]
+    predictor: Option<Predictor>,
+    #[arg(long)]
+    corrector: Option<Corrector>,
+    #[arg(long)]
+    snr: Option<f64>,
+    #[arg(long)]
+    corrector_steps: Option<usize>,
+    /// per_sample (default) or batch (score_sde's batch-averaged norms).
+    #[arg(long)]
+    langevin_norm: Option<LangevinNorm>,
+    /// ODE solver: euler or heun.
+    #[arg(long)]
+    solver: Option<Solver>,
+    /// Return the last step's noisy sample instead of its mean.
+    #[arg(long)]
+    no_denoise: bool,
+    /// Class labels, comma-separated (one per image, or one for all).
+    #[arg(long, value_delimiter = ',')]
+    labels: Option<Vec<i64>>,
+    /// Images per grid row (default ceil(sqrt(n))).
+    #[arg(long)]
+    nrow: Option<usize>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+#[derive(Args)]
+struct BenchArgs {
+    dir: PathBuf,
+    /// Images for the loop-overhead measurement.
+    #[arg(long, default_value_t = 16)]
+    n: usize,
+    /// Reverse steps for the loop-overhead measurement.
+    #[arg(long, default_value_t = 50)]
+    steps: usize,
+    /// Comma-separated sub-batch sizes to compare.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
+    sub_batches: Vec<usize>,
+    /// Network calls per measurement.
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    #[command(flatten)]
+    load: LoadArgs,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let res = match cli.cmd {
+        Cmd::Sample(a) => sample(a),
+        Cmd::Info { dir, load } => info(&dir, &load),
+        Cmd::Check { dir, load } => check(&dir, &load),
+        Cmd::Bench(a) => bench(a),
+    };
+    match res {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type CliResult = Result<(), Box<dyn std::error::Error>>;
+
+fn sample(a: SampleArgs) -> CliResult {
+    let ext = a.out.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    if ext != "png" && ext != "npy" {
+        return Err(format!("--out must end in .png or .npy, got {}", a.out.display()).into());
+    }
+    let model = Model::load(&a.bundle, &a.load.options())?;
+    let opts = SampleOptions {
+        n: a.n,
+        seed: a.seed,
+        first_index: a.first_index,
+        start: a.start,
+        t_m: a.t_m,
+        temperature: a.temperature,
+        method: a.method,
+        predictor: a.predictor,
+        corrector: a.corrector,
+        snr: a.snr,
+        corrector_steps: a.corrector_steps,
+        langevin_norm: a.langevin_norm,
+        solver: a.solver,
+        steps: a.steps,
+        denoise: a.no_denoise.then_some(false),
+        labels: a.labels.clone(),
+        batch_size: a.batch_size,
+        raw: false,
+    };
+    let cfg = model.resolve(&opts)?;
+    let info = model.info();
+    eprintln!(
+        "{}: {} images, start {} (t={}), {} {} steps, backend {} [{}]",
+        a.bundle.display(), a.n, cfg.start, cfg.t_start, cfg.steps,
+        if cfg.method == Method::Ode { format!("ode/{}", cfg.solver) } else { format!("{}+{}", cfg.predictor, cfg.corrector) },
+        info.backend.name, info.backend.execution_providers.join(",")
+    );
+    let bar = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(1000) };
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {elapsed_precise} eta {eta}").expect("static template"),
+    );
+    let mut pixels = vec![0f32; a.n * model.image_len()];
+    let report = model.sample(&opts, &mut pixels, &mut |p| {
+        bar.set_position((p.fraction() * 1000.0) as u64);
+        true
+    })?;
+    bar.finish_and_clear();
+    let (c, h, w) = (info.channels, info.height, info.width);
+    if ext == "png" {
+        let nrow = a.nrow.unwrap_or_else(|| (a.n as f64).sqrt().ceil() as usize);
+        dinof::output::write_png_grid(&a.out, &pixels, a.n, c, h, w, nrow)?;
+    } else {
+        dinof::output::write_npy(&a.out, &pixels, &[a.n, c, h, w])?;
+    }
+    eprintln!(
+        "wrote {} (seed {}, {} score + {} flow evaluations per image, {} network calls, {:.2} s, {:.1}% in networks)",
+        a.out.display(), report.seed, report.score_evals, report.flow_evals, report.network_calls, report.seconds,
+        100.0 * report.network_seconds / report.seconds.max(1e-9)
+    );
+    Ok(())
+}
+
+fn info(dir: &Path, load: &LoadArgs) -> CliResult {
+    let bundle = dinof::Bundle::open(dir)?;
+    let m = &bundle.manifest;
+    println!("bundle      {} ({})", dir.display(), if m.name.is_empty() { "unnamed" } else { &m.name });
+    if !m.description.is_empty() {
+        println!("            {}", m.description);
+    }
+    println!("format      {} v{}", m.format, m.format_version);
+    println!("image       {}×{}×{} (pixel = x·{} + {})", m.image.channels, m.image.height, m.image.width, m.image.pixel_scale, m.image.pixel_offset);
+    let s = &bundle.sde;
+    let params = match s.kind {
+        dinof::SdeKind::Ve => format!("sigma {}..{}", s.sigma_min, s.sigma_max),
+        _ => format!("beta {}..{}", s.beta_min, s.beta_max),
+    };
+    println!("sde         {} ({params}, N {}, eps {})", s.kind.name(), s.n, s.eps);
+    println!("classes     {}", m.classes);
+    println!("score       {} (t_max {})", m.score.file, m.score.t_max);
+    for f in &m.flows {
+        println!("flow        {} (T_m {}{}{})", f.file, f.t_m, if f.conditional { ", conditional" } else { "" },
+            f.density_file.as_ref().map(|d| format!(", density {d}")).unwrap_or_default());
+    }
+    println!("sampler     {}", serde_json::to_string(&m.sampler)?);
+    if !m.provenance.is_empty() {
+        println!("provenance  {}", serde_json::to_string(&m.provenance)?);
+    }
+    let model = Model::load(dir, &load.options())?;
+    let b = model.info().backend;
+    println!("backend     {} [{}]{} threads {} sub-batch {}", b.name, b.execution_providers.join(","),
+        if b.fell_back { " (fell back)" } else { "" }, b.threads, b.sub_batch);
+    let mut files = vec![m.score.file.clone()];
+    files.extend(m.flows.iter().map(|f| f.file.clone()));
+    files.extend(m.flows.iter().filter_map(|f| f.density_file.clone()));
+    for f in files {
+        let summary = dinof::backend::describe_onnx(&bundle.file(&f))?;
+        println!("network     {f}: {summary}");
+    }
+    Ok(())
+}
+
+fn check(dir: &Path, load: &LoadArgs) -> CliResult {
+    let model = Model::load(dir, &load.options())?;
+    let info = model.info();
+    let mut opts = SampleOptions { n: 1, seed: Some(0), steps: Some(1), ..Default::default() };
+    let mut out = vec![0f32; model.image_len()];
+    let starts: Vec<(Start, Option<f64>)> = info.t_ms.iter().map(|&t| (Start::Flow, Some(t)))
+        .chain(info.has_prior_start.then_some((Start::Prior, None))).collect();
+    for (start, t_m) in starts {
+        opts.start = Some(start);
+        opts.t_m = t_m;
+        let r = model.sample(&opts, &mut out, &mut |_| true)?;
+        println!("ok  start {start}{}: {} network calls, finite output", t_m.map(|t| format!(" T_m {t}")).unwrap_or_default(), r.network_calls);
+    }
+    println!("bundle {} is valid ({} backend)", dir.display(), info.backend.name);
+    Ok(())
+}
+
+fn bench(a: BenchArgs) -> CliResult {
+    println!("network cost per image by sub-batch size (threads {}):", if a.load.threads == 0 { "auto".to_string() } else { a.load.threads.to_string() });
+    let mut base = None;
+    for &sb in &a.sub_batches {
+        let mut load = a.load.clone();
+        load.sub_batch = sb;
+        load.threads = 1;
+        let model = Model::load(&a.dir, &load.options())?;
+        let n = sb.max(1);
+        let opts = SampleOptions { n, seed: Some(1), steps: Some(a.reps), start: Some(Start::Prior).filter(|_| model.info().has_prior_start), corrector: Some(Corrector::None), predictor: Some(Predictor::EulerMaruyama), method: Some(Method::Sde), ..Default::default() };
+        let mut out = vec![0f32; n * model.image_len()];
+        model.sample(&opts, &mut out, &mut |_| true)?; // warm-up: compiles the plan for this batch size
+        let r = model.sample(&opts, &mut out, &mut |_| true)?;
+        let per = r.network_seconds / (r.network_calls as f64 * n as f64) * 1e3;
+        let rel = per / *base.get_or_insert(per);
+        println!("  sub-batch {sb:>3}: {per:8.3} ms/image/forward (×{rel:.2} vs first), one thread");
+    }
+    let model = Model::load(&a.dir, &a.load.options())?;
+    let opts = SampleOptions { n: a.n, seed: Some(1), steps: Some(a.steps), ..Default::default() };
+    let mut out = vec![0f32; a.n * model.image_len()];
+    model.sample(&opts, &mut out, &mut |_| true)?;
+    let t0 = Instant::now();
+    let r = model.sample(&opts, &mut out, &mut |_| true)?;
+    let wall = t0.elapsed().as_secs_f64();
+    let overhead = r.seconds - r.network_seconds;
+    let b = model.info().backend;
+    println!("sampling {} images × {} steps ({} backend, {} threads, sub-batch {}):", a.n, a.steps, b.name, b.threads, b.sub_batch);
+    println!("  total {wall:.3} s = {:.1} images/s; networks {:.3} s; loop overhead {:.3} ms = {:.2}% of the run ({:.2} µs per image-step)",
+        a.n as f64 / wall, r.network_seconds, overhead * 1e3, 100.0 * overhead / r.seconds,
+        overhead * 1e6 / (a.n as f64 * r.score_evals.max(1) as f64));
+    Ok(())
+}

@@ -1,0 +1,300 @@
+//! A bundle is a directory holding `dinof.json` and ONNX files (docs/bundle-format.md). This module parses and
+//! validates the manifest and the files it names; checking the networks' signatures is the model loader's job.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::sampler::options::{Corrector, LangevinNorm, Method, Predictor, Solver, Start};
+use crate::sde::{Sde, SdeKind};
+
+pub const MANIFEST_FILE: &str = "dinof.json";
+pub const FORMAT: &str = "dinof-bundle";
+pub const FORMAT_VERSION: u64 = 1;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    pub format: String,
+    pub format_version: u64,
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    pub image: ImageSpec,
+    pub sde: SdeSpec,
+    #[serde(default)]
+    pub classes: u32,
+    pub score: ScoreSpec,
+    #[serde(default)]
+    pub flows: Vec<FlowSpec>,
+    #[serde(default)]
+    pub sampler: SamplerDefaults,
+    #[serde(default)]
+    pub provenance: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    pub checksums: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImageSpec {
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    /// pixel = clamp(x · pixel_scale + pixel_offset, 0, 1).
+    pub pixel_scale: f64,
+    pub pixel_offset: f64,
+}
+
+impl ImageSpec {
+    /// Values per sample: C·H·W.
+    pub fn dim(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SdeSpec {
+    pub kind: SdeKind,
+    pub sigma_min: Option<f64>,
+    pub sigma_max: Option<f64>,
+    pub beta_min: Option<f64>,
+    pub beta_max: Option<f64>,
+    pub n: usize,
+    pub eps: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScoreSpec {
+    pub file: String,
+    pub t_max: f64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    pub file: String,
+    pub t_m: f64,
+    #[serde(default)]
+    pub conditional: bool,
+    #[serde(default)]
+    pub density_file: Option<String>,
+}
+
+/// Sampler defaults; every field optional (the runtime's own defaults fill the gaps).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SamplerDefaults {
+    pub start: Option<Start>,
+    pub t_m: Option<f64>,
+    pub method: Option<Method>,
+    pub predictor: Option<Predictor>,
+    pub corrector: Option<Corrector>,
+    pub snr: Option<f64>,
+    pub corrector_steps: Option<usize>,
+    pub langevin_norm: Option<LangevinNorm>,
+    pub solver: Option<Solver>,
+    pub steps: Option<usize>,
+    pub denoise: Option<bool>,
+    pub temperature: Option<f64>,
+}
+
+/// A validated bundle on disk.
+#[derive(Clone, Debug)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub sde: Sde,
+}
+
+impl Bundle {
+    /// Reads and validates `dir/dinof.json`, checks that every named file exists and matches its checksum.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Bundle> {
+        Self::open_with(dir, true)
+    }
+
+    /// `open`, optionally skipping the sha256 checks (they read every file once).
+    pub fn open_with(dir: impl AsRef<Path>, verify_checksums: bool) -> Result<Bundle> {
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            return Err(Error::MissingFile(dir));
+        }
+        let path = dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::MissingFile(path.clone()),
+            _ => Error::io(&path, e),
+        })?;
+        let manifest = Manifest::parse(&text).map_err(|e| match e {
+            ParseError::Version(found) => Error::UnsupportedVersion { found, supported: FORMAT_VERSION },
+            ParseError::Invalid(msg) => Error::InvalidManifest { path: path.clone(), msg },
+        })?;
+        let sde = manifest.validate().map_err(|msg| Error::InvalidManifest { path: path.clone(), msg })?;
+        let bundle = Bundle { dir, manifest, sde };
+        bundle.check_files(verify_checksums)?;
+        Ok(bundle)
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Every file the manifest names exists; files with a checksum match it.
+    fn check_files(&self, verify_checksums: bool) -> Result<()> {
+        let m = &self.manifest;
+        let mut files = vec![&m.score.file];
+        for f in &m.flows {
+            files.push(&f.file);
+            files.extend(f.density_file.iter());
+        }
+        for f in &files {
+            let p = self.file(f);
+            if !p.is_file() {
+                return Err(Error::MissingFile(p));
+            }
+        }
+        for (file, expected) in m.checksums.iter().filter(|_| verify_checksums) {
+            let p = self.file(file);
+            let bytes = std::fs::read(&p).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => Error::MissingFile(p.clone()),
+                _ => Error::io(&p, e),
+            })?;
+            let actual = hex(&Sha256::digest(&bytes));
+            if !actual.eq_ignore_ascii_case(expected) {
+                return Err(Error::ChecksumMismatch { file: file.clone(), expected: expected.clone(), actual });
+            }
+        }
+        Ok(())
+    }
+
+    /// The flow whose T_m equals `t_m` (to 1e-6).
+    pub fn flow(&self, t_m: f64) -> Option<&FlowSpec> {
+        self.manifest.flows.iter().find(|f| (f.t_m - t_m).abs() < 1e-6)
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+enum ParseError {
+    Version(u64),
+    Invalid(String),
+}
+
+impl Manifest {
+    /// Parses the JSON, checking `format` and `format_version` first so that a newer bundle is refused for its
+    /// version rather than for the fields this version does not know.
+    fn parse(text: &str) -> Result<Manifest, ParseError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ParseError::Invalid(format!("not valid JSON: {e}")))?;
+        let obj = value.as_object().ok_or_else(|| ParseError::Invalid("the manifest must be a JSON object".into()))?;
+        match obj.get("format").and_then(|v| v.as_str()) {
+            Some(FORMAT) => {}
+            Some(other) => return Err(ParseError::Invalid(format!("format is '{other}', expected '{FORMAT}'"))),
+            None => return Err(ParseError::Invalid(format!("missing \"format\": \"{FORMAT}\""))),
+        }
+        match obj.get("format_version").and_then(|v| v.as_u64()) {
+            Some(FORMAT_VERSION) => {}
+            Some(v) => return Err(ParseError::Version(v)),
+            None => return Err(ParseError::Invalid("missing or non-integer format_version".into())),
+        }
+        serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            ParseError::Invalid(format!("{path}: {}", e.into_inner()))
+        })
+    }
+
+    /// Field rules of docs/bundle-format.md; returns the SDE they describe. One message per problem.
+    pub fn validate(&self) -> Result<Sde, String> {
+        let im = &self.image;
+        if im.channels == 0 || im.height == 0 || im.width == 0 {
+            return Err(format!("image: channels, height and width must be ≥ 1 (got {}×{}×{})", im.channels, im.height, im.width));
+        }
+        if !(im.pixel_scale.is_finite() && im.pixel_scale != 0.0 && im.pixel_offset.is_finite()) {
+            return Err("image: pixel_scale must be finite and non-zero, pixel_offset finite".into());
+        }
+        let s = &self.sde;
+        if s.n == 0 {
+            return Err("sde.n must be ≥ 1".into());
+        }
+        if !(s.eps > 0.0 && s.eps < 1.0) {
+            return Err(format!("sde.eps must be in (0, 1), got {}", s.eps));
+        }
+        let need = |v: Option<f64>, name: &str| v.ok_or_else(|| format!("sde.{name} is required for kind '{}'", s.kind.name()));
+        let sde = match s.kind {
+            SdeKind::Ve => {
+                let (lo, hi) = (need(s.sigma_min, "sigma_min")?, need(s.sigma_max, "sigma_max")?);
+                if !(lo > 0.0 && hi > lo && hi.is_finite()) {
+                    return Err(format!("sde: need 0 < sigma_min < sigma_max, got sigma_min {lo}, sigma_max {hi}"));
+                }
+                Sde::ve(lo, hi, s.n, s.eps)
+            }
+            SdeKind::Vp | SdeKind::Subvp => {
+                let (lo, hi) = (need(s.beta_min, "beta_min")?, need(s.beta_max, "beta_max")?);
+                if lo < 0.0 || hi < 0.0 {
+                    return Err(format!("sde: beta_min and beta_max must not be negative, got {lo} and {hi}"));
+                }
+                if !(hi > lo && hi.is_finite()) {
+                    return Err(format!("sde: need beta_min < beta_max, got {lo} and {hi}"));
+                }
+                if s.kind == SdeKind::Vp { Sde::vp(lo, hi, s.n, s.eps) } else { Sde::subvp(lo, hi, s.n, s.eps) }
+            }
+        };
+        let t_max = self.score.t_max;
+        if !(t_max > s.eps && t_max <= 1.0) {
+            return Err(format!("score.t_max must be in (eps, 1] = ({}, 1], got {t_max}", s.eps));
+        }
+        for (i, f) in self.flows.iter().enumerate() {
+            if !(f.t_m > 0.0 && f.t_m <= 1.0) {
+                return Err(format!("flows[{i}].t_m must be in (eps, 1], got {}", f.t_m));
+            }
+            if f.t_m <= s.eps {
+                return Err(format!("flows[{i}].t_m = {} must be greater than sde.eps = {}", f.t_m, s.eps));
+            }
+            if f.t_m > t_max + 1e-9 {
+                return Err(format!("flows[{i}].t_m = {} exceeds score.t_max = {t_max}: the score was not trained there", f.t_m));
+            }
+            if self.flows[..i].iter().any(|g| (g.t_m - f.t_m).abs() < 1e-6) {
+                return Err(format!("flows[{i}].t_m = {} is listed twice", f.t_m));
+            }
+            if f.conditional && self.classes == 0 {
+                return Err(format!("flows[{i}] is conditional but classes is 0"));
+            }
+        }
+        let d = &self.sampler;
+        if let Some(t) = d.t_m {
+            if !self.flows.iter().any(|f| (f.t_m - t).abs() < 1e-6) {
+                return Err(format!("sampler.t_m = {t} names no flow (available: {:?})", self.flows.iter().map(|f| f.t_m).collect::<Vec<_>>()));
+            }
+        }
+        match d.start {
+            Some(Start::Flow) if self.flows.is_empty() => return Err("sampler.start is 'flow' but the bundle has no flow".into()),
+            Some(Start::Prior) if t_max < 1.0 => return Err("sampler.start is 'prior' but score.t_max < 1".into()),
+            _ => {}
+        }
+        if self.flows.is_empty() && t_max < 1.0 {
+            return Err("a bundle without flows needs score.t_max = 1 (prior start)".into());
+        }
+        if d.snr.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+            return Err("sampler.snr must be > 0".into());
+        }
+        if d.corrector_steps == Some(0) || d.steps == Some(0) {
+            return Err("sampler.corrector_steps and sampler.steps must be ≥ 1".into());
+        }
+        if d.temperature.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+            return Err("sampler.temperature must be > 0".into());
+        }
+        for (file, sum) in &self.checksums {
+            if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(format!("checksums.{file}: not a sha256 hex digest"));
+            }
+        }
+        Ok(sde)
+    }
+}

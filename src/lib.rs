@@ -1,0 +1,34 @@
+//! dinof: generate images with DiNof models (diffusion with a normalizing-flow prior).
+//!
+//! A model is a *bundle* (docs/bundle-format.md): a manifest plus ONNX score and flow networks. Sampling draws
+//! z ~ N(0, τ²I), maps it through the flow to x(T_m) and runs the reverse SDE (or probability-flow ODE) from T_m
+//! to eps; a bundle without flows is a plain diffusion model sampled from the SDE prior.
+//!
+//! ```no_run
+//! use dinof::{LoadOptions, Model, SampleOptions};
+//! let model = Model::load("onnx/models/mnist", &LoadOptions::default())?;
+//! let opts = SampleOptions { n: 4, seed: Some(1), ..Default::default() };
+//! let mut pixels = vec![0f32; opts.n * model.image_len()];
+//! let report = model.sample(&opts, &mut pixels, &mut |_| true)?;
+//! println!("seed {} with {} score evaluations per image", report.seed, report.score_evals);
+//! # Ok::<(), dinof::Error>(())
+//! ```
+
+pub mod backend;
+pub mod bundle;
+pub mod error;
+pub mod model;
+pub mod output;
+pub mod rng;
+pub mod sampler;
+pub mod sde;
+
+pub use backend::{BackendInfo, BackendKind, ExecutionProvider, LoadOptions, OrtOptions};
+pub use bundle::{Bundle, Manifest};
+pub use error::{Error, Result};
+pub use model::{Model, ModelInfo, Progress, SampleOptions, SampleReport};
+pub use sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Solver, Start};
+pub use sde::{Sde, SdeKind};
+
+/// The crate version, also reported through the C ABI.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

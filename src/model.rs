@@ -1,0 +1,417 @@
+//! A loaded model: a validated bundle plus its compiled networks. Immutable after loading, so one model serves
+//! any number of threads; all per-run state lives in `sample`'s stack frame.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::backend::{self, Backend, BackendInfo, DType, Input, LoadOptions, NetSpec, Network};
+use crate::bundle::Bundle;
+use crate::error::{Error, Result};
+use crate::rng::{self, SampleRng};
+use crate::sampler::{self, Batch, Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, ScoreFn, Solver, Start};
+use crate::sde::{Sde, SdeKind};
+
+/// What to generate. `None` fields take the bundle's defaults, then the runtime's.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SampleOptions {
+    /// Number of images.
+    pub n: usize,
+    /// `None` = a random seed, reported back in `SampleReport::seed`.
+    pub seed: Option<u64>,
+    /// Global index of the first image: image k of this call uses noise stream (seed, first_index + k), so a large
+    /// job can be split into calls (or machines) that together give exactly the images of one call.
+    pub first_index: u64,
+    pub start: Option<Start>,
+    /// Which flow (its T_m) for the flow start.
+    pub t_m: Option<f64>,
+    /// z ~ N(0, τ²I) for the flow start.
+    pub temperature: Option<f64>,
+    pub method: Option<Method>,
+    pub predictor: Option<Predictor>,
+    pub corrector: Option<Corrector>,
+    pub snr: Option<f64>,
+    pub corrector_steps: Option<usize>,
+    pub langevin_norm: Option<LangevinNorm>,
+    pub solver: Option<Solver>,
+    /// Reverse steps from the start time; `None` = int(N·t_start).
+    pub steps: Option<usize>,
+    pub denoise: Option<bool>,
+    /// Class labels for a conditional model: one per image, or one for all. `None` = image k gets class
+    /// (first_index + k) mod classes.
+    pub labels: Option<Vec<i64>>,
+    /// Images stepped together (memory bound: 6 floats per value); 0 = min(n, 256). Never changes the images.
+    pub batch_size: usize,
+    /// Write SDE-space values instead of pixels in [0, 1].
+    pub raw: bool,
+}
+
+/// Where a run is, for progress observers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Progress {
+    pub phase: Phase,
+    /// Step within the current chunk and the chunk's number of steps (1 and 1 for the flow phase).
+    pub step: usize,
+    pub steps: usize,
+    /// Images finished so far, and in total.
+    pub done: usize,
+    pub total: usize,
+}
+
+impl Progress {
+    /// Overall fraction in [0, 1].
+    pub fn fraction(&self) -> f64 {
+        if self.total == 0 {
+            return 1.0;
+        }
+        let within = if self.steps == 0 { 0.0 } else { self.step as f64 / self.steps as f64 };
+        ((self.done as f64 + within * 0.999) / self.total as f64).min(1.0)
+    }
+}
+
+/// What a run did.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SampleReport {
+    /// The seed actually used (the random one, when none was given).
+    pub seed: u64,
+    pub config: SamplerConfig,
+    /// Score evaluations per image, counting only calls actually made.
+    pub score_evals: usize,
+    /// Flow evaluations per image (1 for the flow start, else 0).
+    pub flow_evals: usize,
+    /// Backend calls made (each covers a whole lockstep batch).
+    pub network_calls: usize,
+    pub seconds: f64,
+    /// Time spent inside networks; the rest is the loop's own overhead.
+    pub network_seconds: f64,
+}
+
+/// Static facts about a loaded model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub name: String,
+    pub channels: usize,
+    pub height: usize,
+    pub width: usize,
+    pub classes: u32,
+    pub sde: SdeKind,
+    /// T_m of each flow, ascending.
+    pub t_ms: Vec<f64>,
+    pub has_prior_start: bool,
+    pub backend: BackendInfo,
+}
+
+struct Flow {
+    t_m: f64,
+    conditional: bool,
+    net: Box<dyn Network>,
+}
+
+pub struct Model {
+    bundle: Bundle,
+    backend: Box<dyn Backend>,
+    score: Box<dyn Network>,
+    flows: Vec<Flow>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model").field("dir", &self.bundle.dir).field("backend", &self.backend.info().name).finish()
+    }
+}
+
+/// The contract's specs for the score and flow networks of a bundle.
+pub fn score_spec(bundle: &Bundle) -> NetSpec {
+    let im = &bundle.manifest.image;
+    let chw = vec![im.channels, im.height, im.width];
+    let mut inputs = vec![("x".to_string(), DType::F32, chw.clone()), ("t".to_string(), DType::F32, vec![])];
+    if bundle.manifest.classes > 0 {
+        inputs.push(("y".to_string(), DType::I64, vec![]));
+    }
+    NetSpec { role: "score".into(), inputs, outputs: vec![("score".into(), chw)] }
+}
+
+pub fn flow_spec(bundle: &Bundle, t_m: f64, conditional: bool) -> NetSpec {
+    let im = &bundle.manifest.image;
+    let mut inputs = vec![("z".to_string(), DType::F32, vec![im.dim()])];
+    if conditional {
+        inputs.push(("y".to_string(), DType::I64, vec![]));
+    }
+    NetSpec { role: format!("flow(t_m={t_m})"), inputs, outputs: vec![("x".into(), vec![im.channels, im.height, im.width])] }
+}
+
+impl Model {
+    /// Loads and validates a bundle directory and compiles its networks on the chosen backend.
+    pub fn load(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model> {
+        let bundle = Bundle::open_with(dir, !opts.skip_checksums)?;
+        let backend = backend::create(opts)?;
+        let score = backend.load(&bundle.file(&bundle.manifest.score.file), &score_spec(&bundle))?;
+        let mut flows = Vec::new();
+        for f in &bundle.manifest.flows {
+            let net = backend.load(&bundle.file(&f.file), &flow_spec(&bundle, f.t_m, f.conditional))?;
+            flows.push(Flow { t_m: f.t_m, conditional: f.conditional, net });
+        }
+        flows.sort_by(|a, b| a.t_m.total_cmp(&b.t_m));
+        Ok(Model { bundle, backend, score, flows })
+    }
+
+    pub fn bundle(&self) -> &Bundle {
+        &self.bundle
+    }
+
+    pub fn sde(&self) -> &Sde {
+        &self.bundle.sde
+    }
+
+    pub fn info(&self) -> ModelInfo {
+        let m = &self.bundle.manifest;
+        ModelInfo {
+            name: m.name.clone(),
+            channels: m.image.channels,
+            height: m.image.height,
+            width: m.image.width,
+            classes: m.classes,
+            sde: m.sde.kind,
+            t_ms: self.flows.iter().map(|f| f.t_m).collect(),
+            has_prior_start: m.score.t_max >= 1.0,
+            backend: self.backend.info(),
+        }
+    }
+
+    /// Values per image (C·H·W).
+    pub fn image_len(&self) -> usize {
+        self.bundle.manifest.image.dim()
+    }
+
+    /// Resolves the options against the bundle's and the runtime's defaults, refusing inconsistent choices.
+    pub fn resolve(&self, o: &SampleOptions) -> Result<SamplerConfig> {
+        let m = &self.bundle.manifest;
+        let d = &m.sampler;
+        let sde = &self.bundle.sde;
+        let start = o.start.or(d.start).unwrap_or(if self.flows.is_empty() { Start::Prior } else { Start::Flow });
+        let t_start = match start {
+            Start::Flow => {
+                let Some(last) = self.flows.last() else {
+                    return Err(Error::invalid("start 'flow' needs a bundle with a flow; this one has none (use start 'prior')"));
+                };
+                let t = o.t_m.or(d.t_m).unwrap_or(last.t_m);
+                self.flow(t)?.t_m
+            }
+            Start::Prior => {
+                if m.score.t_max < 1.0 {
+                    return Err(Error::invalid(format!("start 'prior' needs a score trained up to t = 1; this one stops at {}", m.score.t_max)));
+                }
+                if o.t_m.is_some() {
+                    return Err(Error::invalid("t_m selects a flow; it has no meaning with start 'prior'"));
+                }
+                1.0
+            }
+        };
+        let ve = sde.kind == SdeKind::Ve;
+        let cfg = SamplerConfig {
+            start,
+            t_start,
+            temperature: o.temperature.or(d.temperature).unwrap_or(1.0),
+            method: o.method.or(d.method).unwrap_or(Method::Sde),
+            predictor: o.predictor.or(d.predictor).unwrap_or(if ve { Predictor::ReverseDiffusion } else { Predictor::EulerMaruyama }),
+            corrector: o.corrector.or(d.corrector).unwrap_or(if ve { Corrector::Langevin } else { Corrector::None }),
+            snr: o.snr.or(d.snr).unwrap_or(if ve { 0.16 } else { 0.16 }),
+            corrector_steps: o.corrector_steps.or(d.corrector_steps).unwrap_or(1),
+            langevin_norm: o.langevin_norm.or(d.langevin_norm).unwrap_or(LangevinNorm::PerSample),
+            solver: o.solver.or(d.solver).unwrap_or(Solver::Heun),
+            steps: o.steps.or(d.steps).unwrap_or_else(|| sde.default_steps(t_start)),
+            denoise: o.denoise.or(d.denoise).unwrap_or(true),
+        };
+        if !(cfg.temperature > 0.0 && cfg.temperature.is_finite()) {
+            return Err(Error::invalid(format!("temperature must be > 0, got {}", cfg.temperature)));
+        }
+        if !(cfg.snr > 0.0 && cfg.snr.is_finite()) {
+            return Err(Error::invalid(format!("snr must be > 0, got {}", cfg.snr)));
+        }
+        if cfg.steps == 0 || cfg.corrector_steps == 0 {
+            return Err(Error::invalid("steps and corrector_steps must be ≥ 1"));
+        }
+        if cfg.steps > 1_000_000 {
+            return Err(Error::invalid(format!("steps = {} is unreasonably large (limit 1000000)", cfg.steps)));
+        }
+        if cfg.method == Method::Sde && cfg.predictor == Predictor::None && cfg.corrector == Corrector::None {
+            return Err(Error::invalid("predictor and corrector are both 'none': nothing would be sampled"));
+        }
+        if cfg.method == Method::Sde && cfg.predictor == Predictor::Ancestral && sde.kind == SdeKind::Subvp {
+            return Err(Error::invalid("ancestral sampling is not defined for the sub-VP SDE (use euler_maruyama or reverse_diffusion)"));
+        }
+        Ok(cfg)
+    }
+
+    fn flow(&self, t_m: f64) -> Result<&Flow> {
+        self.flows.iter().find(|f| (f.t_m - t_m).abs() < 1e-6).ok_or_else(|| {
+            Error::invalid(format!("no flow for T_m = {t_m}; this bundle has T_m in {:?}", self.flows.iter().map(|f| f.t_m).collect::<Vec<_>>()))
+        })
+    }
+
+    /// Class label of every image, validated.
+    fn labels(&self, o: &SampleOptions) -> Result<Option<Vec<i64>>> {
+        let classes = self.bundle.manifest.classes as i64;
+        match (&o.labels, classes) {
+            (None, 0) => Ok(None),
+            (Some(_), 0) => Err(Error::invalid("labels given, but the model is unconditional (classes = 0)")),
+            (None, c) => Ok(Some((0..o.n as u64).map(|k| ((o.first_index + k) % c as u64) as i64).collect())),
+            (Some(l), c) => {
+                let all = match l.len() {
+                    1 => vec![l[0]; o.n],
+                    n if n == o.n => l.clone(),
+                    n => return Err(Error::invalid(format!("{n} labels for {} images (give one per image, or one for all)", o.n))),
+                };
+                if let Some(bad) = all.iter().find(|&&y| y < 0 || y >= c) {
+                    return Err(Error::invalid(format!("label {bad} is out of range [0, {c})")));
+                }
+                Ok(Some(all))
+            }
+        }
+    }
+
+    /// Generates `o.n` images into `out` (n × C × H × W floats, NCHW; pixels in [0, 1] unless `o.raw`).
+    /// `observe` is called after every step and may return false to cancel (→ `Error::Cancelled`).
+    pub fn sample(&self, o: &SampleOptions, out: &mut [f32], observe: &mut dyn FnMut(&Progress) -> bool) -> Result<SampleReport> {
+        let started = Instant::now();
+        let cfg = self.resolve(o)?;
+        let dim = self.image_len();
+        let needed = o.n.checked_mul(dim).ok_or_else(|| Error::invalid("n × image size overflows"))?;
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed, got: out.len() });
+        }
+        let labels = self.labels(o)?;
+        let seed = o.seed.unwrap_or_else(rng::random_seed);
+        let chunk = if o.batch_size == 0 { o.n.clamp(1, 256) } else { o.batch_size };
+        let mut eval = ScoreEval { net: &*self.score, labels: &[], calls: 0, net_time: Duration::ZERO, step: 0 };
+        let flow = if cfg.start == Start::Flow { Some(self.flow(cfg.t_start)?) } else { None };
+        let mut done = 0;
+        while done < o.n {
+            let b = chunk.min(o.n - done);
+            let rngs = (0..b).map(|k| SampleRng::new(seed, o.first_index + (done + k) as u64)).collect();
+            let mut batch = Batch::new(dim, rngs);
+            let y = labels.as_ref().map(|l| &l[done..done + b]);
+            let total = o.n;
+            if let Some(flow) = flow {
+                if !observe(&Progress { phase: Phase::Flow, step: 0, steps: 1, done, total }) {
+                    return Err(Error::Cancelled);
+                }
+                batch.draw_x(cfg.temperature as f32);
+                let z = std::mem::take(&mut batch.x);
+                let mut x = vec![0f32; z.len()];
+                let t0 = Instant::now();
+                let mut inputs = vec![Input::F32(&z)];
+                if flow.conditional {
+                    inputs.push(Input::I64(y.expect("conditional flows need classes > 0")));
+                }
+                flow.net.run(b, &inputs, &mut [&mut x])?;
+                eval.net_time += t0.elapsed();
+                eval.calls += 1;
+                check_finite(&x, &flow.net.spec().role, 0)?;
+                batch.x = x;
+            } else {
+                batch.draw_x(self.bundle.sde.prior_std() as f32);
+            }
+            eval.labels = y.unwrap_or(&[]);
+            let mut step_observer = |phase: Phase, step: usize, steps: usize| observe(&Progress { phase, step, steps, done, total });
+            sampler::run(&self.bundle.sde, &cfg, &mut batch, &mut eval, &mut step_observer)?;
+            self.write_output(&batch.x, o.raw, &mut out[done * dim..(done + b) * dim]);
+            done += b;
+        }
+        Ok(SampleReport {
+            seed,
+            score_evals: sampler::score_evals(&cfg),
+            flow_evals: usize::from(cfg.start == Start::Flow),
+            network_calls: eval.calls,
+            seconds: started.elapsed().as_secs_f64(),
+            network_seconds: eval.net_time.as_secs_f64(),
+            config: cfg,
+        })
+    }
+
+    fn write_output(&self, x: &[f32], raw: bool, out: &mut [f32]) {
+        if raw {
+            out.copy_from_slice(x);
+            return;
+        }
+        let im = &self.bundle.manifest.image;
+        let (a, b) = (im.pixel_scale as f32, im.pixel_offset as f32);
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = (v * a + b).clamp(0.0, 1.0);
+        }
+    }
+
+    /// Like `sample`, then packs pixels as RGBA8 (n × H × W × 4 bytes, row-major): 1 channel → grey, 3 → RGB,
+    /// 4 → RGBA; alpha 255 otherwise. The layout a texture upload wants.
+    pub fn sample_rgba8(&self, o: &SampleOptions, out: &mut [u8], observe: &mut dyn FnMut(&Progress) -> bool) -> Result<SampleReport> {
+        let im = &self.bundle.manifest.image;
+        if !matches!(im.channels, 1 | 3 | 4) {
+            return Err(Error::invalid(format!("RGBA8 output needs 1, 3 or 4 channels; this model has {}", im.channels)));
+        }
+        let hw = im.height * im.width;
+        let needed = o.n.checked_mul(hw * 4).ok_or_else(|| Error::invalid("n × image size overflows"))?;
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed, got: out.len() });
+        }
+        let mut pixels = vec![0f32; o.n * self.image_len()];
+        let report = self.sample(&SampleOptions { raw: false, ..o.clone() }, &mut pixels, observe)?;
+        to_rgba8(&pixels, o.n, im.channels, hw, out);
+        Ok(report)
+    }
+}
+
+/// Packs NCHW pixels in [0, 1] as RGBA8.
+pub fn to_rgba8(pixels: &[f32], n: usize, channels: usize, hw: usize, out: &mut [u8]) {
+    let q = |v: f32| (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+    for k in 0..n {
+        let img = &pixels[k * channels * hw..(k + 1) * channels * hw];
+        for p in 0..hw {
+            let o = &mut out[(k * hw + p) * 4..(k * hw + p) * 4 + 4];
+            match channels {
+                1 => {
+                    let g = q(img[p]);
+                    o.copy_from_slice(&[g, g, g, 255]);
+                }
+                _ => {
+                    for c in 0..3 {
+                        o[c] = q(img[c * hw + p]);
+                    }
+                    o[3] = if channels == 4 { q(img[3 * hw + p]) } else { 255 };
+                }
+            }
+        }
+    }
+}
+
+fn check_finite(v: &[f32], network: &str, step: usize) -> Result<()> {
+    if v.iter().all(|x| x.is_finite()) {
+        Ok(())
+    } else {
+        Err(Error::NonFinite { network: network.to_string(), step })
+    }
+}
+
+/// The score network behind `ScoreFn`: feeds t and labels, checks the output, counts calls and time.
+struct ScoreEval<'a> {
+    net: &'a dyn Network,
+    labels: &'a [i64],
+    calls: usize,
+    net_time: Duration,
+    step: usize,
+}
+
+impl ScoreFn for ScoreEval<'_> {
+    fn eval(&mut self, x: &[f32], t: f64, out: &mut [f32]) -> Result<()> {
+        let b = out.len() / self.net.spec().output_len(0);
+        let ts = vec![t as f32; b];
+        let mut inputs = vec![Input::F32(x), Input::F32(&ts)];
+        if !self.labels.is_empty() {
+            inputs.push(Input::I64(self.labels));
+        }
+        let t0 = Instant::now();
+        self.net.run(b, &inputs, &mut [out])?;
+        self.net_time += t0.elapsed();
+        self.calls += 1;
+        self.step += 1;
+        check_finite(out, "score", self.step)
+    }
+}

@@ -1,0 +1,290 @@
+//! The three linear forward SDEs of score_sde (VE, VP, sub-VP): marginals, drift, diffusion, and the
+//! discretisations the reverse samplers use. Pure math on f64 scalars; no tensors here.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SdeKind {
+    Ve,
+    Vp,
+    Subvp,
+}
+
+impl SdeKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            SdeKind::Ve => "ve",
+            SdeKind::Vp => "vp",
+            SdeKind::Subvp => "subvp",
+        }
+    }
+}
+
+/// A forward SDE dx = f(t)·x dt + g(t) dW on t in [0, 1], with `n` discretisation steps and sampling cutoff `eps`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sde {
+    pub kind: SdeKind,
+    /// VE only.
+    pub sigma_min: f64,
+    pub sigma_max: f64,
+    /// VP and sub-VP only.
+    pub beta_min: f64,
+    pub beta_max: f64,
+    pub n: usize,
+    pub eps: f64,
+}
+
+/// x(t) | x(0) ~ N(mean · x(0), std² I).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Marginal {
+    pub mean: f64,
+    pub std: f64,
+}
+
+/// One reverse step's discretisation over [t_next, t]: f = f_coeff·x (the step's drift, already times the step),
+/// noise std g. Reverse-diffusion: x_mean = x − f + g²·score, x = x_mean + g·z.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Discrete {
+    pub f_coeff: f64,
+    pub g: f64,
+}
+
+impl Sde {
+    pub fn ve(sigma_min: f64, sigma_max: f64, n: usize, eps: f64) -> Self {
+        Sde { kind: SdeKind::Ve, sigma_min, sigma_max, beta_min: 0.0, beta_max: 0.0, n, eps }
+    }
+    pub fn vp(beta_min: f64, beta_max: f64, n: usize, eps: f64) -> Self {
+        Sde { kind: SdeKind::Vp, sigma_min: 0.0, sigma_max: 0.0, beta_min, beta_max, n, eps }
+    }
+    pub fn subvp(beta_min: f64, beta_max: f64, n: usize, eps: f64) -> Self {
+        Sde { kind: SdeKind::Subvp, sigma_min: 0.0, sigma_max: 0.0, beta_min, beta_max, n, eps }
+    }
+
+    /// VE noise level σ(t) = σmin (σmax/σmin)^t.
+    pub fn sigma(&self, t: f64) -> f64 {
+        self.sigma_min * (self.sigma_max / self.sigma_min).powf(t)
+    }
+
+    /// VP/sub-VP β(t) = β0 + t(β1 − β0).
+    pub fn beta(&self, t: f64) -> f64 {
+        self.beta_min + t * (self.beta_max - self.beta_min)
+    }
+
+    /// log of the VP mean coefficient: m(t) = −¼t²(β1−β0) − ½tβ0.
+    fn log_mean_coeff(&self, t: f64) -> f64 {
+        -0.25 * t * t * (self.beta_max - self.beta_min) - 0.5 * t * self.beta_min
+    }
+
+    pub fn marginal(&self, t: f64) -> Marginal {
+        match self.kind {
+            SdeKind::Ve => Marginal { mean: 1.0, std: self.sigma(t) },
+            SdeKind::Vp => {
+                let m = self.log_mean_coeff(t);
+                Marginal { mean: m.exp(), std: (-(2.0 * m).exp_m1()).sqrt() }
+            }
+            SdeKind::Subvp => {
+                let m = self.log_mean_coeff(t);
+                Marginal { mean: m.exp(), std: -(2.0 * m).exp_m1() }
+            }
+        }
+    }
+
+    /// Drift coefficient: f(x, t) = drift(t)·x.
+    pub fn drift(&self, t: f64) -> f64 {
+        match self.kind {
+            SdeKind::Ve => 0.0,
+            SdeKind::Vp | SdeKind::Subvp => -0.5 * self.beta(t),
+        }
+    }
+
+    /// Diffusion coefficient g(t).
+    pub fn diffusion(&self, t: f64) -> f64 {
+        match self.kind {
+            SdeKind::Ve => self.sigma(t) * (2.0 * (self.sigma_max / self.sigma_min).ln()).sqrt(),
+            SdeKind::Vp => self.beta(t).sqrt(),
+            SdeKind::Subvp => {
+                let discount = 1.0 - (-2.0 * self.beta_min * t - (self.beta_max - self.beta_min) * t * t).exp();
+                (self.beta(t) * discount).sqrt()
+            }
+        }
+    }
+
+    /// Standard deviation of the prior x(1) ~ N(0, std² I).
+    pub fn prior_std(&self) -> f64 {
+        match self.kind {
+            SdeKind::Ve => self.sigma_max,
+            SdeKind::Vp | SdeKind::Subvp => 1.0,
+        }
+    }
+
+    /// Noise level of the data-space perturbation at t, as seen by the reverse-diffusion discretisation
+    /// (SMLD for VE: σ at the previous level is 0 below the first level).
+    fn ve_level(&self, t: f64) -> f64 {
+        if t <= 0.0 {
+            0.0
+        } else {
+            self.sigma(t)
+        }
+    }
+
+    /// Discretisation of the reverse step from `t` down to `t_next` (< t, may be 0).
+    /// VE: SMLD (f = 0, g² = σ(t)² − σ(t_next)²). VP: DDPM with 1 − β = (a(t)/a(t_next))², f = (√(1−β) − 1),
+    /// g = √β. sub-VP: Euler–Maruyama of the continuous SDE. With the default grid these are score_sde's σ_i / β_i.
+    pub fn discretize(&self, t: f64, t_next: f64) -> Discrete {
+        match self.kind {
+            SdeKind::Ve => {
+                let (s, s_next) = (self.ve_level(t), self.ve_level(t_next));
+                Discrete { f_coeff: 0.0, g: (s * s - s_next * s_next).max(0.0).sqrt() }
+            }
+            SdeKind::Vp => {
+                let beta = self.interval_beta(t, t_next);
+                Discrete { f_coeff: (1.0 - beta).sqrt() - 1.0, g: beta.sqrt() }
+            }
+            SdeKind::Subvp => {
+                let dt = t - t_next;
+                Discrete { f_coeff: self.drift(t) * dt, g: self.diffusion(t) * dt.sqrt() }
+            }
+        }
+    }
+
+    /// The DDPM β of the interval [t_next, t]: 1 − (a(t)/a(t_next))², with a the VP mean coefficient.
+    pub fn interval_beta(&self, t: f64, t_next: f64) -> f64 {
+        let log_ratio = 2.0 * (self.log_mean_coeff(t) - self.log_mean_coeff(t_next.max(0.0)));
+        -log_ratio.exp_m1()
+    }
+
+    /// The Langevin step's α of score_sde: 1 − β_i for VP/sub-VP (β_i the N-step DDPM β at t), 1 for VE.
+    pub fn langevin_alpha(&self, t: f64) -> f64 {
+        match self.kind {
+            SdeKind::Ve => 1.0,
+            SdeKind::Vp | SdeKind::Subvp => {
+                let n = self.n as f64;
+                let i = (t * (n - 1.0)).floor();
+                let beta_i = self.beta_min / n + i / (n - 1.0).max(1.0) * (self.beta_max - self.beta_min) / n;
+                1.0 - beta_i
+            }
+        }
+    }
+
+    /// The sampler's evaluation times: linspace(t_start, eps, steps), as in score_sde, plus the end point of the
+    /// last step (one more uniform step, clamped at 0), so step k goes from grid[k] to grid[k+1].
+    pub fn time_grid(&self, t_start: f64, steps: usize) -> Vec<f64> {
+        assert!(steps >= 1);
+        let mut grid: Vec<f64> = if steps == 1 {
+            vec![t_start]
+        } else {
+            let h = (t_start - self.eps) / (steps - 1) as f64;
+            (0..steps).map(|k| if k + 1 == steps { self.eps } else { t_start - h * k as f64 }).collect()
+        };
+        let h = if steps == 1 { t_start } else { (t_start - self.eps) / (steps - 1) as f64 };
+        grid.push((self.eps - h).max(0.0));
+        grid
+    }
+
+    /// The probability-flow ODE's grid: steps intervals from t_start to eps (steps + 1 points).
+    pub fn ode_grid(&self, t_start: f64, steps: usize) -> Vec<f64> {
+        assert!(steps >= 1);
+        let h = (t_start - self.eps) / steps as f64;
+        (0..=steps).map(|k| if k == steps { self.eps } else { t_start - h * k as f64 }).collect()
+    }
+
+    /// score_sde's default number of reverse steps from t_start: int(N · t_start).
+    pub fn default_steps(&self, t_start: f64) -> usize {
+        ((self.n as f64 * t_start + 1e-9).floor() as usize).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) -> bool {
+        (a - b).abs() <= tol * (1.0 + b.abs())
+    }
+
+    #[test]
+    fn ve_marginal_and_diffusion_match_closed_forms() {
+        let sde = Sde::ve(0.01, 50.0, 1000, 1e-5);
+        assert!(close(sde.marginal(0.0).std, 0.01, 1e-12));
+        assert!(close(sde.marginal(1.0).std, 50.0, 1e-12));
+        // The method doc: VE-CIFAR noise at T_m = 0.6 is 1.657.
+        assert!(close(sde.marginal(0.6).std, 1.657, 1e-3));
+        // d/dt σ² = g²: check numerically.
+        let t = 0.37;
+        let h = 1e-6;
+        let dvar = (sde.sigma(t + h).powi(2) - sde.sigma(t - h).powi(2)) / (2.0 * h);
+        assert!(close(sde.diffusion(t).powi(2), dvar, 1e-6));
+    }
+
+    #[test]
+    fn vp_marginal_matches_method_doc_and_fokker_planck() {
+        let sde = Sde::vp(0.1, 20.0, 1000, 1e-3);
+        let m = sde.marginal(0.6);
+        assert!(close(m.mean, 0.162, 1e-2), "{m:?}");
+        assert!(close(m.std, 0.987, 1e-3), "{m:?}");
+        // Variance ODE for unit-variance data: d/dt Var = 2 f Var + g², with Var = a² + std².
+        for &t in &[0.05, 0.3, 0.8] {
+            let var = |t: f64| {
+                let m = sde.marginal(t);
+                m.mean * m.mean + m.std * m.std
+            };
+            let h = 1e-6;
+            let dvar = (var(t + h) - var(t - h)) / (2.0 * h);
+            assert!(close(dvar, 2.0 * sde.drift(t) * var(t) + sde.diffusion(t).powi(2), 1e-5));
+            // Mean ODE: d/dt a = f a.
+            let da = (sde.marginal(t + h).mean - sde.marginal(t - h).mean) / (2.0 * h);
+            assert!(close(da, sde.drift(t) * sde.marginal(t).mean, 1e-6));
+        }
+    }
+
+    #[test]
+    fn subvp_std_has_no_sqrt_and_satisfies_variance_ode() {
+        let sde = Sde::subvp(0.1, 20.0, 1000, 1e-3);
+        let vp = Sde::vp(0.1, 20.0, 1000, 1e-3);
+        let t = 0.5;
+        assert!(close(sde.marginal(t).std, vp.marginal(t).std.powi(2), 1e-12));
+        // Var of x(t) for data variance s²: a² s² + std²; check the ODE at s² = 0.3.
+        let var = |t: f64| {
+            let m = sde.marginal(t);
+            m.mean * m.mean * 0.3 + m.std * m.std
+        };
+        let h = 1e-6;
+        let dvar = (var(t + h) - var(t - h)) / (2.0 * h);
+        assert!(close(dvar, 2.0 * sde.drift(t) * var(t) + sde.diffusion(t).powi(2), 1e-5));
+    }
+
+    #[test]
+    fn discretisations_match_score_sde_on_the_default_grid() {
+        let n = 1000;
+        let vp = Sde::vp(0.1, 20.0, n, 1e-3);
+        // DDPM β_i = β0/N + i/(N−1)·(β1−β0)/N; our interval β over one grid step ≈ β(t)/N.
+        let d = vp.discretize(0.5, 0.5 - 1.0 / n as f64);
+        let beta_ddpm = vp.beta(0.5) / n as f64;
+        assert!(close(d.g * d.g, beta_ddpm, 2e-2), "{} vs {beta_ddpm}", d.g * d.g);
+        assert!(close(d.f_coeff, (1.0 - beta_ddpm).sqrt() - 1.0, 2e-2));
+        let ve = Sde::ve(0.01, 50.0, n, 1e-5);
+        let d = ve.discretize(0.7, 0.6);
+        assert!(close(d.g * d.g, ve.sigma(0.7).powi(2) - ve.sigma(0.6).powi(2), 1e-12));
+        // Last step removes the remaining σmin entirely, as SMLD's σ_{-1} = 0.
+        let d = ve.discretize(1e-5, 0.0);
+        assert!(close(d.g, ve.sigma(1e-5), 1e-12));
+    }
+
+    #[test]
+    fn time_grid_is_score_sde_linspace_plus_end() {
+        let vp = Sde::vp(0.1, 20.0, 1000, 1e-3);
+        let steps = vp.default_steps(0.6);
+        assert_eq!(steps, 600);
+        let g = vp.time_grid(0.6, steps);
+        assert_eq!(g.len(), 601);
+        assert_eq!(g[0], 0.6);
+        assert_eq!(g[599], 1e-3);
+        // One uniform step past eps lands at ~0 (official dt = 1/N).
+        assert!(g[600].abs() < 1e-9);
+        let o = vp.ode_grid(0.6, 10);
+        assert_eq!(o.len(), 11);
+        assert_eq!(o[10], 1e-3);
+        assert_eq!(vp.default_steps(1.0), 1000);
+    }
+}

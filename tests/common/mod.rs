@@ -1,0 +1,34 @@
+#![allow(dead_code)]
+//! Shared helpers for the integration tests.
+
+use std::path::PathBuf;
+
+use dinof::{LoadOptions, Model, SampleOptions};
+
+pub fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bundles").join(name)
+}
+
+pub fn shipped_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("onnx/models/mnist")
+}
+
+pub fn load(dir: &std::path::Path, threads: usize, sub_batch: usize) -> Model {
+    let opts = LoadOptions { threads, sub_batch, ..Default::default() };
+    Model::load(dir, &opts).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+}
+
+/// Samples in SDE space (raw), returning the values.
+pub fn sample_raw(model: &Model, opts: &SampleOptions) -> Vec<f32> {
+    let mut out = vec![0f32; opts.n * model.image_len()];
+    let o = SampleOptions { raw: true, ..opts.clone() };
+    model.sample(&o, &mut out, &mut |_| true).unwrap_or_else(|e| panic!("sampling with {opts:?}: {e}"));
+    out
+}
+
+pub fn mean_var(v: &[f32]) -> (f64, f64) {
+    let n = v.len() as f64;
+    let m = v.iter().map(|&x| x as f64).sum::<f64>() / n;
+    let var = v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / (n - 1.0);
+    (m, var)
+}
