@@ -82,7 +82,7 @@ impl Backend for TractBackend {
             .iter()
             .map(|(name, _)| model.find_outlet_label(name).ok_or_else(|| invalid(format!("output '{name}' not found in the graph"))))
             .collect::<Result<_>>()?;
-        model.set_output_outlets(&outlets).map_err(|e| invalid(format!("{e:#}")))?;
+        model.select_output_outlets(&outlets).map_err(|e| invalid(format!("{e:#}")))?;
         let typed = model
             .into_typed()
             .and_then(|m| m.into_decluttered())
@@ -221,7 +221,8 @@ impl Network for TractNetwork {
         for ((s, n), res) in chunks.into_iter().zip(results) {
             let tensors = res?;
             for (i, t) in tensors.iter().enumerate() {
-                let src = t.as_slice::<f32>().map_err(|e| self.fail(e))?;
+                let view = t.try_as_plain_ram().map_err(|e| self.fail(e))?;
+                let src = view.as_slice::<f32>().map_err(|e| self.fail(e))?;
                 if src.len() != n * per_out[i] {
                     return Err(Error::NetworkMismatch {
                         network: self.spec.role.clone(),
