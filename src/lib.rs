@@ -17,6 +17,7 @@
 pub mod backend;
 pub mod bundle;
 pub mod error;
+pub mod ffi;
 pub mod model;
 pub mod output;
 pub mod rng;

@@ -1,0 +1,271 @@
+//! Asynchronous sampling for game loops: a job samples on its own thread while the caller polls its progress,
+//! waits with a timeout, cancels it from any thread, and collects the images.
+
+use std::ffi::c_void;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::enums::dinof_phase;
+use super::model::{dinof_model, model_arg};
+use super::options::{dinof_sample_options, sample_options};
+use super::ptr::{check_struct, out_slice, total_len, write_struct};
+use super::sample::{dinof_progress, dinof_progress_fn, dinof_sample_report, write_report, Callback};
+use super::status::{dinof_status, guard, Failure, FfiResult};
+use crate::model::{to_rgba8, Progress, SampleReport};
+
+/// A sampling run on its own thread. All functions taking a job may be called from any thread, concurrently,
+/// except dinof_job_free.
+pub struct dinof_job {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    n: usize,
+    image_len: usize,
+    channels: usize,
+    raw: bool,
+}
+
+struct Shared {
+    cancel: AtomicBool,
+    state: Mutex<State>,
+    finished: Condvar,
+}
+
+struct State {
+    progress: dinof_progress,
+    /// None while running; then the images and report, or why there are none.
+    outcome: Option<Result<Done, Failure>>,
+}
+
+struct Done {
+    pixels: Vec<f32>,
+    report: SampleReport,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A poisoned lock only means a panic elsewhere; the state itself is always consistent.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn finish(&self, outcome: Result<Done, Failure>) {
+        let mut st = self.lock();
+        st.progress.phase = dinof_phase::Finished;
+        if outcome.is_ok() {
+            st.progress.fraction = 1.0;
+            st.progress.done = st.progress.total;
+        }
+        st.outcome = Some(outcome);
+        self.finished.notify_all();
+    }
+}
+
+/// The job behind a handle argument.
+///
+/// # Safety
+/// `j` must be NULL or a live handle from `dinof_job_start`.
+unsafe fn job_arg<'a>(j: *const dinof_job) -> FfiResult<&'a dinof_job> {
+    j.as_ref().ok_or_else(|| Failure::null("job"))
+}
+
+/// Starts sampling on a new thread and returns at once. Options are validated (and labels copied) before this
+/// returns, so option errors come back here; run-time errors come back from dinof_job_wait. `progress` (may be
+/// NULL) is called on the job's thread with `user`, which must therefore be usable from that thread; returning
+/// nonzero cancels. The job keeps the model alive. Free it with dinof_job_free.
+#[no_mangle]
+pub unsafe extern "C" fn dinof_job_start(
+    model: *const dinof_model,
+    opts: *const dinof_sample_options,
+    progress: dinof_progress_fn,
+    user: *mut c_void,
+    out: *mut *mut dinof_job,
+) -> dinof_status {
+    guard(|| {
+        if out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        out.write(ptr::null_mut());
+        let m = model_arg(model)?;
+        let o = sample_options(opts)?;
+        m.model.resolve(&o)?;
+        let image_len = m.model.image_len();
+        let len = total_len(o.n, image_len)?;
+        let mut pixels = Vec::new();
+        pixels
+            .try_reserve_exact(len)
+            .map_err(|_| Failure::invalid(format!("cannot allocate {len} floats for {} images", o.n)))?;
+        pixels.resize(len, 0f32);
+
+        let shared = Arc::new(Shared {
+            cancel: AtomicBool::new(false),
+            state: Mutex::new(State {
+                progress: dinof_progress {
+                    struct_size: std::mem::size_of::<dinof_progress>() as u32,
+                    phase: dinof_phase::Pending,
+                    fraction: 0.0,
+                    step: 0,
+                    steps: 0,
+                    done: 0,
+                    total: o.n,
+                },
+                outcome: None,
+            }),
+            finished: Condvar::new(),
+        });
+        let (n, raw, channels) = (o.n, o.raw, m.model.info().channels);
+        let model = Arc::clone(&m.model);
+        let cb = Callback { f: progress, user };
+        let job_shared = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("dinof-job".into())
+            .spawn(move || {
+                let shared = job_shared;
+                let run = catch_unwind(AssertUnwindSafe(|| {
+                    let mut observe = |p: &Progress| {
+                        shared.lock().progress = dinof_progress::from_rust(p);
+                        !shared.cancel.load(Ordering::Relaxed) && cb.call(p) && !shared.cancel.load(Ordering::Relaxed)
+                    };
+                    model.sample(&o, &mut pixels, &mut observe)
+                }));
+                let outcome = match run {
+                    Ok(Ok(report)) => Ok(Done { pixels, report }),
+                    Ok(Err(e)) => Err(Failure::from(e)),
+                    Err(payload) => Err(Failure::panic(&*payload)),
+                };
+                shared.finish(outcome);
+            })
+            .map_err(|e| Failure::new(dinof_status::Internal, format!("cannot start the job thread: {e}")))?;
+        let job = dinof_job { shared, thread: Some(thread), n, image_len, channels, raw };
+        out.write(Box::into_raw(Box::new(job)));
+        Ok(())
+    })
+}
+
+/// Copies the job's current progress into *out (the caller sets out->struct_size). phase is
+/// DINOF_PHASE_PENDING before the first step and DINOF_PHASE_FINISHED once the job has ended.
+#[no_mangle]
+pub unsafe extern "C" fn dinof_job_progress(job: *mut dinof_job, out: *mut dinof_progress) -> dinof_status {
+    guard(|| {
+        let j = job_arg(job)?;
+        check_struct(out.cast_const(), "out (dinof_progress)")?;
+        let snapshot = j.shared.lock().progress;
+        write_struct(out, snapshot);
+        Ok(())
+    })
+}
+
+/// Waits up to `timeout_ms` milliseconds (0 = just poll, negative = forever) for the job to end. Returns
+/// DINOF_STATUS_TIMEOUT while it runs, else its final status (DINOF_STATUS_OK, _CANCELLED, or the error that
+/// stopped it, with dinof_last_error_message set on this thread). May be called again after it ended.
+#[no_mangle]
+pub unsafe extern "C" fn dinof_job_wait(job: *mut dinof_job, timeout_ms: i64) -> dinof_status {
+    guard(|| {
+        let j = job_arg(job)?;
+        let deadline = u64::try_from(timeout_ms).ok().map(|ms| Instant::now() + Duration::from_millis(ms));
+        let mut st = j.shared.lock();
+        while st.outcome.is_none() {
+            st = match deadline {
+                None => j.shared.finished.wait(st).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let left = d.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(Failure::new(dinof_status::Timeout, format!("the job is still running after {timeout_ms} ms")));
+                    }
+                    j.shared.finished.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0
+                }
+            };
+        }
+        match &st.outcome {
+            Some(Err(f)) => Err(f.clone()),
+            _ => Ok(()),
+        }
+    })
+}
+
+/// Asks the job to stop; returns at once. The job ends with DINOF_STATUS_CANCELLED after the step in progress
+/// (unless it already finished). Safe from any thread, also while another thread waits.
+#[no_mangle]
+pub unsafe extern "C" fn dinof_job_cancel(job: *mut dinof_job) -> dinof_status {
+    guard(|| {
+        job_arg(job)?.shared.cancel.store(true, Ordering::Relaxed);
+        Ok(())
+    })
+}
+
+/// Runs `f` on the finished job's images: DINOF_STATUS_NOT_READY while running, the job's error if it failed.
+fn with_done(j: &dinof_job, f: impl FnOnce(&Done) -> FfiResult<()>) -> FfiResult<()> {
+    match &j.shared.lock().outcome {
+        None => Err(Failure::new(dinof_status::NotReady, "the job is still running (dinof_job_wait first)")),
+        Some(Err(e)) => Err(e.clone()),
+        Some(Ok(done)) => f(done),
+    }
+}
+
+/// Copies a finished job's images into `out` as dinof_sample would write them; out_len counts floats
+/// (>= n x image_len). Can be called repeatedly.
+#[no_mangle]
+pub unsafe extern "C" fn dinof_job_result(job: *mut dinof_job, out: *mut f32, out_len: usize) -> dinof_status {
+    guard(|| {
+        let j = job_arg(job)?;
+        let buf = out_slice(out, out_len, total_len(j.n, j.image_len)?, "out")?;
+        with_done(j, |done| {
+            buf.copy_from_slice(&done.pixels);
+            Ok(())
+        })
+    })
+}
+
+/// Copies a finished job's images into `out` as RGBA8, as dinof_sample_rgba8 would write them; out_len counts
+/// bytes (>= n x rgba8_len). Refused for raw jobs and for channel counts other than 1, 3 or 4.
+#[no_mangle]
+pub unsafe extern "C" fn dinof_job_result_rgba8(job: *mut dinof_job, out: *mut u8, out_len: usize) -> dinof_status {
+    guard(|| {
+        let j = job_arg(job)?;
+        if j.raw {
+            return Err(Failure::invalid("this job wrote raw (SDE-space) values, which have no RGBA8 form"));
+        }
+        if !matches!(j.channels, 1 | 3 | 4) {
+            return Err(Failure::invalid(format!("RGBA8 output needs 1, 3 or 4 channels; this model has {}", j.channels)));
+        }
+        let hw = j.image_len / j.channels;
+        let buf = out_slice(out, out_len, total_len(j.n, hw * 4)?, "out")?;
+        with_done(j, |done| {
+            to_rgba8(&done.pixels, j.n, j.channels, hw, buf);
+            Ok(())
+        })
+    })
+}
+
+/// Copies a finished job's report (seed, evaluations, timing, resolved settings) into *out; the caller sets
+/// out->struct_size.
+#[no_mangle]
+pub unsafe extern "C" fn dinof_job_report(job: *mut dinof_job, out: *mut dinof_sample_report) -> dinof_status {
+    guard(|| {
+        let j = job_arg(job)?;
+        check_struct(out.cast_const(), "out (dinof_sample_report)")?;
+        with_done(j, |done| {
+            write_report(Some(out), &done.report);
+            Ok(())
+        })
+    })
+}
+
+/// Cancels the job if it still runs, waits for its thread to end and frees it (NULL is fine). No other thread may
+/// use the handle concurrently with or after this call.
+#[no_mangle]
+pub unsafe extern "C" fn dinof_job_free(job: *mut dinof_job) {
+    if job.is_null() {
+        return;
+    }
+    let _ = catch_unwind(AssertUnwindSafe(|| {
+        let mut job = Box::from_raw(job);
+        job.shared.cancel.store(true, Ordering::Relaxed);
+        if let Some(t) = job.thread.take() {
+            // The thread catches its own panics, so join only fails if the runtime is broken; nothing to report.
+            let _ = t.join();
+        }
+    }));
+}

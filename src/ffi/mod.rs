@@ -1,0 +1,93 @@
+//! The C ABI (`include/dinof.h`, generated from this module by build.rs with cbindgen).
+//!
+//! Principles (docs/c-api.md): opaque handles; a loaded model is immutable and shared by any number of threads; every
+//! fallible function returns a `dinof_status` from a fixed, never-renumbered enum and leaves a message for
+//! `dinof_last_error_message` on the calling thread; no panic crosses the boundary (`status::guard` wraps every
+//! body); option structs carry `struct_size` so fields can be appended; enum values from C are validated, never
+//! transmuted; callbacks are per call or job, never global; the library frees what it allocates and every free
+//! function accepts NULL.
+
+#![allow(non_camel_case_types, clippy::missing_safety_doc)]
+
+// In header order: cbindgen emits items in the order it meets them.
+pub mod status;
+pub mod enums;
+pub mod options;
+pub mod model;
+pub mod sample;
+pub mod job;
+pub mod ptr;
+
+use std::ffi::c_char;
+
+pub use enums::*;
+pub use job::*;
+pub use model::*;
+pub use options::*;
+pub use sample::*;
+pub use status::*;
+
+/// Version of the C ABI described by this header. Raised only when a change breaks existing callers (a removed or
+/// changed function or field); appending functions, fields or status codes keeps it. Compare it with
+/// dinof_abi_version() at startup to catch a header/library mismatch.
+pub const DINOF_ABI_VERSION: u32 = 1;
+
+/// The library version as "major.minor.patch"; a static string, never NULL.
+#[no_mangle]
+pub extern "C" fn dinof_version_string() -> *const c_char {
+    const V: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+    V.as_ptr().cast()
+}
+
+/// Parses a decimal version component at compile time.
+const fn parse_u32(s: &str) -> u32 {
+    let b = s.as_bytes();
+    let mut i = 0;
+    let mut v = 0u32;
+    while i < b.len() {
+        v = v * 10 + (b[i] - b'0') as u32;
+        i += 1;
+    }
+    v
+}
+
+/// The library's major version.
+#[no_mangle]
+pub extern "C" fn dinof_version_major() -> u32 {
+    const V: u32 = parse_u32(env!("CARGO_PKG_VERSION_MAJOR"));
+    V
+}
+
+/// The library's minor version.
+#[no_mangle]
+pub extern "C" fn dinof_version_minor() -> u32 {
+    const V: u32 = parse_u32(env!("CARGO_PKG_VERSION_MINOR"));
+    V
+}
+
+/// The library's patch version.
+#[no_mangle]
+pub extern "C" fn dinof_version_patch() -> u32 {
+    const V: u32 = parse_u32(env!("CARGO_PKG_VERSION_PATCH"));
+    V
+}
+
+/// The ABI version the library was built with; equals DINOF_ABI_VERSION of a matching header.
+#[no_mangle]
+pub extern "C" fn dinof_abi_version() -> u32 {
+    DINOF_ABI_VERSION
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CStr;
+
+    #[test]
+    fn versions_agree_with_cargo() {
+        let s = unsafe { CStr::from_ptr(dinof_version_string()) }.to_str().unwrap();
+        assert_eq!(s, crate::VERSION);
+        assert_eq!(format!("{}.{}.{}", dinof_version_major(), dinof_version_minor(), dinof_version_patch()), s);
+        assert_eq!(dinof_abi_version(), DINOF_ABI_VERSION);
+    }
+}
