@@ -1,1 +1,61 @@
-fn main() {}
+//! Generates include/dinof.h from src/ffi/ with cbindgen.
+//!
+//! The header is written to $OUT_DIR/dinof.h on every run. With DINOF_CHECK_HEADER=1 the build fails when the
+//! committed include/dinof.h differs (CI: scripts/check-header.sh); otherwise include/dinof.h is updated in place.
+
+use std::path::{Path, PathBuf};
+
+fn main() {
+    println!("cargo:rerun-if-changed=src/ffi");
+    println!("cargo:rerun-if-changed=cbindgen.toml");
+    println!("cargo:rerun-if-changed=include/dinof.h");
+    println!("cargo:rerun-if-env-changed=DINOF_CHECK_HEADER");
+
+    // A SONAME makes programs that link libdinof.so by full path (CMake does) depend on "libdinof.so", found through
+    // their rpath or the loader's search path, instead of on the path it had at link time.
+    if std::env::var("CARGO_CFG_TARGET_OS").as_deref() == Ok("linux") {
+        println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libdinof.so");
+    }
+
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let check = std::env::var("DINOF_CHECK_HEADER").is_ok_and(|v| v == "1");
+
+    let config = cbindgen::Config::from_file(root.join("cbindgen.toml")).expect("cbindgen.toml is valid");
+    let header = match cbindgen::Builder::new().with_config(config).with_src(root.join("src/ffi/mod.rs")).generate() {
+        Ok(bindings) => {
+            let mut buf = Vec::new();
+            bindings.write(&mut buf);
+            buf
+        }
+        Err(e) if !check => {
+            // Mid-edit Rust that does not parse: rustc reports it better than we can; keep the old header.
+            println!("cargo:warning=cbindgen could not generate include/dinof.h: {e}");
+            return;
+        }
+        Err(e) => panic!("cbindgen could not generate the header: {e}"),
+    };
+    std::fs::write(out_dir.join("dinof.h"), &header).expect("write $OUT_DIR/dinof.h");
+
+    let committed_path = root.join("include/dinof.h");
+    let committed = std::fs::read(&committed_path).ok();
+    if committed.as_deref() == Some(&header[..]) {
+        return;
+    }
+    if check {
+        panic!(
+            "include/dinof.h is stale: it differs from the header generated from src/ffi/ ({}).\n\
+             Regenerate it with a plain `cargo build` and commit the result.",
+            out_dir.join("dinof.h").display()
+        );
+    }
+    // Writing only on change keeps the file's mtime (and so rerun-if-changed) quiet.
+    if let Err(e) = write_header(&committed_path, &header) {
+        println!("cargo:warning=cannot update {}: {e}", committed_path.display());
+    }
+}
+
+fn write_header(path: &Path, header: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(path.parent().expect("include/ has a parent"))?;
+    std::fs::write(path, header)
+}
