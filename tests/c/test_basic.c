@@ -1,0 +1,306 @@
+/* Happy paths on the analytic bundles: version, status strings, defaults, model info, float and RGBA8 sampling,
+   determinism across calls / batch sizes / index splits, start modes, methods, labels, progress callbacks. */
+#include "check.h"
+
+static void test_version(void) {
+    char expect[64];
+    snprintf(expect, sizeof expect, "%u.%u.%u", dinof_version_major(), dinof_version_minor(), dinof_version_patch());
+    CHECK(dinof_version_string() != NULL);
+    CHECK(strcmp(dinof_version_string(), expect) == 0);
+    CHECK(dinof_abi_version() == DINOF_ABI_VERSION);
+}
+
+static void test_status_strings(void) {
+    const dinof_status all[] = {
+        DINOF_STATUS_OK, DINOF_STATUS_INVALID_ARGUMENT, DINOF_STATUS_BUFFER_TOO_SMALL, DINOF_STATUS_IO,
+        DINOF_STATUS_INVALID_MANIFEST, DINOF_STATUS_UNSUPPORTED_VERSION, DINOF_STATUS_MISSING_FILE,
+        DINOF_STATUS_CHECKSUM_MISMATCH, DINOF_STATUS_INVALID_ONNX, DINOF_STATUS_NETWORK_MISMATCH,
+        DINOF_STATUS_BACKEND, DINOF_STATUS_BACKEND_UNAVAILABLE, DINOF_STATUS_EXECUTION_PROVIDER_UNAVAILABLE,
+        DINOF_STATUS_NON_FINITE, DINOF_STATUS_CANCELLED, DINOF_STATUS_INTERNAL, DINOF_STATUS_NULL_POINTER,
+        DINOF_STATUS_STRUCT_SIZE, DINOF_STATUS_BAD_ENUM_VALUE, DINOF_STATUS_TIMEOUT, DINOF_STATUS_PANIC,
+        DINOF_STATUS_NOT_READY,
+    };
+    size_t i;
+    for (i = 0; i < sizeof all / sizeof all[0]; i++) {
+        const char *s = dinof_status_string(all[i]);
+        CHECK(s != NULL && s[0] != '\0' && strcmp(s, "unknown status") != 0);
+    }
+    /* The numbers are part of the ABI. */
+    CHECK(DINOF_STATUS_OK == 0 && DINOF_STATUS_CANCELLED == 14 && DINOF_STATUS_NULL_POINTER == 100);
+    CHECK(DINOF_STATUS_PANIC == 104 && DINOF_STATUS_NOT_READY == 105);
+    CHECK(strcmp(dinof_status_string(DINOF_STATUS_CANCELLED), "cancelled") == 0);
+    CHECK(dinof_last_error_message() != NULL);
+}
+
+static void test_defaults(void) {
+    dinof_sample_options o = dinof_sample_options_default();
+    dinof_load_options l = dinof_load_options_default();
+    CHECK(o.struct_size == sizeof o && o.n == 1 && o.random_seed && o.start == DINOF_START_DEFAULT);
+    CHECK(o.method == DINOF_METHOD_DEFAULT && o.steps == 0 && o.t_m == 0.0 && o.labels == NULL);
+    CHECK(l.struct_size == sizeof l && l.backend == DINOF_BACKEND_DEFAULT && l.verify_checksums && l.threads == 0);
+    CHECK(l.ort_library_path == NULL && !l.allow_fallback);
+}
+
+static void test_info(dinof_model *m) {
+    dinof_model_info info;
+    memset(&info, 0xAB, sizeof info);
+    info.struct_size = sizeof info;
+    CHECK_OK(dinof_model_get_info(m, &info));
+    CHECK(info.struct_size == sizeof info);
+    CHECK(strcmp(info.name, "gauss-vp") == 0);
+    CHECK(info.channels == 1 && info.height == 4 && info.width == 4);
+    CHECK(info.image_len == 16 && info.rgba8_len == 64);
+    CHECK(info.classes == 0 && info.sde == DINOF_SDE_VP);
+    CHECK(info.t_m_count == 2 && fabs(info.t_m[0] - 0.4) < 1e-12 && fabs(info.t_m[1] - 0.6) < 1e-12);
+    CHECK(info.has_flow_start && info.has_prior_start);
+    CHECK(info.default_start == DINOF_START_FLOW && fabs(info.default_t_start - 0.6) < 1e-12);
+    CHECK(info.default_steps == 600);
+    CHECK(strcmp(info.backend, "tract") == 0);
+    CHECK(info.execution_provider_count >= 1 && strcmp(info.execution_providers[0], "cpu") == 0);
+    CHECK(!info.fell_back && info.threads >= 1 && info.sub_batch >= 1);
+    CHECK(dinof_last_error_message()[0] == '\0');
+}
+
+static int in_unit_range(const float *v, size_t len) {
+    size_t i;
+    for (i = 0; i < len; i++) {
+        if (!(v[i] >= 0.0f && v[i] <= 1.0f)) return 0;
+    }
+    return 1;
+}
+
+static dinof_sample_options seeded(size_t n, uint64_t seed, uint32_t steps) {
+    dinof_sample_options o = dinof_sample_options_default();
+    o.n = n;
+    o.seed = seed;
+    o.random_seed = false;
+    o.steps = steps;
+    return o;
+}
+
+static void test_sample(dinof_model *m) {
+    const uint32_t steps = quick() ? 5 : 40;
+    float a[4 * 16], b[4 * 16], c[4 * 16];
+    uint8_t rgba[4 * 64];
+    dinof_sample_report r;
+    dinof_sample_options o = seeded(4, 7, steps);
+    size_t i;
+
+    r.struct_size = sizeof r;
+    CHECK_OK(dinof_sample(m, &o, a, 64, NULL, NULL, &r));
+    CHECK(in_unit_range(a, 64));
+    CHECK(r.seed == 7 && r.score_evals == steps && r.flow_evals == 1 && r.network_calls > 0);
+    CHECK(r.seconds >= 0.0 && r.network_seconds >= 0.0 && r.struct_size == sizeof r);
+    CHECK(r.start == DINOF_START_FLOW && fabs(r.t_start - 0.6) < 1e-12 && r.steps == steps);
+    CHECK(r.method == DINOF_METHOD_SDE && r.predictor == DINOF_PREDICTOR_EULER_MARUYAMA);
+    CHECK(r.corrector == DINOF_CORRECTOR_NONE && r.denoise && fabs(r.temperature - 1.0) < 1e-12);
+
+    /* Same seed, same images; a different seed, different images. */
+    CHECK_OK(dinof_sample(m, &o, b, 64, NULL, NULL, NULL));
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    o.seed = 8;
+    CHECK_OK(dinof_sample(m, &o, b, 64, NULL, NULL, NULL));
+    CHECK(memcmp(a, b, sizeof a) != 0);
+
+    /* Batch size and splitting by first_index never change the images. */
+    o = seeded(4, 7, steps);
+    o.batch_size = 1;
+    CHECK_OK(dinof_sample(m, &o, b, 64, NULL, NULL, NULL));
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    o = seeded(2, 7, steps);
+    CHECK_OK(dinof_sample(m, &o, c, 32, NULL, NULL, NULL));
+    o.first_index = 2;
+    CHECK_OK(dinof_sample(m, &o, c + 32, 32, NULL, NULL, NULL));
+    CHECK(memcmp(a, c, sizeof a) == 0);
+
+    /* A larger buffer than needed is fine; the tail is untouched. */
+    {
+        float big[80];
+        for (i = 0; i < 80; i++) big[i] = -5.0f;
+        o = seeded(4, 7, steps);
+        CHECK_OK(dinof_sample(m, &o, big, 80, NULL, NULL, NULL));
+        CHECK(memcmp(big, a, sizeof a) == 0 && big[64] == -5.0f && big[79] == -5.0f);
+    }
+
+    /* RGBA8 is the float output quantised, grey to RGB, alpha 255. */
+    o = seeded(4, 7, steps);
+    CHECK_OK(dinof_sample_rgba8(m, &o, rgba, sizeof rgba, NULL, NULL, NULL));
+    {
+        int ok = 1;
+        for (i = 0; i < 64; i++) {
+            uint8_t g = (uint8_t)lrintf(a[i] * 255.0f);
+            const uint8_t *p = rgba + 4 * i;
+            if (p[0] != g || p[1] != g || p[2] != g || p[3] != 255) ok = 0;
+        }
+        CHECK(ok);
+    }
+
+    /* A random seed is reported and reproduces the images. */
+    o = dinof_sample_options_default();
+    o.n = 4;
+    o.steps = steps;
+    CHECK_OK(dinof_sample(m, &o, b, 64, NULL, NULL, &r));
+    o.random_seed = false;
+    o.seed = r.seed;
+    CHECK_OK(dinof_sample(m, &o, c, 64, NULL, NULL, NULL));
+    CHECK(memcmp(b, c, sizeof b) == 0);
+
+    /* Raw output is SDE space: pixels = clamp(raw * 0.5 + 0.5). */
+    o = seeded(4, 7, steps);
+    o.raw = true;
+    CHECK_OK(dinof_sample(m, &o, b, 64, NULL, NULL, NULL));
+    {
+        int ok = 1;
+        for (i = 0; i < 64; i++) {
+            float p = b[i] * 0.5f + 0.5f;
+            p = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
+            if (fabsf(p - a[i]) > 1e-6f) ok = 0;
+        }
+        CHECK(ok);
+    }
+}
+
+static void test_settings(dinof_model *m) {
+    const uint32_t steps = quick() ? 4 : 20;
+    float out[2 * 16];
+    dinof_sample_report r;
+    dinof_sample_options o = seeded(2, 3, steps);
+    r.struct_size = sizeof r;
+
+    o.start = DINOF_START_PRIOR;
+    CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
+    CHECK(r.start == DINOF_START_PRIOR && r.t_start == 1.0 && r.flow_evals == 0 && in_unit_range(out, 32));
+
+    o = seeded(2, 3, steps);
+    o.t_m = 0.4;
+    CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
+    CHECK(fabs(r.t_start - 0.4) < 1e-12);
+
+    o = seeded(2, 3, steps);
+    o.method = DINOF_METHOD_ODE;
+    o.solver = DINOF_SOLVER_EULER;
+    CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
+    CHECK(r.method == DINOF_METHOD_ODE && r.solver == DINOF_SOLVER_EULER && in_unit_range(out, 32));
+    o.solver = DINOF_SOLVER_HEUN;
+    CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
+    CHECK(r.solver == DINOF_SOLVER_HEUN);
+
+    o = seeded(2, 3, steps);
+    o.predictor = DINOF_PREDICTOR_REVERSE_DIFFUSION;
+    o.corrector = DINOF_CORRECTOR_LANGEVIN;
+    o.snr = 0.1;
+    o.corrector_steps = 2;
+    o.langevin_norm = DINOF_LANGEVIN_NORM_BATCH;
+    o.temperature = 0.5;
+    o.denoise = DINOF_DENOISE_OFF;
+    CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
+    CHECK(r.predictor == DINOF_PREDICTOR_REVERSE_DIFFUSION && r.corrector == DINOF_CORRECTOR_LANGEVIN);
+    CHECK(r.snr == 0.1 && r.corrector_steps == 2 && r.langevin_norm == DINOF_LANGEVIN_NORM_BATCH);
+    CHECK(r.temperature == 0.5 && !r.denoise);
+    o.predictor = DINOF_PREDICTOR_ANCESTRAL;
+    CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
+    CHECK(r.predictor == DINOF_PREDICTOR_ANCESTRAL);
+}
+
+static double mean(const float *v, size_t len) {
+    double s = 0.0;
+    size_t i;
+    for (i = 0; i < len; i++) s += v[i];
+    return s / (double)len;
+}
+
+static void test_labels(void) {
+    dinof_model *m = load_or_die(fixture("gauss-vp-class"));
+    dinof_model_info info;
+    const uint32_t steps = 30; /* fewer steps blur the class means */
+    enum { N = 8 };
+    float a[N * 16], b[N * 16], c[N * 16];
+    int64_t zero = 0, one = 1;
+    int64_t per_image[N] = {0, 1, 0, 1, 0, 1, 0, 1};
+    dinof_sample_options o = seeded(N, 5, steps);
+
+    info.struct_size = sizeof info;
+    CHECK_OK(dinof_model_get_info(m, &info));
+    CHECK(info.classes == 2 && info.t_m_count == 1);
+
+    o.labels = &zero;
+    o.label_count = 1;
+    CHECK_OK(dinof_sample(m, &o, a, N * 16, NULL, NULL, NULL));
+    o.labels = &one;
+    CHECK_OK(dinof_sample(m, &o, b, N * 16, NULL, NULL, NULL));
+    /* Class means are -0.4 and 0.4 in SDE space: pixels around 0.3 and 0.7. */
+    CHECK(mean(a, N * 16) < 0.4 && mean(b, N * 16) > 0.6);
+
+    /* One label per image; and no labels = class (first_index + k) mod classes, i.e. the same alternation. */
+    o.labels = per_image;
+    o.label_count = N;
+    CHECK_OK(dinof_sample(m, &o, a, N * 16, NULL, NULL, NULL));
+    o.labels = NULL;
+    o.label_count = 0;
+    CHECK_OK(dinof_sample(m, &o, c, N * 16, NULL, NULL, NULL));
+    CHECK(memcmp(a, c, sizeof a) == 0);
+    dinof_model_free(m);
+}
+
+typedef struct {
+    int calls;
+    int flow_calls;
+    int monotone;
+    double last_fraction;
+    size_t last_total;
+    const void *self;
+} progress_log;
+
+static int log_progress(const dinof_progress *p, void *user) {
+    progress_log *log = (progress_log *)user;
+    if (log->self != log) return 1; /* the user pointer must come back unchanged */
+    log->calls++;
+    if (p->phase == DINOF_PHASE_FLOW) log->flow_calls++;
+    if (p->fraction < log->last_fraction || p->fraction < 0.0 || p->fraction > 1.0) log->monotone = 0;
+    if (p->struct_size != sizeof *p) log->monotone = 0;
+    log->last_fraction = p->fraction;
+    log->last_total = p->total;
+    return 0;
+}
+
+static void test_progress(dinof_model *m) {
+    float out[3 * 16];
+    progress_log log = {0, 0, 1, 0.0, 0, NULL};
+    dinof_sample_options o = seeded(3, 1, 10);
+    log.self = &log;
+    o.batch_size = 2; /* two batches: flow + 10 steps each */
+    CHECK_OK(dinof_sample(m, &o, out, 48, log_progress, &log, NULL));
+    CHECK(log.calls == 22 && log.flow_calls == 2 && log.monotone && log.last_total == 3);
+    CHECK(log.last_fraction > 0.6);
+}
+
+static void test_other_bundles(void) {
+    const char *names[] = {"mixture-vp", "gauss-ve", "gauss-subvp", "mixture-ve"};
+    size_t i;
+    for (i = 0; i < sizeof names / sizeof names[0]; i++) {
+        dinof_model *m = load_or_die(fixture(names[i]));
+        float out[2 * 16];
+        dinof_sample_options o = seeded(2, 11, quick() ? 3 : 20);
+        CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, NULL));
+        CHECK(in_unit_range(out, 32));
+        dinof_model_free(m);
+    }
+}
+
+int main(void) {
+    dinof_model *m;
+    test_version();
+    test_status_strings();
+    test_defaults();
+    m = load_or_die(fixture("gauss-vp"));
+    test_info(m);
+    test_sample(m);
+    test_settings(m);
+    test_progress(m);
+    dinof_model_free(m);
+    test_labels();
+    test_other_bundles();
+    dinof_model_free(NULL);
+    dinof_job_free(NULL);
+    return finish("test_basic");
+}

@@ -1,0 +1,69 @@
+/* The shipped MNIST bundle (1×28×28, flows at T_m 0.4 and 0.6) through the C API: info, float and RGBA8 output, a
+   job, and both flows. */
+#include "check.h"
+
+int main(void) {
+    dinof_model *m = load_or_die(mnist_path());
+    dinof_model_info info;
+    dinof_sample_report r;
+    const size_t n = quick() ? 1 : 4;
+    const uint32_t steps = quick() ? 2 : 30;
+    float *pix = (float *)malloc(n * 784 * sizeof(float));
+    float *pix2 = (float *)malloc(n * 784 * sizeof(float));
+    uint8_t *rgba = (uint8_t *)malloc(n * 784 * 4);
+    dinof_sample_options o = dinof_sample_options_default();
+    size_t i;
+    int in_range = 1, quantised = 1;
+    double mean = 0.0;
+
+    info.struct_size = sizeof info;
+    r.struct_size = sizeof r;
+    CHECK_OK(dinof_model_get_info(m, &info));
+    CHECK(info.channels == 1 && info.height == 28 && info.width == 28 && info.image_len == 784);
+    CHECK(info.rgba8_len == 784 * 4 && info.classes == 0 && info.sde == DINOF_SDE_VP);
+    CHECK(info.t_m_count == 2 && fabs(info.t_m[0] - 0.4) < 1e-9 && fabs(info.t_m[1] - 0.6) < 1e-9);
+    CHECK(info.has_flow_start && info.default_start == DINOF_START_FLOW);
+
+    o.n = n;
+    o.seed = 2024;
+    o.random_seed = false;
+    o.steps = steps;
+    CHECK_OK(dinof_sample(m, &o, pix, n * 784, NULL, NULL, &r));
+    for (i = 0; i < n * 784; i++) {
+        if (!(pix[i] >= 0.0f && pix[i] <= 1.0f)) in_range = 0;
+        mean += pix[i];
+    }
+    mean /= (double)(n * 784);
+    CHECK(in_range);
+    CHECK(mean > 0.0 && mean < 0.6); /* mostly black background */
+    CHECK(r.flow_evals == 1 && r.score_evals == steps && fabs(r.t_start - 0.6) < 1e-9);
+
+    CHECK_OK(dinof_sample_rgba8(m, &o, rgba, n * 784 * 4, NULL, NULL, NULL));
+    for (i = 0; i < n * 784; i++) {
+        uint8_t g = (uint8_t)lrintf(pix[i] * 255.0f);
+        if (rgba[4 * i] != g || rgba[4 * i + 1] != g || rgba[4 * i + 2] != g || rgba[4 * i + 3] != 255) quantised = 0;
+    }
+    CHECK(quantised);
+
+    /* The other flow. */
+    o.t_m = 0.4;
+    CHECK_OK(dinof_sample(m, &o, pix2, n * 784, NULL, NULL, &r));
+    CHECK(fabs(r.t_start - 0.4) < 1e-9 && memcmp(pix, pix2, n * 784 * sizeof(float)) != 0);
+
+    /* A job gives the same images as the synchronous call. */
+    {
+        dinof_job *job = NULL;
+        o.t_m = 0.0;
+        CHECK_OK(dinof_job_start(m, &o, NULL, NULL, &job));
+        CHECK_OK(dinof_job_wait(job, -1));
+        CHECK_OK(dinof_job_result(job, pix2, n * 784));
+        CHECK(memcmp(pix, pix2, n * 784 * sizeof(float)) == 0);
+        dinof_job_free(job);
+    }
+
+    free(pix);
+    free(pix2);
+    free(rgba);
+    dinof_model_free(m);
+    return finish("test_shipped");
+}
