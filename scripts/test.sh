@@ -15,5 +15,12 @@ bash scripts/setup-python.sh
 step "Rust tests"
 cargo test --locked --all-targets 2>&1
 
+step "C/C++ ABI tests"
+bash scripts/test-c.sh
+
+# Last: toggling DINOF_CHECK_HEADER reruns build.rs, which rebuilds the library once more.
+step "C header up to date"
+bash scripts/check-header.sh
+
 step "Python tests"
 bash scripts/test-python.sh
