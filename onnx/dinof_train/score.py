@@ -23,9 +23,8 @@ class ScoreModel(nn.Module):
         if self.kind == "ve":
             sigma = self.sde.sigma(t)
             return self.net(2.0 * x - 1.0, torch.log(sigma), y) / sigma[:, None, None, None]
-        _, std = self.sde.marginal_prob(torch.zeros_like(t), t)
         eps = self.net(x, t * 999.0, y)
-        return -eps / std[:, None, None, None]
+        return -eps / self.sde.std(t)[:, None, None, None]
 
     def dsm_loss(self, x0, y=None, generator=None, model=None):
         """Denoising score matching, t ~ U(eps, 1)·t_max (as the method doc), mean over all elements of

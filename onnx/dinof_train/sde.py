@@ -50,7 +50,10 @@ class VESDE(SDE):
         self.discrete_sigmas = torch.exp(torch.linspace(math.log(sigma_min), math.log(sigma_max), n))
 
     def sigma(self, t):
-        return self.sigma_min * (self.sigma_max / self.sigma_min) ** t
+        return torch.exp(math.log(self.sigma_min) + t * math.log(self.sigma_max / self.sigma_min))
+
+    def std(self, t):
+        return self.sigma(t)
 
     def marginal_prob(self, x0, t):
         return x0, self.sigma(t)
@@ -88,9 +91,20 @@ class VPSDE(SDE):
     def beta(self, t):
         return self.beta_0 + t * (self.beta_1 - self.beta_0)
 
+    @staticmethod
+    def _one_minus_exp2(lmc):
+        """1 − e^{2m} without cancellation at small t (std(eps) ≈ 0.01): Taylor series of −expm1 for |2m| < 0.1.
+        expm1/sinh have no ONNX export, and Where keeps the graph free of control flow."""
+        u = 2.0 * lmc
+        series = -u * (1.0 + u * (1.0 / 2 + u * (1.0 / 6 + u * (1.0 / 24 + u * (1.0 / 120 + u / 720)))))
+        return torch.where(u.abs() < 0.1, series, 1.0 - torch.exp(u))
+
+    def std(self, t):
+        return torch.sqrt(self._one_minus_exp2(self.log_mean_coeff(t)))
+
     def marginal_prob(self, x0, t):
         lmc = self.log_mean_coeff(t)
-        return _bc(torch.exp(lmc), x0) * x0, torch.sqrt(1.0 - torch.exp(2.0 * lmc))
+        return _bc(torch.exp(lmc), x0) * x0, self.std(t)
 
     def sde(self, x, t):
         b = self.beta(t)
@@ -109,9 +123,8 @@ class VPSDE(SDE):
 class SubVPSDE(VPSDE):
     kind = "subvp"
 
-    def marginal_prob(self, x0, t):
-        lmc = self.log_mean_coeff(t)
-        return _bc(torch.exp(lmc), x0) * x0, 1.0 - torch.exp(2.0 * lmc)
+    def std(self, t):
+        return self._one_minus_exp2(self.log_mean_coeff(t))
 
     def sde(self, x, t):
         b = self.beta(t)

@@ -29,8 +29,9 @@ def unsqueeze(x, c, h, w):  # inverse of squeeze; (c, h, w) = shape *before* squ
 class ActNorm(nn.Module):
     """Generative x = z·exp(logs) + bias; initialised from the first density batch to zero mean, unit var."""
 
-    def __init__(self, c: int):
+    def __init__(self, c: int, hw: int):
         super().__init__()
+        self.hw = hw  # static spatial size: the log-det needs no Shape op
         self.bias = nn.Parameter(torch.zeros(1, c, 1, 1))
         self.logs = nn.Parameter(torch.zeros(1, c, 1, 1))
         self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))
@@ -46,8 +47,7 @@ class ActNorm(nn.Module):
     def density(self, x):
         if self.training and not bool(self.initialized):
             self.data_init(x)
-        hw = x.shape[2] * x.shape[3]
-        return (x - self.bias) * torch.exp(-self.logs), -self.logs.sum() * hw
+        return (x - self.bias) * torch.exp(-self.logs), -self.logs.sum() * self.hw
 
     def generate(self, z):
         return z * torch.exp(self.logs) + self.bias
@@ -56,8 +56,9 @@ class ActNorm(nn.Module):
 class InvConv1x1(nn.Module):
     """W = P·(L + I)·(U + diag(sign_s·exp(log_s))), initialised from a random rotation."""
 
-    def __init__(self, c: int):
+    def __init__(self, c: int, hw: int):
         super().__init__()
+        self.hw = hw
         w = torch.linalg.qr(torch.randn(c, c))[0]
         p, l, u = torch.linalg.lu(w)
         s = torch.diagonal(u)
@@ -75,9 +76,10 @@ class InvConv1x1(nn.Module):
         u = self.u * self.l_mask.T + torch.diag(self.sign_s * torch.exp(self.log_s))
         return self.p @ l @ u
 
-    def density(self, x):
-        hw = x.shape[2] * x.shape[3]
-        return F.conv2d(x, self.weight().reshape(self.c, self.c, 1, 1)), self.log_s.sum() * hw
+    def density(self, x, w=None):
+        if w is None:
+            w = self.weight()
+        return F.conv2d(x, w.reshape(self.c, self.c, 1, 1)), self.log_s.sum() * self.hw
 
     def generate(self, z, w_inv=None):
         if w_inv is None:
@@ -114,15 +116,15 @@ class Coupling(nn.Module):
 
 
 class FlowStep(nn.Module):
-    def __init__(self, c: int, hidden: int):
+    def __init__(self, c: int, hidden: int, hw: int):
         super().__init__()
-        self.actnorm = ActNorm(c)
-        self.invconv = InvConv1x1(c)
+        self.actnorm = ActNorm(c, hw)
+        self.invconv = InvConv1x1(c, hw)
         self.coupling = Coupling(c, hidden)
 
-    def density(self, x):
+    def density(self, x, w=None):
         x, ld0 = self.actnorm.density(x)
-        x, ld1 = self.invconv.density(x)
+        x, ld1 = self.invconv.density(x, w)
         x, ld2 = self.coupling.density(x)
         return x, ld2 + ld1 + ld0
 
@@ -146,7 +148,7 @@ class Glow(nn.Module):
                 raise ValueError(f"resolution {resolution} does not squeeze {levels} times")
             self.shapes.append((c, h, h))
             c, h = 4 * c, h // 2
-            self.blocks.append(nn.ModuleList([FlowStep(c, hidden) for _ in range(steps)]))
+            self.blocks.append(nn.ModuleList([FlowStep(c, hidden, h * h) for _ in range(steps)]))
             if lvl != levels - 1:
                 self.z_shapes.append((c // 2, h, h))
                 c = c - c // 2
@@ -176,16 +178,19 @@ class Glow(nn.Module):
             out.append((m, ls))
         return out
 
-    def density(self, x, y=None):
-        """x [B,C,H,W] -> (z [B, D] standard normal under the model, logdet [B] = log|det dz/dx|)."""
-        logdet = torch.zeros(x.shape[0], device=x.device, dtype=x.dtype)
+    def density(self, x, y=None, ws=None):
+        """x [B,C,H,W] -> (z [B, D] standard normal under the model, logdet [B] = log|det dz/dx|).
+        ws: optional precomputed 1x1 weights (export: constants instead of the LU product)."""
+        logdet = 0.0  # becomes [B] at the first coupling; no Shape-dependent zeros in the graph
         zs = []
         base = self._base(y)
         h = x
+        k = 0
         for lvl, steps in enumerate(self.blocks):
             h = squeeze(h, *self.shapes[lvl])
             for step in steps:
-                h, ld = step.density(h)
+                h, ld = step.density(h, None if ws is None else ws[k])
+                k += 1
                 logdet = logdet + ld
             if lvl != self.levels - 1:
                 c = self.z_shapes[lvl][0]
@@ -194,7 +199,8 @@ class Glow(nn.Module):
                 z = h
             m, ls = base[lvl]
             zs.append(((z - m) * torch.exp(-ls)).flatten(1))
-            logdet = logdet - (ls.expand(z.shape[0], -1, -1, -1).flatten(1).sum(1) * z.shape[2] * z.shape[3])
+            hw = self.z_shapes[lvl][1] * self.z_shapes[lvl][2]
+            logdet = logdet - ls.flatten(1).sum(1) * hw  # [1] or [B] (class-conditional), broadcasts
         return torch.cat(zs, dim=1), logdet
 
     def log_prob(self, x, y=None):
@@ -225,6 +231,11 @@ class Glow(nn.Module):
             h = unsqueeze(h, *self.shapes[lvl])
         return h
 
+    def forward_weights(self):
+        with torch.no_grad():
+            return [s.invconv.weight() for blk in self.blocks for s in blk]
+
     def inverse_weights(self):
         """Precomputed W^-1 for every 1x1 conv (float64 inverse), in step order."""
-        return [torch.inverse(s.invconv.weight().double()).float() for blk in self.blocks for s in blk]
+        with torch.no_grad():
+            return [torch.inverse(s.invconv.weight().double()).float() for blk in self.blocks for s in blk]
