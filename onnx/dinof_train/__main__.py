@@ -68,8 +68,7 @@ def main(argv=None) -> int:
         names = {f.name for f in dataclasses.fields(Config)}
         cfg = make_config(a.preset, **{k: v for k, v in vars(a).items() if k in names})
         res = train(cfg, a.out, resume=a.resume, quiet=a.quiet)
-        if res["rank"] == 0:
-            print(json.dumps(res), flush=True)
+        print(json.dumps(res), flush=True)  # one line per rank (params_sha256 shows the ranks agree)
     elif a.cmd == "export":
         from .export import export_bundle
         man = export_bundle(a.ckpt, a.out, name=a.name, description=a.description,

@@ -164,6 +164,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         print(f"no checkpoint at {ckpt_path}; starting fresh", flush=True)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
+        for stale in out.glob(f".{CKPT}.tmp.*"):  # left by a run killed mid-save; the checkpoint itself is intact
+            stale.unlink()
 
     seed_all(cfg.seed + rank)
     images, labels, tag = load_dataset(cfg.dataset, cfg.resolution, cfg.channels)
@@ -242,14 +244,18 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
     log = open(out / "train_log.jsonl", "a") if rank == 0 else None
     last_ckpt = time.time()
     t_start = time.time() - elapsed
-    stop = torch.zeros(1)
+    flags = torch.zeros(2)
     while True:
         elapsed = time.time() - t_start
-        stop[0] = float(step >= cfg.iterations or (cfg.time_budget > 0 and elapsed >= cfg.time_budget))
+        flags[0] = float(step >= cfg.iterations or (cfg.time_budget > 0 and elapsed >= cfg.time_budget))
+        flags[1] = float(cfg.ckpt_every >= 0 and time.time() - last_ckpt >= cfg.ckpt_every)
         if world > 1:
-            dist.all_reduce(stop)  # rank 0's clock decides for everyone: any rank stopping stops all
-        if stop[0] > 0:
+            dist.broadcast(flags, 0)  # rank 0's clock decides stop/checkpoint for all ranks (collectives agree)
+        if flags[0] > 0:
             break
+        if flags[1] > 0 and step > 0:
+            save()
+            last_ckpt = time.time()
         idx = torch.randint(0, len(data), (cfg.batch,), generator=gen)
         x0 = data[idx].to(device)
         y = labels[idx].to(device) if cfg.classes else None
@@ -292,10 +298,6 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
             if pbar is not None:
                 pbar.set_postfix(loss=f"{rec['score_loss']:.4f}",
                                  bpd=",".join(f"{v:.3f}" for v in rec["bpd"].values() if v is not None))
-        if cfg.ckpt_every >= 0 and time.time() - last_ckpt >= cfg.ckpt_every:
-            elapsed = time.time() - t_start
-            save()
-            last_ckpt = time.time()
     elapsed = time.time() - t_start
     save()
     if pbar is not None:
@@ -304,7 +306,20 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         log.close()
     if dist.is_initialized():
         dist.barrier()
-    return {"step": step, "elapsed": elapsed, "checkpoint": str(ckpt_path), "rank": rank, "world": world}
+    return {"step": step, "elapsed": elapsed, "checkpoint": str(ckpt_path), "rank": rank, "world": world,
+            "params_sha256": params_digest([score, *flows])}
+
+
+def params_digest(modules) -> str:
+    """sha256 over all parameters and buffers: equal on every DDP rank when the ranks are in sync."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for m in modules:
+        for k, v in m.state_dict().items():
+            h.update(k.encode())
+            h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def summarize(ckpt: dict, window: int = 200) -> dict:
