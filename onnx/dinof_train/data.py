@@ -32,8 +32,10 @@ def _npm_digits(pkg: str, sub: str, scale: float):
         raise FileNotFoundError(f"{src} missing: run scripts/fetch-data.sh {pkg}")
     xs, ys = [], []
     for label in range(10):
-        data = np.asarray(json.loads((src / f"{label}.json").read_text())["data"], dtype=np.float32)
-        data = data.reshape(-1, 28, 28) * scale  # mnist: flat floats in [0,1]; fashion: rows of 0..255
+        raw = json.loads((src / f"{label}.json").read_text())["data"]
+        if raw and isinstance(raw[0], list):  # fashion-mnist: one 784-list of 0..255 per image, plus empty rows
+            raw = [r for r in raw if len(r) == 28 * 28]
+        data = np.asarray(raw, dtype=np.float32).reshape(-1, 28, 28) * scale  # mnist: flat floats in [0, 1]
         xs.append(np.round(data * 255.0).clip(0, 255).astype(np.uint8))
         ys.append(np.full(len(data), label, dtype=np.int64))
     x, y = np.concatenate(xs)[:, None], np.concatenate(ys)
