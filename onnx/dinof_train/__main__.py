@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     v.add_argument("--dataset", default=None)
     v.add_argument("--n", type=int, default=1000)
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--samples", type=int, default=16, help="flow-started samples for the moment check (0: skip)")
 
     a = ap.parse_args(argv)
     if a.cmd == "train":
@@ -81,7 +82,8 @@ def main(argv=None) -> int:
                       temperature=a.temperature, label=a.label)
     elif a.cmd == "eval":
         from .sample import evaluate_bundle
-        print(json.dumps(evaluate_bundle(a.bundle, dataset=a.dataset, n=a.n, seed=a.seed), indent=1))
+        print(json.dumps(evaluate_bundle(a.bundle, dataset=a.dataset, n=a.n, seed=a.seed,
+                                         samples=a.samples), indent=1))
     return 0
 
 

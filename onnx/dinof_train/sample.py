@@ -209,7 +209,7 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
     return pix
 
 
-def evaluate_bundle(bundle, dataset=None, n=1000, seed=0) -> dict:
+def evaluate_bundle(bundle, dataset=None, n=1000, seed=0, samples=16) -> dict:
     """Flow bits/dim on real x(T_m) (forward-marginal samples of the dataset) through the density graphs, and
     first/second moments of a few flow-started samples against the data."""
     from .data import load_dataset
@@ -235,8 +235,8 @@ def evaluate_bundle(bundle, dataset=None, n=1000, seed=0) -> dict:
             lp.append(-0.5 * (z.double() ** 2).sum(1) - 0.5 * D * math.log(2 * math.pi) + logdet.double())
         lp = torch.cat(lp)
         res["flows"][str(t_m)] = {"bits_per_dim": float(-lp.mean() / (D * math.log(2)))}
-    if b.flows:
-        pix = sample_bundle(bundle, n=min(n, 64), seed=seed, quiet=True)
+    if b.flows and samples > 0:
+        pix = sample_bundle(bundle, n=samples, seed=seed, quiet=True)
         res["samples"] = {"n": len(pix), "pixel_mean": float(pix.mean()), "data_pixel_mean": float(x01.mean()),
                           "pixel_std": float(pix.std()), "data_pixel_std": float(x01.std())}
     return res

@@ -138,3 +138,12 @@ def test_ve_and_subvp_export(toy_npz, tmp_path):
         b = Bundle(tmp_path / f"b_{kind}")
         x = torch.rand(2, 1, 8, 8)
         assert b.score(x, torch.tensor([0.1, 0.5])).shape == (2, 1, 8, 8)
+
+
+def test_eval_reports_flow_bits_per_dim(bundle):
+    from dinof_train.sample import evaluate_bundle
+
+    _, out = bundle
+    res = evaluate_bundle(out, n=32, samples=0)
+    assert set(res["flows"]) == {"0.4", "0.6"}
+    assert all(0 < v["bits_per_dim"] < 10 for v in res["flows"].values())
