@@ -257,7 +257,7 @@ def export_bundle(ckpt_path, out, name=None, description=None, density=True, sam
         f"score U-Net (nf {cfg.nf}, mult {cfg.ch_mult}) trained on (0, {cfg.t_max}], Glow priors "
         f"({cfg.flow_levels} levels x {cfg.flow_steps} steps, hidden {cfg.flow_hidden}) at T_m = "
         f"{', '.join(_fmt_t(t) for t in cfg.t_ms)}; EMA weights.")
-    prov = {"dataset": tag, **summarize(ckpt),
+    prov = {"dataset": tag, "dataset_source": cfg.dataset, **summarize(ckpt),
             "params": {"score": sum(p.numel() for p in score.parameters()),
                        "flows": [sum(p.numel() for p in f.parameters()) for f in flows]},
             "config": ckpt["config"], "world_size": ckpt.get("world_size", 1),

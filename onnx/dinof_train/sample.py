@@ -215,7 +215,8 @@ def evaluate_bundle(bundle, dataset=None, n=1000, seed=0, samples=16) -> dict:
     from .data import load_dataset
 
     b = Bundle(bundle)
-    dataset = dataset or b.manifest.get("provenance", {}).get("dataset", "mnist")
+    prov = b.manifest.get("provenance", {})
+    dataset = dataset or prov.get("dataset_source", prov.get("dataset", "mnist"))
     images, labels, _ = load_dataset(dataset)
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(images), generator=g)[:n]
