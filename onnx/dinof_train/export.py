@@ -239,7 +239,8 @@ def write_manifest(manifest: dict, out: Path) -> None:
     os.replace(tmp, out / "dinof.json")
 
 
-def export_bundle(ckpt_path, out, name=None, description=None, density=True, sampler_t_m=None) -> dict:
+def export_bundle(ckpt_path, out, name=None, description=None, density=True, sampler_t_m=None,
+                  eval_n: int = 0) -> dict:
     import onnx
     import onnxruntime
 
@@ -270,4 +271,12 @@ def export_bundle(ckpt_path, out, name=None, description=None, density=True, sam
             "exported_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     manifest = build_manifest(cfg, sde, parts, out, name, description, prov, sampler_t_m)
     write_manifest(manifest, out)
+    if eval_n > 0 and density:
+        # Flow bits/dim of the exported density graphs on fresh x(T_m) of eval_n dataset images.
+        from .sample import evaluate_bundle
+
+        ev = evaluate_bundle(out, n=eval_n, samples=0)
+        manifest["provenance"]["eval_flow_bits_per_dim"] = {k: v["bits_per_dim"] for k, v in ev["flows"].items()}
+        manifest["provenance"]["eval_n"] = ev["n"]
+        write_manifest(manifest, out)
     return manifest

@@ -26,7 +26,7 @@ def bundle(request, toy_npz, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     train(cfg, run, quiet=True)
     out = tmp_path_factory.mktemp("bundle")
-    export_bundle(run / "checkpoint.pt", out)
+    export_bundle(run / "checkpoint.pt", out, eval_n=16)
     return run / "checkpoint.pt", out
 
 
@@ -49,6 +49,7 @@ def test_manifest_follows_contract(bundle):
         assert m["checksums"][f] == sha256(out / f)
     p = m["provenance"]
     assert p["train_steps"] == 3 and "export_parity" in p
+    assert set(p["eval_flow_bits_per_dim"]) == {"0.4", "0.6"} and p["eval_n"] == 16
     assert all(v["max_abs"] <= 1e-4 or "outputs" in v for v in p["export_parity"].values())
 
 
