@@ -167,7 +167,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         for stale in out.glob(f".{CKPT}.tmp.*"):  # left by a run killed mid-save; the checkpoint itself is intact
             stale.unlink()
 
-    seed_all(cfg.seed + rank)
+    seed_all(cfg.seed)  # same initial weights on every rank
     images, labels, tag = load_dataset(cfg.dataset, cfg.resolution, cfg.channels)
     if tuple(images.shape[1:]) != (cfg.channels, cfg.resolution, cfg.resolution):
         raise ValueError(f"dataset images {tuple(images.shape[1:])} != config "
@@ -175,6 +175,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
     if cfg.classes > 0 and int(labels.min()) < 0:
         raise ValueError("class-conditional training needs labelled data")
     sde, score, flows = build_models(cfg)
+    seed_all(cfg.seed + rank)  # from here on: per-rank dropout etc.
     data = to_sde_space(images, sde)
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # batch sampling + noise, per rank
 
@@ -192,6 +193,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
                 mean, std = sde.marginal_prob(x0, torch.full((len(x0),), t_m, device=device))
                 f.density(mean + std[:, None, None, None] * torch.randn(x0.shape, generator=gen).to(device),
                           labels[idx].to(device) if cfg.classes else None)
+    # DDP broadcasts rank 0's parameters and buffers (incl. the ActNorm init) before the EMAs copy them.
+    score_m = DDP(score) if world > 1 else score
+    flow_ms = [DDP(f) if world > 1 else f for f in flows]
     ema_score = EMA(score, cfg.ema)
     ema_flows = [EMA(f, cfg.ema) for f in flows]
     opt_score = torch.optim.Adam(score.parameters(), lr=cfg.lr)
@@ -214,8 +218,6 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         np.random.set_state(rng["numpy"])
         random.setstate(rng["python"])
 
-    score_m = DDP(score) if world > 1 else score
-    flow_ms = [DDP(f) if world > 1 else f for f in flows]
     score.train()
     for f in flows:
         f.train()
@@ -307,7 +309,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
     if dist.is_initialized():
         dist.barrier()
     return {"step": step, "elapsed": elapsed, "checkpoint": str(ckpt_path), "rank": rank, "world": world,
-            "params_sha256": params_digest([score, *flows])}
+            "params_sha256": params_digest([score, *flows]),
+            "ema_sha256": params_digest([ema_score.module, *(e.module for e in ema_flows)])}
 
 
 def params_digest(modules) -> str:

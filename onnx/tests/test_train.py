@@ -103,3 +103,4 @@ def test_torchrun_two_ranks_agree(toy_npz, tmp_path):
     assert lines[0]["params_sha256"] == lines[1]["params_sha256"]
     ck = load_checkpoint(tmp_path / "checkpoint.pt")
     assert ck["world_size"] == 2 and ck["step"] == 6 and len(ck["rng"]) == 2
+    assert lines[0]["ema_sha256"] == lines[1]["ema_sha256"]
