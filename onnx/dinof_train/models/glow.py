@@ -106,7 +106,7 @@ class Coupling(nn.Module):
     def density(self, x):
         xa, xb = x[:, : self.ca], x[:, self.ca:]
         shift, scale = self._shift_scale(xa)
-        zb = (xb + 0.0 - shift) * scale
+        zb = (xb - shift) * scale
         return torch.cat([xa, zb], dim=1), torch.log(scale).flatten(1).sum(1)
 
     def generate(self, z):
