@@ -13,8 +13,11 @@ use tract_onnx::prelude::*;
 use super::{check_signature, resolve_threads, Backend, BackendInfo, DType, Input, LoadOptions, NetSpec, Network, Signature, TensorInfo};
 use crate::error::{Error, Result};
 
-/// Sub-batch size used when the caller does not choose one: measured on the shipped MNIST model with
-/// `dinof bench` (per-sample cost is lowest at batch 1 on tract's CPU kernels).
+/// Sub-batch size used when the caller does not choose one. One image per network call is what keeps an image
+/// bit-identical whatever the caller's batch size: tract's convolutions round differently at other batch sizes
+/// (measured on the shipped model). Speed comes from running those calls on all cores; `dinof bench` shows the
+/// per-image cost of larger sub-batches, which a caller may opt into at the price of bitwise reproducibility
+/// across batch sizes.
 pub const DEFAULT_SUB_BATCH: usize = 1;
 
 pub struct TractBackend {
@@ -248,7 +251,7 @@ pub fn describe_onnx(path: &Path) -> Result<String> {
         v.iter()
             .map(|t| {
                 let dims = t.shape.as_ref().map_or("?".into(), |s| {
-                    s.iter().map(|d| d.map_or("B".to_string(), |v| v.to_string())).collect::<Vec<_>>().join("×")
+                    s.iter().enumerate().map(|(i, d)| d.map_or(if i == 0 { "B" } else { "?" }.to_string(), |v| v.to_string())).collect::<Vec<_>>().join("×")
                 });
                 format!("{}:{:?}[{dims}]", t.name, t.dtype).replace("F32", "f32").replace("I64", "i64")
             })
