@@ -44,6 +44,11 @@
 #define DINOF_ABI_VERSION 1
 
 /**
+ * The largest dinof_load_options.threads accepted: more than any machine has cores, so anything above is a mistake.
+ */
+#define DINOF_MAX_THREADS 4096
+
+/**
  * Which backend runs the networks.
  */
 typedef enum dinof_backend {
@@ -322,7 +327,7 @@ typedef struct dinof_load_options {
      */
     enum dinof_backend backend;
     /**
-     * Worker threads of this model's pool; 0 = one per available core.
+     * Worker threads of this model's pool; 0 = one per available core; at most DINOF_MAX_THREADS.
      */
     uint32_t threads;
     /**
@@ -387,7 +392,8 @@ typedef struct dinof_sample_options {
      */
     bool random_seed;
     /**
-     * Global index of the first image, to split one large request into several calls with identical results.
+     * Global index of the first image, to split one large request into several calls with identical results
+     * (first_index + n - 1 must fit in 64 bits).
      */
     uint64_t first_index;
     /**

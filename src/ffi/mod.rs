@@ -18,7 +18,7 @@ pub mod sample;
 pub mod job;
 pub mod ptr;
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr};
 
 pub use enums::*;
 pub use job::*;
@@ -35,8 +35,11 @@ pub const DINOF_ABI_VERSION: u32 = 1;
 /// The library version as "major.minor.patch"; a static string, never NULL.
 #[no_mangle]
 pub extern "C" fn dinof_version_string() -> *const c_char {
-    const V: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
-    V.as_ptr().cast()
+    const V: &CStr = match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(v) => v,
+        Err(_) => panic!("the package version has no interior NUL"),
+    };
+    guard_value(V.as_ptr(), || V.as_ptr())
 }
 
 /// Parses a decimal version component at compile time.
@@ -55,27 +58,27 @@ const fn parse_u32(s: &str) -> u32 {
 #[no_mangle]
 pub extern "C" fn dinof_version_major() -> u32 {
     const V: u32 = parse_u32(env!("CARGO_PKG_VERSION_MAJOR"));
-    V
+    guard_value(V, || V)
 }
 
 /// The library's minor version.
 #[no_mangle]
 pub extern "C" fn dinof_version_minor() -> u32 {
     const V: u32 = parse_u32(env!("CARGO_PKG_VERSION_MINOR"));
-    V
+    guard_value(V, || V)
 }
 
 /// The library's patch version.
 #[no_mangle]
 pub extern "C" fn dinof_version_patch() -> u32 {
     const V: u32 = parse_u32(env!("CARGO_PKG_VERSION_PATCH"));
-    V
+    guard_value(V, || V)
 }
 
 /// The ABI version the library was built with; equals DINOF_ABI_VERSION of a matching header.
 #[no_mangle]
 pub extern "C" fn dinof_abi_version() -> u32 {
-    DINOF_ABI_VERSION
+    guard_value(DINOF_ABI_VERSION, || DINOF_ABI_VERSION)
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ pub struct dinof_load_options {
     pub struct_size: u32,
     /// DINOF_BACKEND_DEFAULT (= tract), _TRACT or _ORT.
     pub backend: dinof_backend,
-    /// Worker threads of this model's pool; 0 = one per available core.
+    /// Worker threads of this model's pool; 0 = one per available core; at most DINOF_MAX_THREADS.
     pub threads: u32,
     /// Images per network call inside the backend; 0 = the backend's measured best.
     pub sub_batch: u32,
@@ -57,7 +57,8 @@ pub struct dinof_sample_options {
     pub seed: u64,
     /// Draw a random seed (reported back in dinof_sample_report.seed). The default initialiser sets it.
     pub random_seed: bool,
-    /// Global index of the first image, to split one large request into several calls with identical results.
+    /// Global index of the first image, to split one large request into several calls with identical results
+    /// (first_index + n - 1 must fit in 64 bits).
     pub first_index: u64,
     /// Flow start (DiNof) or prior start (plain diffusion).
     pub start: dinof_start,
@@ -141,6 +142,9 @@ pub extern "C" fn dinof_sample_options_default() -> dinof_sample_options {
 const _: () = assert!(std::mem::size_of::<dinof_start>() == std::mem::size_of::<c_int>());
 const _: () = assert!(std::mem::size_of::<bool>() == 1);
 
+/// The largest dinof_load_options.threads accepted: more than any machine has cores, so anything above is a mistake.
+pub const DINOF_MAX_THREADS: u32 = 4096;
+
 /// Reads the caller's load options (NULL = defaults).
 ///
 /// # Safety
@@ -152,9 +156,14 @@ pub unsafe fn load_options(p: *const dinof_load_options) -> FfiResult<LoadOption
     check_struct(p, "opts (dinof_load_options)")?;
     let backend = dinof_backend::from_raw(field!(p, backend as c_int), "dinof_load_options.backend")?;
     let ep = dinof_execution_provider::from_raw(field!(p, execution_provider as c_int), "dinof_load_options.execution_provider")?;
+    let threads: u32 = field!(p, threads);
+    if threads > DINOF_MAX_THREADS {
+        // Asking a pool for billions of threads would exhaust the process long before failing.
+        return Err(Failure::invalid(format!("dinof_load_options.threads = {threads} exceeds {DINOF_MAX_THREADS}")));
+    }
     Ok(LoadOptions {
         backend: backend.unwrap_or_default(),
-        threads: field!(p, threads) as usize,
+        threads: threads as usize,
         sub_batch: field!(p, sub_batch) as usize,
         skip_checksums: field!(p, verify_checksums as u8) == 0,
         ort: OrtOptions {
@@ -195,6 +204,10 @@ pub unsafe fn sample_options(p: *const dinof_sample_options) -> FfiResult<Sample
     if n == 0 {
         return Err(Failure::invalid("dinof_sample_options.n is 0: ask for at least one image"));
     }
+    let first_index: u64 = field!(p, first_index);
+    if first_index.checked_add(n as u64 - 1).is_none() {
+        return Err(Failure::invalid(format!("first_index {first_index} + n {n} runs past the last image index (2^64 - 1)")));
+    }
     let labels: *const i64 = field!(p, labels);
     let label_count: usize = field!(p, label_count);
     let labels = match (labels.is_null(), label_count) {
@@ -221,7 +234,7 @@ pub unsafe fn sample_options(p: *const dinof_sample_options) -> FfiResult<Sample
     Ok(SampleOptions {
         n,
         seed: if field!(p, random_seed as u8) != 0 { None } else { Some(field!(p, seed)) },
-        first_index: field!(p, first_index),
+        first_index,
         start,
         t_m: positive_or_default(field!(p, t_m), "t_m")?,
         temperature: positive_or_default(field!(p, temperature), "temperature")?,

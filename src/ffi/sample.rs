@@ -30,7 +30,6 @@ pub struct dinof_progress {
 /// Progress callback: called on the sampling thread (the caller's for dinof_sample, the job's thread for jobs)
 /// before the flow and after every step. Return 0 to continue, nonzero to cancel (the call then fails with
 /// DINOF_STATUS_CANCELLED). `progress` is valid during the call only. Must not throw or longjmp.
-#[allow(non_camel_case_types)]
 pub type dinof_progress_fn = Option<unsafe extern "C" fn(progress: *const dinof_progress, user: *mut c_void) -> c_int>;
 
 /// What a run did and the settings it resolved to. The caller sets struct_size.

@@ -11,7 +11,6 @@ use crate::error::Error;
 /// 0..99 mirror the library's error kinds; 100 and up are about how the C API was called.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
 pub enum dinof_status {
     /// Success.
     Ok = 0,

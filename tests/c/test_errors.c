@@ -42,6 +42,10 @@ static void test_load_errors(void) {
     CHECK_FAILS(dinof_model_load(fixture("gauss-vp"), &l, &m), DINOF_STATUS_BAD_ENUM_VALUE);
     CHECK_MESSAGE("execution_provider");
     l = dinof_load_options_default();
+    l.threads = 1000000;
+    CHECK_FAILS(dinof_model_load(fixture("gauss-vp"), &l, &m), DINOF_STATUS_INVALID_ARGUMENT);
+    CHECK_MESSAGE("threads");
+    l = dinof_load_options_default();
     l.backend = DINOF_BACKEND_ORT;
     l.ort_library_path = "/nonexistent/libonnxruntime.so";
     CHECK_FAILS(dinof_model_load(fixture("gauss-vp"), &l, &m), DINOF_STATUS_BACKEND_UNAVAILABLE);
@@ -150,6 +154,13 @@ static void test_sample_errors(dinof_model *m) {
     CHECK_MESSAGE("overflow");
     o.n = (size_t)1 << 40;
     SAMPLE_FAILS(m, o, DINOF_STATUS_BUFFER_TOO_SMALL);
+    /* Image indices first_index .. first_index + n - 1 must fit in 64 bits. */
+    o = seeded(2, 5);
+    o.first_index = UINT64_MAX;
+    SAMPLE_FAILS(m, o, DINOF_STATUS_INVALID_ARGUMENT);
+    CHECK_MESSAGE("first_index");
+    o.n = 1;
+    CHECK_OK(dinof_sample(m, &o, out, 16, NULL, NULL, NULL));
 
     /* Struct sizes. */
     o = seeded(4, 5);
