@@ -160,9 +160,15 @@ thread_local! {
 }
 
 fn set_last_error(message: &str) {
-    // An interior NUL would truncate the C string; no message of ours has one, but be safe.
-    let c = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|m| *m.borrow_mut() = c);
+    LAST_ERROR.with(|m| {
+        let mut m = m.borrow_mut();
+        // Successes are the common case (a game loop polling a job every frame): do not reallocate "" each time.
+        if message.is_empty() && m.is_empty() {
+            return;
+        }
+        // An interior NUL would truncate the C string; no message of ours has one, but be safe.
+        *m = CString::new(message.replace('\0', " ")).unwrap_or_default();
+    });
 }
 
 /// Runs an entry point's body: maps its failure (or a panic) to a status and the thread's error message, and
