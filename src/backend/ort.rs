@@ -369,18 +369,19 @@ fn runtime(path: &Path) -> Result<Arc<Runtime>> {
         .canonicalize()
         .map_err(|e| Error::BackendUnavailable(format!("ONNX Runtime library {}: {e}; {FETCH_HINT}", path.display())))?;
     let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(rt) = slot.as_ref().filter(|rt| rt.path == canonical) {
+        return Ok(rt.clone());
+    }
+    // Checked before a second library is refused, so that a wrong file is named as such.
+    let (lib, version) = probe(&canonical)?;
     if let Some(rt) = slot.as_ref() {
-        if rt.path == canonical {
-            return Ok(rt.clone());
-        }
         return Err(Error::BackendUnavailable(format!(
-            "ONNX Runtime {} is already loaded from {}; one process can use one ONNX Runtime library, so {} cannot be loaded too",
+            "ONNX Runtime {} is already loaded from {}; one process can use one ONNX Runtime library, so {} ({version}) cannot be loaded too",
             rt.version,
             rt.path.display(),
             canonical.display()
         )));
     }
-    let version = probe(&canonical)?;
     let env = guarded("loading the library", || {
         ::ort::init_from(&canonical)
             .map_err(|e| e.to_string())?
@@ -391,14 +392,17 @@ fn runtime(path: &Path) -> Result<Arc<Runtime>> {
             .map_err(|e| e.to_string())
     })
     .map_err(|msg| Error::BackendUnavailable(format!("ONNX Runtime {version} at {}: {msg}", canonical.display())))?;
+    // Stays loaded for the life of the process: ort holds its own handle to the same file, and unloading ONNX
+    // Runtime with sessions alive is unsafe.
+    std::mem::forget(lib);
     let rt = Arc::new(Runtime { path: canonical, version, env });
     *slot = Some(rt.clone());
     Ok(rt)
 }
 
 /// Opens the file and checks that it is an ONNX Runtime recent enough for the C API level this build uses: the
-/// failures ort would otherwise panic on. Returns the release, e.g. "1.19.2".
-fn probe(path: &Path) -> Result<String> {
+/// failures ort would otherwise panic on. Returns the open library and its release, e.g. "1.19.2".
+fn probe(path: &Path) -> Result<(libloading::Library, String)> {
     let fail = |msg: String| Error::BackendUnavailable(format!("{}: {msg}", path.display()));
     // SAFETY: loading runs the library's initialisers, which is what using ONNX Runtime means.
     let lib = unsafe { libloading::Library::new(path) }.map_err(|e| {
@@ -421,9 +425,7 @@ fn probe(path: &Path) -> Result<String> {
     if unsafe { ((*base).GetApi)(::ort::sys::ORT_API_VERSION) }.is_null() {
         return Err(fail(format!("ONNX Runtime {version} does not provide C API level {}", ::ort::sys::ORT_API_VERSION)));
     }
-    // Stays loaded for the life of the process: ort opens the same file next, and unloading ONNX Runtime is unsafe.
-    std::mem::forget(lib);
-    Ok(version)
+    Ok((lib, version))
 }
 
 /// Accepts ONNX Runtime 1.x with x at least the C API level this build is compiled for (ort's `api-NN` feature).
