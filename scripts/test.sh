@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DINOF_CACHE="${DINOF_CACHE:-$HOME/.cache/dinof}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$DINOF_CACHE/target}"
+# CARGO_TARGET_DIR: cargo's default (./target) unless set; .ci/run keeps it outside the clone.
 mkdir -p "$DINOF_CACHE"
 
 step() { printf '\n== %s ==\n' "$*"; }

