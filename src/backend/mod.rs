@@ -11,6 +11,9 @@ pub mod tract;
 #[cfg(feature = "tract")]
 pub use tract::describe_onnx;
 
+#[cfg(feature = "ort")]
+pub mod ort;
+
 /// Without tract there is no ONNX parser here; `info` then shows file sizes only.
 #[cfg(not(feature = "tract"))]
 pub fn describe_onnx(path: &Path) -> Result<String> {
@@ -184,6 +187,9 @@ pub fn create(opts: &LoadOptions) -> Result<Box<dyn Backend>> {
         BackendKind::Tract => Ok(Box::new(tract::TractBackend::new(opts)?)),
         #[cfg(not(feature = "tract"))]
         BackendKind::Tract => Err(Error::BackendUnavailable("dinof was built without the `tract` feature".into())),
+        #[cfg(feature = "ort")]
+        BackendKind::Ort => Ok(Box::new(self::ort::OrtBackend::new(opts)?)),
+        #[cfg(not(feature = "ort"))]
         BackendKind::Ort => Err(Error::BackendUnavailable("dinof was built without the `ort` feature".into())),
     }
 }

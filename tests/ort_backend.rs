@@ -1,0 +1,321 @@
+//! The ONNX Runtime backend (feature `ort`): the same network outputs and images as tract, and the documented
+//! error — never a panic or a hang — for a missing or wrong library and an unavailable execution provider.
+//!
+//! The library comes from ORT_DYLIB_PATH: `export ORT_DYLIB_PATH="$(bash scripts/fetch-onnxruntime.sh)"` (the
+//! pinned release; run again with `bash scripts/fetch-onnxruntime.sh 1.32.0` for the newest). Without it every test
+//! here fails, saying so.
+//!
+//! Tolerances: network outputs agree within 1e-4·max(1, |tract value|) (a score can reach ~100 near t = eps, where
+//! 1e-4 absolute would ask for more than float32 kernels that sum in another order agree on); sampled images agree
+//! within 1e-3 in SDE space (a quarter of one 8-bit grey level after the [0, 1] mapping), after up to 50 steps in
+//! which the per-step differences feed back.
+#![cfg(feature = "ort")]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use dinof::backend::{self, BackendKind, DType, ExecutionProvider, Input, NetSpec, OrtOptions};
+use dinof::model::{flow_spec, score_spec};
+use dinof::{Bundle, Error, LoadOptions, Model, SampleOptions};
+
+const NET_TOL: f32 = 1e-4;
+const IMAGE_TOL: f32 = 1e-3;
+const ANALYTIC: [&str; 4] = ["gauss-vp", "gauss-ve", "mixture-vp", "gauss-vp-class"];
+
+/// The library under test; a missing ORT_DYLIB_PATH fails the test (a skipped backend must not look like a pass).
+fn ort_lib() -> PathBuf {
+    match std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        Some(p) => PathBuf::from(p),
+        None => panic!(
+            "ORT_DYLIB_PATH is not set: these tests need libonnxruntime. Run\n    export ORT_DYLIB_PATH=\"$(bash scripts/fetch-onnxruntime.sh)\"\n\
+             (scripts/test.sh does this), then `cargo test --features ort`."
+        ),
+    }
+}
+
+fn ort_options(ep: ExecutionProvider, allow_fallback: bool) -> LoadOptions {
+    LoadOptions {
+        backend: BackendKind::Ort,
+        threads: 2,
+        ort: OrtOptions { library_path: Some(ort_lib()), execution_provider: ep, allow_fallback, ..Default::default() },
+        ..Default::default()
+    }
+}
+
+fn tract_options() -> LoadOptions {
+    LoadOptions { threads: 2, ..Default::default() }
+}
+
+fn load_ort(dir: &Path) -> Model {
+    Model::load(dir, &ort_options(ExecutionProvider::Cpu, false)).unwrap_or_else(|e| panic!("loading {} on ort: {e}", dir.display()))
+}
+
+fn backend_err(opts: &LoadOptions) -> Error {
+    match backend::create(opts) {
+        Ok(_) => panic!("creating the backend with {:?} succeeded", opts.ort),
+        Err(e) => e,
+    }
+}
+
+/// Deterministic inputs in [-1.5, 1.5) without a random-number dependency.
+fn values(n: usize, salt: u64) -> Vec<f32> {
+    (0..n as u64)
+        .map(|i| {
+            let h = (i ^ salt.rotate_left(17)).wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(salt);
+            ((h >> 40) as f32 / (1u64 << 24) as f32) * 3.0 - 1.5
+        })
+        .collect()
+}
+
+/// Inputs for `batch` samples of a network: times spread over [eps, t_max], classes cycling.
+fn inputs_for(spec: &NetSpec, batch: usize, t_max: f64, eps: f64, classes: u32) -> (Vec<Vec<f32>>, Vec<Vec<i64>>) {
+    let mut f = Vec::new();
+    let mut i = Vec::new();
+    for (k, (name, dtype, dims)) in spec.inputs.iter().enumerate() {
+        let len = batch * dims.iter().product::<usize>();
+        match (name.as_str(), dtype) {
+            ("t", _) => f.push((0..batch).map(|b| (eps + (t_max - eps) * (b as f64 + 0.5) / batch as f64) as f32).collect()),
+            (_, DType::I64) => i.push((0..batch as i64).map(|b| b % classes.max(1) as i64).collect()),
+            _ => f.push(values(len, k as u64 + 1)),
+        }
+    }
+    (f, i)
+}
+
+fn run_net(net: &dyn backend::Network, batch: usize, f: &[Vec<f32>], i: &[Vec<i64>]) -> Vec<Vec<f32>> {
+    let spec = net.spec();
+    let (mut fi, mut ii) = (f.iter(), i.iter());
+    let inputs: Vec<Input<'_>> = spec
+        .inputs
+        .iter()
+        .map(|(_, dtype, _)| match dtype {
+            DType::I64 => Input::I64(ii.next().expect("an i64 input")),
+            _ => Input::F32(fi.next().expect("an f32 input")),
+        })
+        .collect();
+    let mut outs: Vec<Vec<f32>> = (0..spec.outputs.len()).map(|k| vec![f32::NAN; batch * spec.output_len(k)]).collect();
+    let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|v| v.as_mut_slice()).collect();
+    net.run(batch, &inputs, &mut refs).unwrap_or_else(|e| panic!("running {}: {e}", spec.role));
+    outs
+}
+
+/// Largest |a - b| / max(1, |b|).
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs() / y.abs().max(1.0)).fold(0.0, f32::max)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+/// Every network of a bundle, on both backends, at batch 1 and 5: the outputs agree within NET_TOL.
+fn check_network_parity(dir: &Path) {
+    let bundle = Bundle::open(dir).unwrap_or_else(|e| panic!("opening {}: {e}", dir.display()));
+    let m = &bundle.manifest;
+    let ort = backend::create(&ort_options(ExecutionProvider::Cpu, false)).expect("ort backend");
+    let tract = backend::create(&tract_options()).expect("tract backend");
+    let mut nets = vec![(bundle.file(&m.score.file), score_spec(&bundle), m.score.t_max)];
+    for f in &m.flows {
+        nets.push((bundle.file(&f.file), flow_spec(&bundle, f.t_m, f.conditional), f.t_m));
+    }
+    for (path, spec, t_max) in nets {
+        let (o, t) = (ort.load(&path, &spec).expect("ort load"), tract.load(&path, &spec).expect("tract load"));
+        for batch in [1, 5] {
+            let (f, i) = inputs_for(&spec, batch, t_max, m.sde.eps, m.classes);
+            let (ro, rt) = (run_net(o.as_ref(), batch, &f, &i), run_net(t.as_ref(), batch, &f, &i));
+            for (k, (a, b)) in ro.iter().zip(&rt).enumerate() {
+                assert!(a.iter().all(|v| v.is_finite()), "{}: ort output {k} not finite", spec.role);
+                let d = max_rel_diff(a, b);
+                eprintln!("{} {} batch {batch}: max relative difference {d:.1e}", dir.display(), spec.role);
+                assert!(d <= NET_TOL, "{} {}: output '{}' at batch {batch} differs by {d:e} (relative)", dir.display(), spec.role, spec.outputs[k].0);
+            }
+        }
+    }
+}
+
+#[test]
+fn network_outputs_match_tract_on_analytic_bundles() {
+    for name in ANALYTIC {
+        check_network_parity(&fixture(name));
+    }
+}
+
+#[test]
+fn network_outputs_match_tract_on_shipped_model() {
+    check_network_parity(&shipped_model());
+}
+
+fn check_image_parity(dir: &Path, opts: &SampleOptions) {
+    let a = sample_raw(&load_ort(dir), opts);
+    let b = sample_raw(&load(dir, 2, 0), opts);
+    assert!(a.iter().all(|v| v.is_finite()));
+    let d = max_abs_diff(&a, &b);
+    eprintln!("{} seed {:?}: images differ by up to {d:.1e}", dir.display(), opts.seed);
+    assert!(d <= IMAGE_TOL, "{}: images differ by up to {d:e} between ort and tract ({opts:?})", dir.display());
+}
+
+#[test]
+fn images_match_tract_on_analytic_bundles() {
+    for name in ANALYTIC {
+        let dir = fixture(name);
+        for seed in [1, 7] {
+            check_image_parity(&dir, &SampleOptions { n: 8, seed: Some(seed), steps: Some(50), ..Default::default() });
+        }
+    }
+}
+
+#[test]
+fn images_match_tract_on_shipped_model() {
+    let dir = shipped_model();
+    check_image_parity(&dir, &SampleOptions { n: 3, seed: Some(11), steps: Some(20), ..Default::default() });
+}
+
+#[test]
+fn sub_batches_and_threads_give_the_same_images() {
+    let dir = fixture("gauss-vp");
+    let opts = SampleOptions { n: 7, seed: Some(3), steps: Some(30), ..Default::default() };
+    let whole = sample_raw(&load_ort(&dir), &opts);
+    let mut lo = ort_options(ExecutionProvider::Cpu, false);
+    lo.sub_batch = 2;
+    lo.threads = 1;
+    let model = Model::load(&dir, &lo).expect("load with sub-batch 2");
+    assert_eq!(model.info().backend.sub_batch, 2);
+    assert_eq!(model.info().backend.threads, 1);
+    assert!(max_abs_diff(&whole, &sample_raw(&model, &opts)) <= IMAGE_TOL);
+
+    // One model shared by several threads (the Network is Send + Sync; runs queue on the session).
+    let model = std::sync::Arc::new(load_ort(&dir));
+    let handles: Vec<_> = (0..3)
+        .map(|_| {
+            let (m, o) = (model.clone(), opts.clone());
+            std::thread::spawn(move || sample_raw(&m, &o))
+        })
+        .collect();
+    for h in handles {
+        assert!(max_abs_diff(&whole, &h.join().expect("sampling thread")) <= IMAGE_TOL);
+    }
+}
+
+#[test]
+fn reports_what_runs() {
+    let model = load_ort(&fixture("gauss-vp"));
+    let b = model.info().backend;
+    assert_eq!((b.name, b.execution_providers.as_slice(), b.fell_back, b.threads), ("ort", &["cpu".to_string()][..], false, 2));
+    let ort = backend::ort::OrtBackend::new(&ort_options(ExecutionProvider::Cpu, false)).expect("ort backend");
+    eprintln!("ONNX Runtime under test: {} from {}", ort.runtime_version(), ort_lib().display());
+}
+
+// ---- errors ----
+
+#[test]
+fn wrong_path_is_backend_unavailable() {
+    let mut opts = ort_options(ExecutionProvider::Cpu, false);
+    opts.ort.library_path = Some(PathBuf::from("/nonexistent/libonnxruntime.so"));
+    let e = backend_err(&opts);
+    assert!(matches!(&e, Error::BackendUnavailable(m) if m.contains("does not exist") && m.contains("fetch-onnxruntime.sh")), "{e}");
+
+    opts.ort.library_path = Some(std::env::temp_dir());
+    let e = backend_err(&opts);
+    assert!(matches!(&e, Error::BackendUnavailable(m) if m.contains("not a file")), "{e}");
+}
+
+#[test]
+fn a_file_that_is_not_onnx_runtime_is_backend_unavailable() {
+    let mut opts = ort_options(ExecutionProvider::Cpu, false);
+    // Not a shared library at all.
+    opts.ort.library_path = Some(fixture("gauss-vp").join("dinof.json"));
+    let e = backend_err(&opts);
+    assert!(matches!(&e, Error::BackendUnavailable(m) if m.contains("cannot be loaded")), "{e}");
+    // A real shared library, but not ONNX Runtime: the provider bridge unpacked beside it.
+    let other = ort_lib().with_file_name(format!("{}onnxruntime_providers_shared{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
+    assert!(other.is_file(), "{} should come with the fetched library", other.display());
+    opts.ort.library_path = Some(other);
+    let e = backend_err(&opts);
+    assert!(matches!(&e, Error::BackendUnavailable(m) if m.contains("not an ONNX Runtime library")), "{e}");
+}
+
+#[test]
+fn a_second_library_in_one_process_is_refused() {
+    backend::create(&ort_options(ExecutionProvider::Cpu, false)).expect("the library under test loads");
+    let dir = std::env::temp_dir().join(format!("dinof-ort-copy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let copy = dir.join(ort_lib().file_name().expect("a file name"));
+    std::fs::copy(ort_lib(), &copy).expect("copying the library");
+    let mut opts = ort_options(ExecutionProvider::Cpu, false);
+    opts.ort.library_path = Some(copy);
+    let e = backend_err(&opts);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(matches!(&e, Error::BackendUnavailable(m) if m.contains("already loaded")), "{e}");
+}
+
+/// Runs the CLI with a deadline: a hang fails the test instead of stalling the suite.
+fn cli(args: &[&str], env_lib: Option<&Path>) -> (bool, String) {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_dinof"));
+    cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped()).env_remove("ORT_DYLIB_PATH");
+    if let Some(lib) = env_lib {
+        cmd.env("ORT_DYLIB_PATH", lib);
+    }
+    let mut child = cmd.spawn().expect("starting the dinof CLI");
+    let t0 = Instant::now();
+    while child.try_wait().expect("waiting for the CLI").is_none() {
+        if t0.elapsed() > Duration::from_secs(120) {
+            child.kill().ok();
+            panic!("dinof {args:?} did not finish within 120 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().expect("CLI output");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!text.contains("panicked"), "dinof {args:?} panicked:\n{text}");
+    (out.status.success(), text)
+}
+
+#[test]
+fn no_library_anywhere_is_an_error_not_a_panic() {
+    let dir = fixture("gauss-vp");
+    let (ok, text) = cli(&["check", dir.to_str().expect("utf-8 path"), "--backend", "ort"], None);
+    assert!(!ok && text.contains("backend unavailable") && text.contains("ORT_DYLIB_PATH is unset"), "{text}");
+    // The same run, told where the library is by the environment, works.
+    let (ok, text) = cli(&["check", dir.to_str().expect("utf-8 path"), "--backend", "ort"], Some(&ort_lib()));
+    assert!(ok && text.contains("is valid (ort backend)"), "{text}");
+}
+
+/// This machine has no GPU and the CPU build of ONNX Runtime no CUDA/TensorRT provider: both must be refused
+/// unless fallback is allowed, and then run on the CPU and say so.
+#[test]
+fn unavailable_execution_provider_is_an_error_unless_fallback_is_allowed() {
+    let dir = fixture("gauss-vp");
+    let opts = SampleOptions { n: 4, seed: Some(5), steps: Some(20), ..Default::default() };
+    let on_cpu = sample_raw(&load_ort(&dir), &opts);
+    for ep in [ExecutionProvider::Cuda, ExecutionProvider::TensorRt] {
+        let e = Model::load(&dir, &ort_options(ep, false)).unwrap_err();
+        assert!(matches!(e, Error::ExecutionProviderUnavailable(_)), "{ep:?}: {e}");
+
+        let mut lo = ort_options(ep, true);
+        lo.ort.trt_engine_cache_dir = Some(std::env::temp_dir().join("dinof-trt-cache-test"));
+        let model = Model::load(&dir, &lo).unwrap_or_else(|e| panic!("{ep:?} with fallback: {e}"));
+        let b = model.info().backend;
+        assert!(b.fell_back && b.execution_providers == ["cpu"], "{ep:?}: {b:?}");
+        assert!(max_abs_diff(&on_cpu, &sample_raw(&model, &opts)) <= IMAGE_TOL);
+    }
+}
+
+/// A broken bundle is blamed on the bundle even when a GPU provider was asked for (and is missing).
+#[test]
+fn broken_networks_give_their_own_errors() {
+    for ep in [ExecutionProvider::Cpu, ExecutionProvider::Cuda] {
+        let lo = ort_options(ep, false);
+        let e = Model::load(fixture("bad-corrupt-onnx"), &lo).unwrap_err();
+        assert!(matches!(e, Error::InvalidOnnx { .. }), "{ep:?}: {e}");
+        let e = Model::load(fixture("bad-output-name"), &lo).unwrap_err();
+        assert!(matches!(&e, Error::NetworkMismatch { msg, .. } if msg.contains("missing output 'score'")), "{ep:?}: {e}");
+        let e = Model::load(fixture("bad-shape"), &lo).unwrap_err();
+        assert!(matches!(&e, Error::NetworkMismatch { network, msg } if network == "score" && msg.contains("shape")), "{ep:?}: {e}");
+    }
+}
