@@ -5,6 +5,7 @@
 # (scripts/install.sh into a temporary prefix, then bindings/c/example.c built with pkg-config and with CMake).
 # Prints one line per test program and, last, "C tests: N passed, M failed"; exits non-zero on any failure.
 #
+# With ORT_DYLIB_PATH set (docs/onnxruntime.md), the library is built with --features ort and test_ort runs too.
 # Environment: DINOF_FIXTURES (default tests/fixtures/bundles), DINOF_MNIST (default onnx/models/mnist),
 # DINOF_SKIP_BUILD=1 (use the library as built), DINOF_NO_VALGRIND=1, DINOF_NO_INSTALL_CHECK=1. The library is
 # wherever cargo builds it (CARGO_TARGET_DIR is honoured).
@@ -15,8 +16,10 @@ root=$PWD
 export DINOF_FIXTURES="${DINOF_FIXTURES:-$root/tests/fixtures/bundles}"
 export DINOF_MNIST="${DINOF_MNIST:-$root/onnx/models/mnist}"
 
+features=()
+if [ -n "${ORT_DYLIB_PATH:-}" ]; then features=(--features ort); fi
 if [ "${DINOF_SKIP_BUILD:-0}" != 1 ]; then
-    cargo build --locked --lib || { echo "C tests: 0 passed, 1 failed (cargo build --lib)"; exit 1; }
+    cargo build --locked --lib "${features[@]}" || { echo "C tests: 0 passed, 1 failed (cargo build --lib)"; exit 1; }
 fi
 # Ask cargo where the build went (a cargo config or wrapper may redirect the target directory).
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
@@ -50,6 +53,7 @@ cflags=(-std=c11 -Wall -Wextra -Werror -Wpedantic -g -O1 -Iinclude -Itests/c)
 # What libdinof.a needs besides itself; noexecstack because tract's assembly kernels lack a .note.GNU-stack section.
 static_libs=(-lpthread -ldl -lm -Wl,-z,noexecstack)
 programs=(test_basic test_errors test_cancel test_threads test_job test_shipped)
+[ ${#features[@]} -gt 0 ] && programs+=(test_ort)
 
 # The header on its own, in every language mode we promise.
 hdr_ok=1
@@ -62,6 +66,7 @@ if [ $hdr_ok = 1 ]; then pass "header" "dinof.h compiles alone as C99, C11, C++1
 
 have_mnist=1
 [ -f "$DINOF_MNIST/dinof.json" ] || have_mnist=0
+[ ${#features[@]} -gt 0 ] || skip "test_ort" "ORT_DYLIB_PATH not set (the ONNX Runtime backend is not built)"
 
 for p in "${programs[@]}"; do
     if [ "$p" = test_shipped ] && [ $have_mnist = 0 ]; then
