@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit + integration tests, C/C++ ABI tests (with valgrind), Python tests.
-# Installs what it needs into ${DINOF_CACHE:-$HOME/.cache/dinof} (outside the clone, reused between runs).
+# The whole test suite: Rust unit + integration tests (tract and ONNX Runtime backends), C/C++ ABI tests (with
+# valgrind), Python tests. Installs what it needs into ${DINOF_CACHE:-$HOME/.cache/dinof} (outside the clone,
+# reused between runs): the Python venv and the pinned libonnxruntime from its PyPI wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DINOF_CACHE="${DINOF_CACHE:-$HOME/.cache/dinof}"
@@ -12,8 +13,13 @@ step() { printf '\n== %s ==\n' "$*"; }
 step "Python environment"
 bash scripts/setup-python.sh
 
-step "Rust tests"
-cargo test --locked --all-targets 2>&1
+step "ONNX Runtime library (pinned, from the PyPI wheel)"
+ORT_DYLIB_PATH="$(bash scripts/fetch-onnxruntime.sh)"
+export ORT_DYLIB_PATH
+echo "ORT_DYLIB_PATH=$ORT_DYLIB_PATH"
+
+step "Rust tests (tract + ort)"
+cargo test --locked --all-targets --features ort 2>&1
 
 step "C/C++ ABI tests"
 bash scripts/test-c.sh
