@@ -299,6 +299,26 @@ fn no_library_anywhere_is_an_error_not_a_panic() {
     assert!(ok && text.contains("is valid (ort backend)"), "{text}");
 }
 
+/// Without a path or ORT_DYLIB_PATH, the library is looked for next to the binary holding dinof (here the CLI).
+#[test]
+fn library_next_to_the_binary_is_found() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ort-beside-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let exe = dir.join(Path::new(env!("CARGO_BIN_EXE_dinof")).file_name().expect("exe name"));
+    // A hard link keeps the binary where dladdr sees it; a copy is the fallback across file systems.
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_dinof"), &exe).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_dinof"), &exe).expect("copying the CLI");
+    }
+    let name = format!("{}onnxruntime{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    std::fs::copy(ort_lib(), dir.join(name)).expect("copying the library beside the CLI");
+    let bundle = fixture("gauss-vp");
+    let out = Command::new(&exe).args(["info", bundle.to_str().expect("utf-8 path"), "--backend", "ort"]).env_remove("ORT_DYLIB_PATH").output();
+    std::fs::remove_dir_all(&dir).ok();
+    let out = out.expect("running the CLI beside the library");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("backend     ort [cpu]"), "{text}");
+}
+
 /// This machine has no GPU and the CPU build of ONNX Runtime no CUDA/TensorRT provider: both must be refused
 /// unless fallback is allowed, and then run on the CPU and say so.
 #[test]
