@@ -176,29 +176,42 @@ fn images_match_tract_on_shipped_model() {
     check_image_parity(&dir, &SampleOptions { n: 3, seed: Some(11), steps: Some(20), ..Default::default() });
 }
 
-#[test]
-fn sub_batches_and_threads_give_the_same_images() {
-    let dir = fixture("gauss-vp");
-    let opts = SampleOptions { n: 7, seed: Some(3), steps: Some(30), ..Default::default() };
-    let whole = sample_raw(&load_ort(&dir), &opts);
-    let mut lo = ort_options(ExecutionProvider::Cpu, false);
-    lo.sub_batch = 2;
-    lo.threads = 1;
-    let model = Model::load(&dir, &lo).expect("load with sub-batch 2");
-    assert_eq!(model.info().backend.sub_batch, 2);
-    assert_eq!(model.info().backend.threads, 1);
-    assert!(max_abs_diff(&whole, &sample_raw(&model, &opts)) <= IMAGE_TOL);
+fn bits(v: &[f32]) -> Vec<u32> {
+    v.iter().map(|x| x.to_bits()).collect()
+}
 
-    // One model shared by several threads (the Network is Send + Sync; runs queue on the session).
-    let model = std::sync::Arc::new(load_ort(&dir));
-    let handles: Vec<_> = (0..3)
-        .map(|_| {
-            let (m, o) = (model.clone(), opts.clone());
-            std::thread::spawn(move || sample_raw(&m, &o))
-        })
-        .collect();
-    for h in handles {
-        assert!(max_abs_diff(&whole, &h.join().expect("sampling thread")) <= IMAGE_TOL);
+/// The reproducibility guarantee (README) holds on ORT's CPU provider as on tract: an image's bits do not depend
+/// on the batch size, the sub-batch, the thread count, or other threads sharing the model (ONNX Runtime's CPU
+/// kernels compute each image on its own and split work without changing the order of sums).
+#[test]
+fn images_are_bit_identical_whatever_the_batching() {
+    for (dir, n, steps) in [(fixture("gauss-vp"), 7, 30), (shipped_model(), 6, 3)] {
+        let base = SampleOptions { n, seed: Some(3), steps: Some(steps), ..Default::default() };
+        let model = load_ort(&dir);
+        let reference = bits(&sample_raw(&model, &SampleOptions { batch_size: n, ..base.clone() }));
+        for batch_size in [1, 4] {
+            let got = bits(&sample_raw(&model, &SampleOptions { batch_size, ..base.clone() }));
+            assert!(got == reference, "{}: batch size {batch_size} changed the images", dir.display());
+        }
+
+        let mut lo = ort_options(ExecutionProvider::Cpu, false);
+        lo.sub_batch = 2;
+        lo.threads = 1;
+        let split = Model::load(&dir, &lo).expect("load with sub-batch 2, one thread");
+        assert_eq!((split.info().backend.sub_batch, split.info().backend.threads), (2, 1));
+        assert!(bits(&sample_raw(&split, &base)) == reference, "{}: sub-batch 2 on one thread changed the images", dir.display());
+
+        // One model shared by several threads (the Network is Send + Sync; runs queue on the session).
+        let model = std::sync::Arc::new(model);
+        let handles: Vec<_> = (0..3)
+            .map(|_| {
+                let (m, o) = (model.clone(), base.clone());
+                std::thread::spawn(move || bits(&sample_raw(&m, &o)))
+            })
+            .collect();
+        for h in handles {
+            assert!(h.join().expect("sampling thread") == reference, "{}: concurrent sampling changed the images", dir.display());
+        }
     }
 }
 
@@ -284,6 +297,26 @@ fn no_library_anywhere_is_an_error_not_a_panic() {
     // The same run, told where the library is by the environment, works.
     let (ok, text) = cli(&["check", dir.to_str().expect("utf-8 path"), "--backend", "ort"], Some(&ort_lib()));
     assert!(ok && text.contains("is valid (ort backend)"), "{text}");
+}
+
+/// Without a path or ORT_DYLIB_PATH, the library is looked for next to the binary holding dinof (here the CLI).
+#[test]
+fn library_next_to_the_binary_is_found() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("ort-beside-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let exe = dir.join(Path::new(env!("CARGO_BIN_EXE_dinof")).file_name().expect("exe name"));
+    // A hard link keeps the binary where dladdr sees it; a copy is the fallback across file systems.
+    if std::fs::hard_link(env!("CARGO_BIN_EXE_dinof"), &exe).is_err() {
+        std::fs::copy(env!("CARGO_BIN_EXE_dinof"), &exe).expect("copying the CLI");
+    }
+    let name = format!("{}onnxruntime{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
+    std::fs::copy(ort_lib(), dir.join(name)).expect("copying the library beside the CLI");
+    let bundle = fixture("gauss-vp");
+    let out = Command::new(&exe).args(["info", bundle.to_str().expect("utf-8 path"), "--backend", "ort"]).env_remove("ORT_DYLIB_PATH").output();
+    std::fs::remove_dir_all(&dir).ok();
+    let out = out.expect("running the CLI beside the library");
+    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && text.contains("backend     ort [cpu]"), "{text}");
 }
 
 /// This machine has no GPU and the CPU build of ONNX Runtime no CUDA/TensorRT provider: both must be refused
