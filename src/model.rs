@@ -214,7 +214,7 @@ impl Model {
             method: o.method.or(d.method).unwrap_or(Method::Sde),
             predictor: o.predictor.or(d.predictor).unwrap_or(if ve { Predictor::ReverseDiffusion } else { Predictor::EulerMaruyama }),
             corrector: o.corrector.or(d.corrector).unwrap_or(if ve { Corrector::Langevin } else { Corrector::None }),
-            snr: o.snr.or(d.snr).unwrap_or(if ve { 0.16 } else { 0.16 }),
+            snr: o.snr.or(d.snr).unwrap_or(0.16),
             corrector_steps: o.corrector_steps.or(d.corrector_steps).unwrap_or(1),
             langevin_norm: o.langevin_norm.or(d.langevin_norm).unwrap_or(LangevinNorm::PerSample),
             solver: o.solver.or(d.solver).unwrap_or(Solver::Heun),
@@ -278,6 +278,9 @@ impl Model {
         let needed = o.n.checked_mul(dim).ok_or_else(|| Error::invalid("n × image size overflows"))?;
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed, got: out.len() });
+        }
+        if o.first_index.checked_add(o.n as u64).is_none() {
+            return Err(Error::invalid(format!("first_index {} + n {} overflows the 64-bit image index", o.first_index, o.n)));
         }
         let labels = self.labels(o)?;
         let seed = o.seed.unwrap_or_else(rng::random_seed);

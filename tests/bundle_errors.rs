@@ -120,6 +120,7 @@ fn bad_sampling_options_are_refused() {
         ("ancestral on sub-VP", SampleOptions { predictor: Some(dinof::Predictor::Ancestral), ..base.clone() }),
         ("nothing to sample", SampleOptions { predictor: Some(dinof::Predictor::None), corrector: Some(dinof::Corrector::None), ..base.clone() }),
         ("labels on an unconditional model", SampleOptions { labels: Some(vec![0]), ..base.clone() }),
+        ("image index overflow", SampleOptions { first_index: u64::MAX - 1, ..base.clone() }),
     ];
     for (what, o) in cases {
         let e = model.sample(&o, &mut out, &mut |_| true).unwrap_err();
