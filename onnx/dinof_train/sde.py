@@ -5,6 +5,7 @@ times `t: [B]` and broadcasts over images `x: [B, C, H, W]`.
 """
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -15,7 +16,7 @@ def _bc(v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return v.reshape((-1,) + (1,) * (x.dim() - 1))
 
 
-class SDE:
+class SDE(abc.ABC):
     kind: str
     eps: float
     centered: bool  # True when data live in [-1, 1] (VP/sub-VP), False for [0, 1] (VE)
@@ -23,11 +24,13 @@ class SDE:
     def __init__(self, n: int = 1000):
         self.N = n
 
+    @abc.abstractmethod
     def marginal_prob(self, x0, t):  # -> mean, std
-        raise NotImplementedError
+        ...
 
+    @abc.abstractmethod
     def sde(self, x, t):  # -> drift, diffusion
-        raise NotImplementedError
+        ...
 
     def discretize(self, x, t):  # -> f, G (discrete-time sampler form)
         drift, diffusion = self.sde(x, t)
@@ -36,8 +39,9 @@ class SDE:
     def prior_sampling(self, shape, generator=None):
         return torch.randn(shape, generator=generator)
 
+    @abc.abstractmethod
     def manifest(self) -> dict:
-        raise NotImplementedError
+        ...
 
 
 class VESDE(SDE):
