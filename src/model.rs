@@ -279,7 +279,8 @@ impl Model {
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed, got: out.len() });
         }
-        if o.first_index.checked_add(o.n as u64).is_none() {
+        // Image k uses index first_index + k; the last one must still fit in 64 bits.
+        if o.n > 0 && o.first_index.checked_add(o.n as u64 - 1).is_none() {
             return Err(Error::invalid(format!("first_index {} + n {} overflows the 64-bit image index", o.first_index, o.n)));
         }
         let labels = self.labels(o)?;
