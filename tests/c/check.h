@@ -96,6 +96,16 @@ static inline size_t image_len(const dinof_model *m) {
     return info.image_len;
 }
 
+/* Sample options for n images with a fixed seed and step count; everything else at the bundle's defaults. */
+static inline dinof_sample_options seeded_options(size_t n, uint64_t seed, uint32_t steps) {
+    dinof_sample_options o = dinof_sample_options_default();
+    o.n = n;
+    o.seed = seed;
+    o.random_seed = false;
+    o.steps = steps;
+    return o;
+}
+
 /* Prints the summary line of a test program and returns its exit status. */
 static inline int finish(const char *program) {
     printf("%s: %d checks, %d failed", program, checks_run, checks_failed);

@@ -69,21 +69,13 @@ static int in_unit_range(const float *v, size_t len) {
     return 1;
 }
 
-static dinof_sample_options seeded(size_t n, uint64_t seed, uint32_t steps) {
-    dinof_sample_options o = dinof_sample_options_default();
-    o.n = n;
-    o.seed = seed;
-    o.random_seed = false;
-    o.steps = steps;
-    return o;
-}
 
 static void test_sample(dinof_model *m) {
     const uint32_t steps = quick() ? 5 : 40;
     float a[4 * 16], b[4 * 16], c[4 * 16];
     uint8_t rgba[4 * 64];
     dinof_sample_report r;
-    dinof_sample_options o = seeded(4, 7, steps);
+    dinof_sample_options o = seeded_options(4, 7, steps);
     size_t i;
 
     r.struct_size = sizeof r;
@@ -103,11 +95,11 @@ static void test_sample(dinof_model *m) {
     CHECK(memcmp(a, b, sizeof a) != 0);
 
     /* Batch size and splitting by first_index never change the images. */
-    o = seeded(4, 7, steps);
+    o = seeded_options(4, 7, steps);
     o.batch_size = 1;
     CHECK_OK(dinof_sample(m, &o, b, 64, NULL, NULL, NULL));
     CHECK(memcmp(a, b, sizeof a) == 0);
-    o = seeded(2, 7, steps);
+    o = seeded_options(2, 7, steps);
     CHECK_OK(dinof_sample(m, &o, c, 32, NULL, NULL, NULL));
     o.first_index = 2;
     CHECK_OK(dinof_sample(m, &o, c + 32, 32, NULL, NULL, NULL));
@@ -117,13 +109,13 @@ static void test_sample(dinof_model *m) {
     {
         float big[80];
         for (i = 0; i < 80; i++) big[i] = -5.0f;
-        o = seeded(4, 7, steps);
+        o = seeded_options(4, 7, steps);
         CHECK_OK(dinof_sample(m, &o, big, 80, NULL, NULL, NULL));
         CHECK(memcmp(big, a, sizeof a) == 0 && big[64] == -5.0f && big[79] == -5.0f);
     }
 
     /* RGBA8 is the float output quantised, grey to RGB, alpha 255. */
-    o = seeded(4, 7, steps);
+    o = seeded_options(4, 7, steps);
     CHECK_OK(dinof_sample_rgba8(m, &o, rgba, sizeof rgba, NULL, NULL, NULL));
     {
         int ok = 1;
@@ -146,7 +138,7 @@ static void test_sample(dinof_model *m) {
     CHECK(memcmp(b, c, sizeof b) == 0);
 
     /* Raw output is SDE space: pixels = clamp(raw * 0.5 + 0.5). */
-    o = seeded(4, 7, steps);
+    o = seeded_options(4, 7, steps);
     o.raw = true;
     CHECK_OK(dinof_sample(m, &o, b, 64, NULL, NULL, NULL));
     {
@@ -164,19 +156,19 @@ static void test_settings(dinof_model *m) {
     const uint32_t steps = quick() ? 4 : 20;
     float out[2 * 16];
     dinof_sample_report r;
-    dinof_sample_options o = seeded(2, 3, steps);
+    dinof_sample_options o = seeded_options(2, 3, steps);
     r.struct_size = sizeof r;
 
     o.start = DINOF_START_PRIOR;
     CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
     CHECK(r.start == DINOF_START_PRIOR && r.t_start == 1.0 && r.flow_evals == 0 && in_unit_range(out, 32));
 
-    o = seeded(2, 3, steps);
+    o = seeded_options(2, 3, steps);
     o.t_m = 0.4;
     CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
     CHECK(fabs(r.t_start - 0.4) < 1e-12);
 
-    o = seeded(2, 3, steps);
+    o = seeded_options(2, 3, steps);
     o.method = DINOF_METHOD_ODE;
     o.solver = DINOF_SOLVER_EULER;
     CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
@@ -185,7 +177,7 @@ static void test_settings(dinof_model *m) {
     CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
     CHECK(r.solver == DINOF_SOLVER_HEUN);
 
-    o = seeded(2, 3, steps);
+    o = seeded_options(2, 3, steps);
     o.predictor = DINOF_PREDICTOR_REVERSE_DIFFUSION;
     o.corrector = DINOF_CORRECTOR_LANGEVIN;
     o.snr = 0.1;
@@ -217,7 +209,7 @@ static void test_labels(void) {
     float a[N * 16], b[N * 16], c[N * 16];
     int64_t zero = 0, one = 1;
     int64_t per_image[N] = {0, 1, 0, 1, 0, 1, 0, 1};
-    dinof_sample_options o = seeded(N, 5, steps);
+    dinof_sample_options o = seeded_options(N, 5, steps);
 
     info.struct_size = sizeof info;
     CHECK_OK(dinof_model_get_info(m, &info));
@@ -266,7 +258,7 @@ static int log_progress(const dinof_progress *p, void *user) {
 static void test_progress(dinof_model *m) {
     float out[3 * 16];
     progress_log log = {0, 0, 1, 0.0, 0, NULL};
-    dinof_sample_options o = seeded(3, 1, 10);
+    dinof_sample_options o = seeded_options(3, 1, 10);
     log.self = &log;
     o.batch_size = 2; /* two batches: flow + 10 steps each */
     CHECK_OK(dinof_sample(m, &o, out, 48, log_progress, &log, NULL));
@@ -280,7 +272,7 @@ static void test_other_bundles(void) {
     for (i = 0; i < sizeof names / sizeof names[0]; i++) {
         dinof_model *m = load_or_die(fixture(names[i]));
         float out[2 * 16];
-        dinof_sample_options o = seeded(2, 11, quick() ? 3 : 20);
+        dinof_sample_options o = seeded_options(2, 11, quick() ? 3 : 20);
         CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, NULL));
         CHECK(in_unit_range(out, 32));
         dinof_model_free(m);

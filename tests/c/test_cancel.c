@@ -17,14 +17,7 @@ static double slack(void) {
     return quick() ? 30.0 : 1.0;
 }
 
-static dinof_sample_options seeded(size_t n, uint32_t steps) {
-    dinof_sample_options o = dinof_sample_options_default();
-    o.n = n;
-    o.seed = 42;
-    o.random_seed = false;
-    o.steps = steps;
-    return o;
-}
+static dinof_sample_options seeded(size_t n, uint32_t steps) { return seeded_options(n, 42, steps); }
 
 typedef struct {
     int calls;

@@ -95,14 +95,7 @@ static void test_load_errors(void) {
     }
 }
 
-static dinof_sample_options seeded(size_t n, uint32_t steps) {
-    dinof_sample_options o = dinof_sample_options_default();
-    o.n = n;
-    o.seed = 1;
-    o.random_seed = false;
-    o.steps = steps;
-    return o;
-}
+static dinof_sample_options seeded(size_t n, uint32_t steps) { return seeded_options(n, 1, steps); }
 
 /* A sample call with these options must fail with `expected`. */
 #define SAMPLE_FAILS(m, o, expected)                                                      \

@@ -2,14 +2,6 @@
    and check they equal the synchronous API's output for the same seed. */
 #include "check.h"
 
-static dinof_sample_options seeded(size_t n, uint64_t seed, uint32_t steps) {
-    dinof_sample_options o = dinof_sample_options_default();
-    o.n = n;
-    o.seed = seed;
-    o.random_seed = false;
-    o.steps = steps;
-    return o;
-}
 
 typedef struct {
     int calls;
@@ -32,7 +24,7 @@ static void test_end_to_end(dinof_model *m) {
     dinof_progress p;
     dinof_job *job = NULL;
     counter c = {0, DINOF_PHASE_PENDING};
-    dinof_sample_options o = seeded(N, 99, steps);
+    dinof_sample_options o = seeded_options(N, 99, steps);
     double last_fraction = 0.0;
     int polls = 0, monotone = 1;
 
@@ -84,7 +76,7 @@ static void test_not_ready_and_timeout(dinof_model *m) {
     dinof_job *job = NULL;
     dinof_sample_report r;
     float out[2 * 16];
-    dinof_sample_options o = seeded(2, 1, 1000000);
+    dinof_sample_options o = seeded_options(2, 1, 1000000);
     r.struct_size = sizeof r;
     CHECK_OK(dinof_job_start(m, &o, NULL, NULL, &job));
     CHECK_STATUS(dinof_job_wait(job, 0), DINOF_STATUS_TIMEOUT);
@@ -102,7 +94,7 @@ static void test_job_outlives_model(void) {
     dinof_model *m = load_or_die(fixture("gauss-vp"));
     dinof_job *job = NULL;
     float ref[2 * 16], out[2 * 16];
-    dinof_sample_options o = seeded(2, 5, quick() ? 3 : 50);
+    dinof_sample_options o = seeded_options(2, 5, quick() ? 3 : 50);
     CHECK_OK(dinof_sample(m, &o, ref, 32, NULL, NULL, NULL));
     CHECK_OK(dinof_job_start(m, &o, NULL, NULL, &job));
     dinof_model_free(m); /* the job holds its own reference */
@@ -136,7 +128,7 @@ static void test_labels_are_copied(void) {
     dinof_job *job = NULL;
     int64_t labels[2] = {1, 1};
     float ref[2 * 16], out[2 * 16];
-    dinof_sample_options o = seeded(2, 3, 5);
+    dinof_sample_options o = seeded_options(2, 3, 5);
     o.labels = labels;
     o.label_count = 2;
     CHECK_OK(dinof_sample(m, &o, ref, 32, NULL, NULL, NULL));
