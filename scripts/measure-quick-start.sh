@@ -15,11 +15,16 @@ cd "$work/repo"
 export CARGO_HOME="$work/cargo" CARGO_TARGET_DIR="$work/target" DINOF_CACHE="$work/cache"
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 
-t0=$(date +%s.%N)
-cargo build --quiet 2>&1
-t1=$(date +%s.%N)
-cargo run --quiet -- sample --bundle onnx/models/mnist --n 64 --seed 1 --steps 200 --out "$work/grid.png" 2>&1 | tail -n 3
-t2=$(date +%s.%N)
-awk -v a="$t0" -v b="$t1" -v c="$t2" -v cpu="$cpu" -v n="$(nproc)" 'BEGIN {
-    printf "quick start on %s (%d cores), empty caches: build %.0f s (%.1f min), sampling %.0f s (%.1f min)\n",
-        cpu, n, b - a, (b - a) / 60, c - b, (c - b) / 60 }'
+# Wall and CPU seconds of each part (CPU time shows how far other load on the machine stretched the wall time).
+TIMEFORMAT='%R %U %S'
+{ time cargo build --quiet 2>&1 >&3; } 3>&1 2>"$work/build.time"
+{ time cargo run --quiet -- sample --bundle onnx/models/mnist --n 64 --seed 1 --steps 200 --out "$work/grid.png" \
+    2>&1 | tail -n 2 >&3; } 3>&1 2>"$work/run.time"
+read -r bw bu bs <"$work/build.time"
+read -r rw ru rs <"$work/run.time"
+awk -v bw="$bw" -v bc="$(awk -v u="$bu" -v s="$bs" 'BEGIN {print u + s}')" -v rw="$rw" \
+    -v rc="$(awk -v u="$ru" -v s="$rs" 'BEGIN {print u + s}')" -v cpu="$cpu" -v n="$(nproc)" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" 'BEGIN {
+    printf "quick start on %s (%d cores), empty caches:\n", cpu, n
+    printf "  build    %4.0f s wall (%.1f min), %4.0f s CPU\n", bw, bw / 60, bc
+    printf "  sampling %4.0f s wall (%.1f min), %4.0f s CPU\n", rw, rw / 60, rc
+    printf "  load average at the end: %s\n", load }'
