@@ -32,6 +32,8 @@ impl TractBackend {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("dinof-tract-{i}"))
+            // Our own threads, so that dinof_shutdown can join them (rayon never joins a dropped pool's workers).
+            .spawn_handler(|thread| crate::threads::spawn_pool_worker(thread))
             .build()
             .map_err(|e| Error::Internal(format!("cannot start the worker pool: {e}")))?;
         let sub_batch = if opts.sub_batch > 0 { opts.sub_batch } else { DEFAULT_SUB_BATCH };
@@ -50,9 +52,8 @@ impl Backend for TractBackend {
         }
     }
 
-    fn load(&self, path: &Path, spec: &NetSpec) -> Result<Box<dyn Network>> {
+    fn load_bytes(&self, path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>> {
         let invalid = |msg: String| Error::InvalidOnnx { path: path.to_path_buf(), msg };
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let proto: ModelProto = tract_onnx::onnx()
             .proto_model_for_read(&mut &bytes[..])
             .map_err(|e| invalid(format!("cannot parse ONNX protobuf: {e}")))?;

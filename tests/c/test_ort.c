@@ -4,7 +4,7 @@
 #include "check.h"
 
 static dinof_load_options ort_options(dinof_execution_provider ep, bool fallback) {
-    dinof_load_options l = dinof_load_options_default();
+    dinof_load_options l = load_defaults();
     l.backend = DINOF_BACKEND_ORT;
     l.ort_library_path = getenv("ORT_DYLIB_PATH");
     l.execution_provider = ep;
@@ -13,7 +13,7 @@ static dinof_load_options ort_options(dinof_execution_provider ep, bool fallback
 }
 
 static void sample(const dinof_model *m, float *out) {
-    dinof_sample_options o = dinof_sample_options_default();
+    dinof_sample_options o = sample_defaults();
     o.n = 4;
     o.seed = 7;
     o.random_seed = false;
@@ -75,7 +75,7 @@ int main(void) {
     /* A job on the ORT model. */
     {
         dinof_job *job = NULL;
-        dinof_sample_options o = dinof_sample_options_default();
+        dinof_sample_options o = sample_defaults();
         o.n = 4;
         o.seed = 7;
         o.random_seed = false;
