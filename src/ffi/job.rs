@@ -6,7 +6,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::thread::{JoinHandle, ThreadId};
+use std::cell::Cell;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::enums::{DINOF_PHASE_FINISHED, DINOF_PHASE_PENDING};
@@ -28,7 +29,6 @@ pub(crate) static LIVE_JOBS: AtomicUsize = AtomicUsize::new(0);
 pub struct dinof_job {
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
-    thread_id: ThreadId,
     n: usize,
     image_len: usize,
     channels: usize,
@@ -77,6 +77,12 @@ impl Shared {
         let detached = self.detached.lock().unwrap_or_else(|e| e.into_inner());
         !*detached && cb.call(p)
     }
+}
+
+thread_local! {
+    /// On a job's thread: its Shared (as an address), to recognise dinof_job_free called from the job's own callback.
+    /// A plain const thread-local: std::thread::current() would allocate a handle on the caller's thread.
+    static JOB_OF_THIS_THREAD: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The job behind a handle argument.
@@ -132,6 +138,7 @@ pub unsafe extern "C" fn dinof_job_start(
             .spawn(move || {
                 crate::log::mark_dinof_thread();
                 let shared = job_shared;
+                JOB_OF_THIS_THREAD.with(|j| j.set(Arc::as_ptr(&shared) as usize));
                 let run = catch_unwind(AssertUnwindSafe(|| {
                     let mut observe = |p: &Progress| {
                         shared.lock().progress = dinof_progress::from_rust(p);
@@ -150,8 +157,7 @@ pub unsafe extern "C" fn dinof_job_start(
                 shared.finish(outcome);
             })
             .map_err(|e| Failure::new(DINOF_STATUS_INTERNAL, format!("cannot start the job thread: {e}")))?;
-        let thread_id = thread.thread().id();
-        let job = dinof_job { shared, thread: Some(thread), thread_id, n, image_len, channels, raw };
+        let job = dinof_job { shared, thread: Some(thread), n, image_len, channels, raw };
         LIVE_JOBS.fetch_add(1, Ordering::SeqCst);
         out.write(Box::into_raw(Box::new(job)));
         Ok(())
@@ -297,7 +303,7 @@ pub unsafe extern "C" fn dinof_job_free(job: *mut dinof_job) -> dinof_status {
         return DINOF_STATUS_OK;
     }
     guard(|| {
-        if (*job).thread_id == std::thread::current().id() {
+        if JOB_OF_THIS_THREAD.with(|j| j.get()) == Arc::as_ptr(&(*job).shared) as usize {
             return Err(Failure::new(
                 DINOF_STATUS_CALLED_FROM_CALLBACK,
                 "dinof_job_free was called from the job's own progress callback: return nonzero to cancel, then free the job after dinof_job_wait",
