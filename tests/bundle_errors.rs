@@ -274,8 +274,17 @@ fn progress_fraction_covers_the_whole_batch() {
 #[test]
 fn a_cancel_flag_stops_before_the_next_network_call() {
     let model = load(&fixture("gauss-vp"), 1, 0);
-    // One step with 1000 corrector calls; the flag is raised at the flow report, before any of them.
-    let o = SampleOptions { n: 1, seed: Some(1), steps: Some(1), corrector: Some(dinof::Corrector::Langevin), corrector_steps: Some(1000), ..Default::default() };
+    // Steps of 1000 corrector calls each; the flag is raised at the report after step 1 (the prior start has no
+    // flow report), so step 2 must stop at its first network call instead of running all of them.
+    let o = SampleOptions {
+        n: 1,
+        seed: Some(1),
+        start: Some(dinof::Start::Prior),
+        steps: Some(2),
+        corrector: Some(dinof::Corrector::Langevin),
+        corrector_steps: Some(1000),
+        ..Default::default()
+    };
     let mut p = model.prepare(&o).unwrap();
     let flag = std::sync::atomic::AtomicBool::new(false);
     let mut out = vec![1f32; model.image_len()];
@@ -286,6 +295,6 @@ fn a_cancel_flag_stops_before_the_next_network_call() {
         true
     }, Some(&flag)).unwrap_err();
     assert!(matches!(e, Error::Cancelled), "{e}");
-    assert_eq!(reports, 1, "no step finished after the cancel");
+    assert_eq!(reports, 1, "step 2 did not finish after the cancel");
     assert!(out.iter().all(|&v| v == 0.0), "a failed run leaves zeros, not partial images");
 }
