@@ -33,7 +33,7 @@ impl TractBackend {
             .num_threads(threads)
             .thread_name(|i| format!("dinof-tract-{i}"))
             // Our own threads, so that dinof_shutdown can join them (rayon never joins a dropped pool's workers).
-            .spawn_handler(|thread| crate::threads::spawn_pool_worker(thread))
+            .spawn_handler(crate::threads::spawn_pool_worker)
             .build()
             .map_err(|e| Error::Internal(format!("cannot start the worker pool: {e}")))?;
         let sub_batch = if opts.sub_batch > 0 { opts.sub_batch } else { DEFAULT_SUB_BATCH };

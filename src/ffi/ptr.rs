@@ -8,8 +8,8 @@ use super::status::{Failure, FfiResult, DINOF_STATUS_BUFFER_TOO_SMALL};
 /// Refuses a pointer not aligned for its type: a slice over it would be undefined behaviour (and aborts debug
 /// builds), so it is an argument error, not a crash.
 pub fn check_aligned<T>(p: *const T, name: &str) -> FfiResult<()> {
-    let align = std::mem::align_of::<T>();
-    if (p as usize) % align != 0 {
+    if !p.is_aligned() {
+        let align = std::mem::align_of::<T>();
         return Err(Failure::invalid(format!("{name} ({p:p}) is not aligned to {align} bytes, as its element type needs")));
     }
     Ok(())
