@@ -26,7 +26,7 @@ fn main() {
         Ok(bindings) => {
             let mut buf = Vec::new();
             bindings.write(&mut buf);
-            buf
+            with_calling_convention(&String::from_utf8(buf).expect("cbindgen writes UTF-8")).into_bytes()
         }
         Err(e) if !check => {
             // Mid-edit Rust that does not parse: rustc reports it better than we can; keep the old header.
@@ -53,6 +53,29 @@ fn main() {
     if let Err(e) = write_header(&committed_path, &header) {
         println!("cargo:warning=cannot update {}: {e}", committed_path.display());
     }
+}
+
+/// Inserts DINOF_CALL (cdecl on 32-bit Windows) where C puts a calling convention, which cbindgen cannot: before
+/// the name of every function declaration and inside every function-pointer typedef.
+fn with_calling_convention(header: &str) -> String {
+    let mut out = String::with_capacity(header.len() + 2048);
+    let mut after_api = false;
+    for line in header.lines() {
+        let is_decl = after_api || line.starts_with("DINOF_API ");
+        after_api = line == "DINOF_API";
+        let mut line = line.to_string();
+        if is_decl {
+            if let Some(paren) = line.find('(') {
+                let name_start = line[..paren].rfind(|c: char| !(c.is_alphanumeric() || c == '_')).map_or(0, |i| i + 1);
+                line.insert_str(name_start, "DINOF_CALL ");
+            }
+        } else if line.starts_with("typedef ") {
+            line = line.replacen("(*", "(DINOF_CALL *", 1);
+        }
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
 }
 
 fn write_header(path: &Path, header: &[u8]) -> std::io::Result<()> {

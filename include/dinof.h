@@ -2,11 +2,17 @@
  * dinof: generate images with DiNof models (diffusion with a normalizing-flow prior).
  * C API, usable from C99/C11 and C++. Guide: docs/c-api.md. License: MIT OR Apache-2.0.
  *
- * Conventions:
- *  - Fallible functions return a dinof_status; on failure dinof_last_error_message() explains it (per thread).
- *  - Option and output structs begin with uint32_t struct_size: set it to sizeof(struct), or start from the
- *    *_default() initialisers. 0 / DEFAULT / values <= 0 in sample options mean "the bundle's default".
- *  - Handles are opaque; free functions accept NULL. A dinof_model may be used by many threads at once.
+ * Conventions (ABI version 2):
+ *  - Fallible functions return a dinof_status (int32_t, DINOF_STATUS_*); on failure dinof_last_error_message()
+ *    explains it (per thread; dinof_last_error_copy copies it).
+ *  - Structs begin with uint32_t struct_size. Initialise option structs with dinof_*_init(&s, sizeof s); set
+ *    struct_size = sizeof s in output structs. A smaller size (an older header) is accepted: missing fields take
+ *    their defaults. A larger one (a newer header than the library) is refused. 0 / DEFAULT / values <= 0 in
+ *    sample options mean "the bundle's default".
+ *  - Struct fields are fixed-width integers (enums are int32_t, flags uint8_t), doubles and pointers: no C enum,
+ *    no bool, no size_t. dinof_struct_layout() reports every field's offset and size for bindings to verify.
+ *  - Strings and paths are UTF-8. Handles are opaque; free functions accept NULL. A dinof_model may be used by
+ *    many threads at once. Callbacks run on the thread that samples (see dinof_progress_fn).
  */
 
 #ifndef DINOF_H
@@ -36,271 +42,48 @@
 #  endif
 #endif
 
+/* DINOF_CALL is the calling convention of every function and callback: cdecl on 32-bit Windows (where a project
+   may default to stdcall), the platform's C convention elsewhere. Bindings: CallingConvention.Cdecl. */
+#ifndef DINOF_CALL
+#  if defined(_WIN32) && (defined(_M_IX86) || defined(__i386__))
+#    define DINOF_CALL __cdecl
+#  else
+#    define DINOF_CALL
+#  endif
+#endif
+
 /**
  * Version of the C ABI described by this header. Raised only when a change breaks existing callers (a removed or
  * changed function or field); appending functions, fields or status codes keeps it. Compare it with
- * dinof_abi_version() at startup to catch a header/library mismatch.
+ * dinof_abi_version() at startup to catch a header/library mismatch. Version 2: versioned structs with
+ * dinof_*_init, fixed-width fields (docs/c-api.md, "Migrating from ABI 1").
  */
-#define DINOF_ABI_VERSION 1
+#define DINOF_ABI_VERSION 2
+
+/**
+ * The largest dinof_sample_options.steps accepted.
+ */
+#define DINOF_MAX_STEPS 1000000
+
+/**
+ * The largest dinof_sample_options.corrector_steps accepted.
+ */
+#define DINOF_MAX_CORRECTOR_STEPS 1000
+
+/**
+ * The largest dinof.json accepted, in bytes (DINOF_STATUS_MANIFEST_TOO_LARGE above).
+ */
+#define DINOF_MAX_MANIFEST_BYTES 1048576
+
+/**
+ * The smallest struct_size accepted (the size field plus one 4-byte field); smaller sizes are DINOF_STATUS_STRUCT_SIZE.
+ */
+#define DINOF_MIN_STRUCT_SIZE 8
 
 /**
  * The largest dinof_load_options.threads accepted: more than any machine has cores, so anything above is a mistake.
  */
 #define DINOF_MAX_THREADS 4096
-
-/**
- * Which backend runs the networks.
- */
-typedef enum dinof_backend {
-    /**
-     * The default: tract.
-     */
-    DINOF_BACKEND_DEFAULT = 0,
-    /**
-     * Pure-Rust tract: CPU only, no native dependency.
-     */
-    DINOF_BACKEND_TRACT = 1,
-    /**
-     * ONNX Runtime (needs a build with the `ort` feature and libonnxruntime at run time).
-     */
-    DINOF_BACKEND_ORT = 2,
-} dinof_backend;
-
-/**
- * ONNX Runtime execution provider (ignored by tract).
- */
-typedef enum dinof_execution_provider {
-    /**
-     * The default: CPU.
-     */
-    DINOF_EXECUTION_PROVIDER_DEFAULT = 0,
-    DINOF_EXECUTION_PROVIDER_CPU = 1,
-    DINOF_EXECUTION_PROVIDER_CUDA = 2,
-    DINOF_EXECUTION_PROVIDER_TENSORRT = 3,
-} dinof_execution_provider;
-
-/**
- * Where the reverse process starts.
- */
-typedef enum dinof_start {
-    /**
-     * The bundle's default: flow when the bundle has one, else prior.
-     */
-    DINOF_START_DEFAULT = 0,
-    /**
-     * z ~ N(0, temperature^2 I) through the flow to x(T_m), then reverse steps from T_m (DiNof).
-     */
-    DINOF_START_FLOW = 1,
-    /**
-     * x(1) from the SDE prior, then reverse steps from 1 (plain diffusion).
-     */
-    DINOF_START_PRIOR = 2,
-} dinof_start;
-
-/**
- * Reverse-time SDE (predictor/corrector) or probability-flow ODE.
- */
-typedef enum dinof_method {
-    /**
-     * The bundle's default (else SDE).
-     */
-    DINOF_METHOD_DEFAULT = 0,
-    DINOF_METHOD_SDE = 1,
-    DINOF_METHOD_ODE = 2,
-} dinof_method;
-
-/**
- * Predictor of the SDE method.
- */
-typedef enum dinof_predictor {
-    /**
-     * The bundle's default (else reverse diffusion for VE, Euler-Maruyama otherwise).
-     */
-    DINOF_PREDICTOR_DEFAULT = 0,
-    DINOF_PREDICTOR_REVERSE_DIFFUSION = 1,
-    DINOF_PREDICTOR_EULER_MARUYAMA = 2,
-    DINOF_PREDICTOR_ANCESTRAL = 3,
-    DINOF_PREDICTOR_NONE = 4,
-} dinof_predictor;
-
-/**
- * Corrector of the SDE method.
- */
-typedef enum dinof_corrector {
-    /**
-     * The bundle's default (else Langevin for VE, none otherwise).
-     */
-    DINOF_CORRECTOR_DEFAULT = 0,
-    DINOF_CORRECTOR_LANGEVIN = 1,
-    DINOF_CORRECTOR_NONE = 2,
-} dinof_corrector;
-
-/**
- * Solver of the ODE method.
- */
-typedef enum dinof_solver {
-    /**
-     * The bundle's default (else Heun).
-     */
-    DINOF_SOLVER_DEFAULT = 0,
-    DINOF_SOLVER_EULER = 1,
-    DINOF_SOLVER_HEUN = 2,
-} dinof_solver;
-
-/**
- * How the Langevin step size averages norms: per sample (images independent of their batch-mates) or over the
- * batch (score_sde's behaviour).
- */
-typedef enum dinof_langevin_norm {
-    /**
-     * The bundle's default (else per sample).
-     */
-    DINOF_LANGEVIN_NORM_DEFAULT = 0,
-    DINOF_LANGEVIN_NORM_PER_SAMPLE = 1,
-    DINOF_LANGEVIN_NORM_BATCH = 2,
-} dinof_langevin_norm;
-
-/**
- * Whether the last step returns the noise-free mean.
- */
-typedef enum dinof_denoise {
-    /**
-     * The bundle's default (else on).
-     */
-    DINOF_DENOISE_DEFAULT = 0,
-    DINOF_DENOISE_ON = 1,
-    DINOF_DENOISE_OFF = 2,
-} dinof_denoise;
-
-/**
- * Result of every fallible dinof function. The values are fixed: codes are only ever appended, never renumbered.
- * 0..99 mirror the library's error kinds; 100 and up are about how the C API was called.
- */
-typedef enum dinof_status {
-    /**
-     * Success.
-     */
-    DINOF_STATUS_OK = 0,
-    /**
-     * An option value is out of range or inconsistent with the model (bad T_m, labels, steps, ...).
-     */
-    DINOF_STATUS_INVALID_ARGUMENT = 1,
-    /**
-     * The output buffer is smaller than n images need.
-     */
-    DINOF_STATUS_BUFFER_TOO_SMALL = 2,
-    /**
-     * A bundle file could not be read.
-     */
-    DINOF_STATUS_IO = 3,
-    /**
-     * dinof.json is not valid JSON or breaks a rule of the bundle format.
-     */
-    DINOF_STATUS_INVALID_MANIFEST = 4,
-    /**
-     * The bundle's format_version is newer (or older) than this library reads.
-     */
-    DINOF_STATUS_UNSUPPORTED_VERSION = 5,
-    /**
-     * A file named by the manifest does not exist.
-     */
-    DINOF_STATUS_MISSING_FILE = 6,
-    /**
-     * A file does not match the sha256 checksum in the manifest.
-     */
-    DINOF_STATUS_CHECKSUM_MISMATCH = 7,
-    /**
-     * An ONNX file cannot be parsed or compiled.
-     */
-    DINOF_STATUS_INVALID_ONNX = 8,
-    /**
-     * A network's inputs/outputs disagree with the bundle contract.
-     */
-    DINOF_STATUS_NETWORK_MISMATCH = 9,
-    /**
-     * The backend failed while running a network.
-     */
-    DINOF_STATUS_BACKEND = 10,
-    /**
-     * The requested backend is not compiled in or its runtime library cannot be loaded.
-     */
-    DINOF_STATUS_BACKEND_UNAVAILABLE = 11,
-    /**
-     * The requested execution provider could not be registered and fallback was not allowed.
-     */
-    DINOF_STATUS_EXECUTION_PROVIDER_UNAVAILABLE = 12,
-    /**
-     * A network produced NaN or infinity; the run was stopped.
-     */
-    DINOF_STATUS_NON_FINITE = 13,
-    /**
-     * The progress callback or dinof_job_cancel stopped the run.
-     */
-    DINOF_STATUS_CANCELLED = 14,
-    /**
-     * A broken internal invariant (a bug in dinof).
-     */
-    DINOF_STATUS_INTERNAL = 15,
-    /**
-     * A required pointer argument is NULL.
-     */
-    DINOF_STATUS_NULL_POINTER = 100,
-    /**
-     * An options or output struct's struct_size is smaller than this library's version of the struct.
-     */
-    DINOF_STATUS_STRUCT_SIZE = 101,
-    /**
-     * An enum field holds a value that is not one of its constants.
-     */
-    DINOF_STATUS_BAD_ENUM_VALUE = 102,
-    /**
-     * dinof_job_wait: the job is still running after the timeout.
-     */
-    DINOF_STATUS_TIMEOUT = 103,
-    /**
-     * A panic inside dinof was caught at the API boundary (a bug in dinof); the message says where.
-     */
-    DINOF_STATUS_PANIC = 104,
-    /**
-     * dinof_job_result / dinof_job_report: the job has not finished yet.
-     */
-    DINOF_STATUS_NOT_READY = 105,
-} dinof_status;
-
-/**
- * The SDE a model was trained with.
- */
-typedef enum dinof_sde {
-    DINOF_SDE_VE = 1,
-    DINOF_SDE_VP = 2,
-    DINOF_SDE_SUBVP = 3,
-} dinof_sde;
-
-/**
- * What a run is doing, in progress reports.
- */
-typedef enum dinof_phase {
-    /**
-     * A job that has not reported its first step yet.
-     */
-    DINOF_PHASE_PENDING = 0,
-    /**
-     * Mapping z through the flow to x(T_m).
-     */
-    DINOF_PHASE_FLOW = 1,
-    /**
-     * Reverse-time steps.
-     */
-    DINOF_PHASE_STEPS = 2,
-    /**
-     * The final noise-free evaluation of the ODE sampler.
-     */
-    DINOF_PHASE_DENOISE = 3,
-    /**
-     * A job that has finished (successfully or not; dinof_job_wait tells which).
-     */
-    DINOF_PHASE_FINISHED = 4,
-} dinof_phase;
 
 /**
  * A sampling run on its own thread. All functions taking a job may be called from any thread, concurrently,
@@ -310,22 +93,44 @@ typedef struct dinof_job dinof_job;
 
 /**
  * A loaded model: immutable, shareable by any number of threads. Jobs hold their own reference, so a model freed
- * while a job runs stays alive until the job is freed.
+ * while a job runs stays alive until the job ends.
  */
 typedef struct dinof_model dinof_model;
 
 /**
- * How to load a model. Start from `dinof_load_options_default()`; zero/NULL fields mean "default".
+ * Result of every fallible dinof function: one of the DINOF_STATUS_* values. A fixed-width integer, not a C enum
+ * (whose size is implementation-defined). The values are fixed: codes are only ever appended, never renumbered.
+ * 0..99 mirror the library's error kinds; 100 and up are about how the C API was called.
+ */
+typedef int32_t dinof_status;
+
+/**
+ * Identifies a struct for dinof_struct_layout (DINOF_STRUCT_*).
+ */
+typedef int32_t dinof_struct_id;
+
+/**
+ * Which backend runs the networks (DINOF_BACKEND_*).
+ */
+typedef int32_t dinof_backend;
+
+/**
+ * ONNX Runtime execution provider, ignored by tract (DINOF_EXECUTION_PROVIDER_*).
+ */
+typedef int32_t dinof_execution_provider;
+
+/**
+ * How to load a model. Initialise with dinof_load_options_init(&o, sizeof o); zero/NULL fields mean "default".
  */
 typedef struct dinof_load_options {
     /**
-     * sizeof(dinof_load_options) as the caller compiled it.
+     * sizeof(dinof_load_options) as the caller compiled it (dinof_load_options_init sets it).
      */
     uint32_t struct_size;
     /**
      * DINOF_BACKEND_DEFAULT (= tract), _TRACT or _ORT.
      */
-    enum dinof_backend backend;
+    dinof_backend backend;
     /**
      * Worker threads of this model's pool; 0 = one per available core; at most DINOF_MAX_THREADS.
      */
@@ -335,32 +140,32 @@ typedef struct dinof_load_options {
      */
     uint32_t sub_batch;
     /**
-     * Verify the manifest's sha256 checksums while loading (default true).
+     * Verify the manifest's sha256 checksums while loading: nonzero = yes (the default).
      */
-    bool verify_checksums;
+    uint8_t verify_checksums;
+    /**
+     * ONNX Runtime only, nonzero = yes: run on CPU if the execution provider cannot be registered (reported in the
+     * model info as fell_back) instead of failing with DINOF_STATUS_EXECUTION_PROVIDER_UNAVAILABLE.
+     */
+    uint8_t allow_fallback;
+    /**
+     * ONNX Runtime only, nonzero = yes: fp16 TensorRT engines.
+     */
+    uint8_t trt_fp16;
     /**
      * ONNX Runtime only: execution provider (default CPU).
      */
-    enum dinof_execution_provider execution_provider;
+    dinof_execution_provider execution_provider;
     /**
      * ONNX Runtime only: GPU index for CUDA / TensorRT.
      */
     int32_t device_id;
     /**
-     * ONNX Runtime only: run on CPU if the execution provider cannot be registered (reported in the model info as
-     * fell_back) instead of failing with DINOF_STATUS_EXECUTION_PROVIDER_UNAVAILABLE.
-     */
-    bool allow_fallback;
-    /**
-     * ONNX Runtime only: fp16 TensorRT engines.
-     */
-    bool trt_fp16;
-    /**
-     * ONNX Runtime only: path of libonnxruntime; NULL = $ORT_DYLIB_PATH, else next to the dinof library.
+     * ONNX Runtime only: path of libonnxruntime (UTF-8); NULL = $ORT_DYLIB_PATH, else next to the dinof library.
      */
     const char *ort_library_path;
     /**
-     * ONNX Runtime only: TensorRT engine cache directory (engines take long to build; this keeps them); NULL = none.
+     * ONNX Runtime only: TensorRT engine cache directory (UTF-8); NULL = none.
      */
     const char *trt_engine_cache_dir;
     /**
@@ -370,36 +175,82 @@ typedef struct dinof_load_options {
 } dinof_load_options;
 
 /**
- * What to generate. Start from `dinof_sample_options_default()` and set `n`. For every field, 0 (or a value <= 0 for
- * the doubles, or DEFAULT for the enums) means "the bundle's default, then the runtime's".
+ * Where the reverse process starts (DINOF_START_*).
+ */
+typedef int32_t dinof_start;
+
+/**
+ * Reverse-time SDE (predictor/corrector) or probability-flow ODE (DINOF_METHOD_*).
+ */
+typedef int32_t dinof_method;
+
+/**
+ * Predictor of the SDE method (DINOF_PREDICTOR_*).
+ */
+typedef int32_t dinof_predictor;
+
+/**
+ * Corrector of the SDE method (DINOF_CORRECTOR_*).
+ */
+typedef int32_t dinof_corrector;
+
+/**
+ * Solver of the ODE method (DINOF_SOLVER_*).
+ */
+typedef int32_t dinof_solver;
+
+/**
+ * How the Langevin step size averages norms: per sample (images independent of their batch-mates) or over the
+ * batch (score_sde's behaviour) (DINOF_LANGEVIN_NORM_*).
+ */
+typedef int32_t dinof_langevin_norm;
+
+/**
+ * Whether the last step returns the noise-free mean (DINOF_DENOISE_*).
+ */
+typedef int32_t dinof_denoise;
+
+/**
+ * What to generate. Initialise with dinof_sample_options_init(&o, sizeof o), then set n. For every field, 0 (or a
+ * value <= 0 for the doubles, or DEFAULT for the enums) means "the bundle's default, then the runtime's".
+ * Counts are uint64_t on every platform; values that do not fit the platform's size_t are refused.
  */
 typedef struct dinof_sample_options {
     /**
-     * sizeof(dinof_sample_options) as the caller compiled it.
+     * sizeof(dinof_sample_options) as the caller compiled it (dinof_sample_options_init sets it).
      */
     uint32_t struct_size;
     /**
-     * Number of images (>= 1).
+     * Nonzero: draw a random seed (reported back in dinof_sample_report.seed). The initialiser sets it; set 0 to
+     * use `seed`.
      */
-    size_t n;
+    uint8_t random_seed;
     /**
-     * The seed when random_seed is false. Image k uses noise stream (seed, first_index + k): the same seed gives the
+     * Nonzero: write SDE-space values instead of pixels in [0, 1] (float output only; refused for RGBA8).
+     */
+    uint8_t raw;
+    /**
+     * Number of images (>= 1). The initialiser sets 1.
+     */
+    uint64_t n;
+    /**
+     * The seed when random_seed is 0. Image k uses noise stream (seed, first_index + k): the same seed gives the
      * same images whatever the batch size, thread count or call order.
      */
     uint64_t seed;
-    /**
-     * Draw a random seed (reported back in dinof_sample_report.seed). The default initialiser sets it.
-     */
-    bool random_seed;
     /**
      * Global index of the first image, to split one large request into several calls with identical results
      * (first_index + n - 1 must fit in 64 bits).
      */
     uint64_t first_index;
     /**
-     * Flow start (DiNof) or prior start (plain diffusion).
+     * DINOF_START_*: flow start (DiNof) or prior start (plain diffusion).
      */
-    enum dinof_start start;
+    dinof_start start;
+    /**
+     * Reverse steps from the start time; 0 = default (int(N * t_start)); at most DINOF_MAX_STEPS.
+     */
+    uint32_t steps;
     /**
      * Which flow to start from, by its T_m (see dinof_model_info.t_m); <= 0 = default. Flow start only.
      */
@@ -409,39 +260,72 @@ typedef struct dinof_sample_options {
      */
     double temperature;
     /**
-     * Reverse steps from the start time; 0 = default (int(N * t_start)).
+     * DINOF_METHOD_*.
      */
-    uint32_t steps;
-    enum dinof_method method;
-    enum dinof_predictor predictor;
-    enum dinof_corrector corrector;
-    enum dinof_solver solver;
+    dinof_method method;
+    /**
+     * DINOF_PREDICTOR_*.
+     */
+    dinof_predictor predictor;
+    /**
+     * DINOF_CORRECTOR_*.
+     */
+    dinof_corrector corrector;
+    /**
+     * DINOF_SOLVER_*.
+     */
+    dinof_solver solver;
     /**
      * Langevin corrector signal-to-noise ratio; <= 0 = default.
      */
     double snr;
     /**
-     * Corrector steps per predictor step; 0 = default (1).
+     * Corrector steps per predictor step; 0 = default (1); at most DINOF_MAX_CORRECTOR_STEPS.
      */
     uint32_t corrector_steps;
-    enum dinof_langevin_norm langevin_norm;
-    enum dinof_denoise denoise;
     /**
-     * Class labels for a class-conditional model: label_count = 1 (one class for all) or n (one per image); NULL with
-     * 0 = image k gets class (first_index + k) mod classes. Must be NULL / 0 for an unconditional model. Read during
-     * the call only (dinof_job_start copies them).
+     * DINOF_LANGEVIN_NORM_*.
+     */
+    dinof_langevin_norm langevin_norm;
+    /**
+     * DINOF_DENOISE_*.
+     */
+    dinof_denoise denoise;
+    /**
+     * Class labels for a class-conditional model: label_count = 1 (one class for all) or n (one per image); NULL
+     * with 0 = image k gets class (first_index + k) mod classes. Must be NULL / 0 for an unconditional model.
+     * 8-byte aligned. Read during the call only (dinof_job_start copies them).
      */
     const int64_t *labels;
-    size_t label_count;
+    uint64_t label_count;
     /**
-     * Images stepped together (memory: about 6 floats per value); 0 = min(n, 256). Never changes the images.
+     * Images stepped together (memory: about 6 floats per value); 0 = min(n, 256); values above n mean n. Never
+     * changes the images. Memory for it is allocated before sampling starts; too much gives
+     * DINOF_STATUS_OUT_OF_MEMORY.
      */
-    size_t batch_size;
-    /**
-     * Write SDE-space values instead of pixels in [0, 1] (float output only; refused for RGBA8).
-     */
-    bool raw;
+    uint64_t batch_size;
 } dinof_sample_options;
+
+/**
+ * One named file of a bundle held in memory, for dinof_model_load_from_memory. Fixed forever (it is passed as an
+ * array, so it has no struct_size).
+ */
+typedef struct dinof_blob {
+    /**
+     * The file name the manifest uses (UTF-8, NUL-terminated), e.g. "score.onnx".
+     */
+    const char *name;
+    /**
+     * The file's bytes; read during the call only.
+     */
+    const void *data;
+    uint64_t size;
+} dinof_blob;
+
+/**
+ * The SDE a model was trained with (DINOF_SDE_*).
+ */
+typedef int32_t dinof_sde;
 
 /**
  * Static facts about a loaded model. The caller sets struct_size; pointers stay valid until dinof_model_free.
@@ -451,46 +335,58 @@ typedef struct dinof_model_info {
      * sizeof(dinof_model_info) as the caller compiled it.
      */
     uint32_t struct_size;
-    /**
-     * The bundle's name (UTF-8).
-     */
-    const char *name;
     uint32_t channels;
     uint32_t height;
     uint32_t width;
     /**
      * Floats per image (channels * height * width): dinof_sample's out_len is n times this.
      */
-    size_t image_len;
+    uint64_t image_len;
     /**
      * Bytes per image as RGBA8 (height * width * 4): dinof_sample_rgba8's out_len is n times this. 0 when the
      * channel count (not 1, 3 or 4) has no RGBA8 packing.
      */
-    size_t rgba8_len;
+    uint64_t rgba8_len;
     /**
      * Number of classes; 0 = unconditional.
      */
     uint32_t classes;
-    enum dinof_sde sde;
     /**
-     * T_m of each flow, ascending; t_m_count = 0 for a plain diffusion bundle.
+     * DINOF_SDE_*.
+     */
+    dinof_sde sde;
+    /**
+     * The bundle's name (UTF-8).
+     */
+    const char *name;
+    /**
+     * T_m of each flow, ascending; t_m_count = 0 (and t_m NULL) for a plain diffusion bundle.
      */
     const double *t_m;
-    size_t t_m_count;
+    uint64_t t_m_count;
     /**
-     * Whether start = DINOF_START_FLOW / DINOF_START_PRIOR is possible.
+     * Nonzero when start = DINOF_START_FLOW / DINOF_START_PRIOR is possible.
      */
-    bool has_flow_start;
-    bool has_prior_start;
+    uint8_t has_flow_start;
+    uint8_t has_prior_start;
     /**
-     * What the default options resolve to for this bundle.
+     * Nonzero when the requested execution provider was unavailable and the load fell back (allow_fallback).
      */
-    enum dinof_start default_start;
+    uint8_t fell_back;
+    /**
+     * What the default options resolve to for this bundle (DINOF_START_*).
+     */
+    dinof_start default_start;
     /**
      * Start time of the default run (the default flow's T_m, or 1 for the prior start).
      */
     double default_t_start;
     uint32_t default_steps;
+    /**
+     * Worker threads and images per network call of the backend.
+     */
+    uint32_t threads;
+    uint32_t sub_batch;
     /**
      * The backend actually running the networks ("tract", "ort").
      */
@@ -499,17 +395,13 @@ typedef struct dinof_model_info {
      * Execution providers actually registered, in priority order ("cpu", "cuda", "tensorrt").
      */
     const char *const *execution_providers;
-    size_t execution_provider_count;
-    /**
-     * True when the requested execution provider was unavailable and the load fell back (allow_fallback).
-     */
-    bool fell_back;
-    /**
-     * Worker threads and images per network call of the backend.
-     */
-    uint32_t threads;
-    uint32_t sub_batch;
+    uint64_t execution_provider_count;
 } dinof_model_info;
+
+/**
+ * What a run is doing, in progress reports (DINOF_PHASE_*).
+ */
+typedef int32_t dinof_phase;
 
 /**
  * Where a run is. Passed to progress callbacks (library-owned, valid during the callback only) and filled by
@@ -517,30 +409,37 @@ typedef struct dinof_model_info {
  */
 typedef struct dinof_progress {
     /**
-     * In callbacks: sizeof(dinof_progress) of the library. Filled by the caller for dinof_job_progress.
+     * In callbacks: sizeof(dinof_progress) of the library. Set by the caller for dinof_job_progress.
      */
     uint32_t struct_size;
-    enum dinof_phase phase;
     /**
-     * Overall fraction in [0, 1].
+     * DINOF_PHASE_*.
+     */
+    dinof_phase phase;
+    /**
+     * Overall fraction in [0, 1]: images done plus the current batch's share of its steps.
      */
     double fraction;
     /**
      * Step within the current batch of images, and that batch's number of steps.
      */
-    size_t step;
-    size_t steps;
+    uint64_t step;
+    uint64_t steps;
     /**
      * Images finished so far, and in total.
      */
-    size_t done;
-    size_t total;
+    uint64_t done;
+    uint64_t total;
 } dinof_progress;
 
 /**
- * Progress callback: called on the sampling thread (the caller's for dinof_sample, the job's thread for jobs)
- * before the flow and after every step. Return 0 to continue, nonzero to cancel (the call then fails with
- * DINOF_STATUS_CANCELLED). `progress` is valid during the call only. Must not throw or longjmp.
+ * Progress callback: called on the sampling thread (the caller's for dinof_sample; the job's own thread for jobs,
+ * where the first call may come before dinof_job_start has returned) before the flow and after every step of
+ * every batch. Return 0 to continue, nonzero to cancel (the call then fails with DINOF_STATUS_CANCELLED).
+ * `progress` is valid during the call only. Must not throw or longjmp, and must not call dinof_job_free on its own
+ * job or dinof_shutdown (they fail with DINOF_STATUS_CALLED_FROM_CALLBACK). For engines, polling
+ * dinof_job_progress from the main thread is the recommended path; a callback needs a static function (IL2CPP:
+ * [MonoPInvokeCallback]) and a main-thread dispatcher.
  */
 typedef int (*dinof_progress_fn)(const struct dinof_progress *progress, void *user);
 
@@ -553,45 +452,362 @@ typedef struct dinof_sample_report {
      */
     uint32_t struct_size;
     /**
+     * The resolved start (DINOF_START_*).
+     */
+    dinof_start start;
+    /**
      * The seed actually used (the drawn one when random_seed was set): rerun with it to get the same images.
      */
     uint64_t seed;
     /**
      * Score-network evaluations per image.
      */
-    size_t score_evals;
+    uint64_t score_evals;
     /**
      * Flow evaluations per image (1 for the flow start, else 0).
      */
-    size_t flow_evals;
+    uint64_t flow_evals;
     /**
      * Backend calls made (each covers a whole batch).
      */
-    size_t network_calls;
+    uint64_t network_calls;
     /**
      * Wall time of the run, and the part spent inside networks.
      */
     double seconds;
     double network_seconds;
     /**
-     * The resolved sampler settings.
-     */
-    enum dinof_start start;
-    /**
      * Start time: the flow's T_m, or 1 for the prior start.
      */
     double t_start;
     double temperature;
-    enum dinof_method method;
-    enum dinof_predictor predictor;
-    enum dinof_corrector corrector;
-    enum dinof_solver solver;
     double snr;
+    /**
+     * The resolved sampler settings (DINOF_METHOD_*, ...).
+     */
+    dinof_method method;
+    dinof_predictor predictor;
+    dinof_corrector corrector;
+    dinof_solver solver;
+    dinof_langevin_norm langevin_norm;
     uint32_t corrector_steps;
-    enum dinof_langevin_norm langevin_norm;
     uint32_t steps;
-    bool denoise;
+    /**
+     * Nonzero when the last step returned the noise-free mean.
+     */
+    uint8_t denoise;
 } dinof_sample_report;
+
+/**
+ * Severity of a log message (DINOF_LOG_*); a log callback receives levels up to the one it asked for.
+ */
+typedef int32_t dinof_log_level;
+
+/**
+ * Log callback: `message` (UTF-8, NUL-terminated) is valid during the call only. Called on whichever thread logs
+ * (the caller's, a job's, a worker's), possibly concurrently: it must be thread-safe, must not throw or longjmp,
+ * and must not call dinof_set_log_callback.
+ */
+typedef void (*dinof_log_fn)(dinof_log_level level, const char *message, void *user);
+
+/**
+ * Success.
+ */
+#define DINOF_STATUS_OK 0
+
+/**
+ * An option value is out of range or inconsistent with the model (bad T_m, labels, steps, ...), or a pointer is
+ * misaligned for its type.
+ */
+#define DINOF_STATUS_INVALID_ARGUMENT 1
+
+/**
+ * The output buffer is smaller than n images need (or, for the copy-into-buffer functions, the text was truncated).
+ */
+#define DINOF_STATUS_BUFFER_TOO_SMALL 2
+
+/**
+ * A bundle file could not be read.
+ */
+#define DINOF_STATUS_IO 3
+
+/**
+ * dinof.json is not valid JSON or breaks a rule of the bundle format.
+ */
+#define DINOF_STATUS_INVALID_MANIFEST 4
+
+/**
+ * The bundle's format_version is newer (or older) than this library reads.
+ */
+#define DINOF_STATUS_UNSUPPORTED_VERSION 5
+
+/**
+ * A file named by the manifest does not exist.
+ */
+#define DINOF_STATUS_MISSING_FILE 6
+
+/**
+ * A file does not match the sha256 checksum in the manifest.
+ */
+#define DINOF_STATUS_CHECKSUM_MISMATCH 7
+
+/**
+ * An ONNX file cannot be parsed or compiled.
+ */
+#define DINOF_STATUS_INVALID_ONNX 8
+
+/**
+ * A network's inputs/outputs disagree with the bundle contract.
+ */
+#define DINOF_STATUS_NETWORK_MISMATCH 9
+
+/**
+ * The backend failed while running a network.
+ */
+#define DINOF_STATUS_BACKEND 10
+
+/**
+ * The requested backend is not compiled in or its runtime library cannot be loaded.
+ */
+#define DINOF_STATUS_BACKEND_UNAVAILABLE 11
+
+/**
+ * The requested execution provider could not be registered and fallback was not allowed.
+ */
+#define DINOF_STATUS_EXECUTION_PROVIDER_UNAVAILABLE 12
+
+/**
+ * A network produced NaN or infinity; the run was stopped.
+ */
+#define DINOF_STATUS_NON_FINITE 13
+
+/**
+ * The progress callback or dinof_job_cancel stopped the run.
+ */
+#define DINOF_STATUS_CANCELLED 14
+
+/**
+ * A broken internal invariant (a bug in dinof).
+ */
+#define DINOF_STATUS_INTERNAL 15
+
+/**
+ * Memory for the request (it grows with n, batch_size and the image size) could not be allocated. Nothing was
+ * written; a smaller n or batch_size may succeed. (ABI 2)
+ */
+#define DINOF_STATUS_OUT_OF_MEMORY 16
+
+/**
+ * A file name in the manifest is not a plain name: it has a path separator, is "." or "..", or holds ':'. (ABI 2)
+ */
+#define DINOF_STATUS_BAD_FILE_NAME 17
+
+/**
+ * A bundle file resolves (through a symlink) to a place outside the bundle directory. (ABI 2)
+ */
+#define DINOF_STATUS_FILE_OUTSIDE_BUNDLE 18
+
+/**
+ * A bundle path is a FIFO, device, socket or directory instead of a regular file; it was not opened. (ABI 2)
+ */
+#define DINOF_STATUS_NOT_A_REGULAR_FILE 19
+
+/**
+ * dinof.json exceeds DINOF_MAX_MANIFEST_BYTES. (ABI 2)
+ */
+#define DINOF_STATUS_MANIFEST_TOO_LARGE 20
+
+/**
+ * A required pointer argument is NULL.
+ */
+#define DINOF_STATUS_NULL_POINTER 100
+
+/**
+ * A struct's struct_size is not one this library accepts: too small, cutting through a field, or larger than this
+ * library's version of the struct (a newer header than the library).
+ */
+#define DINOF_STATUS_STRUCT_SIZE 101
+
+/**
+ * An enum field holds a value that is not one of its constants.
+ */
+#define DINOF_STATUS_BAD_ENUM_VALUE 102
+
+/**
+ * dinof_job_wait / dinof_shutdown: still running after the timeout.
+ */
+#define DINOF_STATUS_TIMEOUT 103
+
+/**
+ * A panic inside dinof was caught at the API boundary (a bug in dinof); the message says where.
+ */
+#define DINOF_STATUS_PANIC 104
+
+/**
+ * dinof_job_result / dinof_job_report: the job has not finished yet.
+ */
+#define DINOF_STATUS_NOT_READY 105
+
+/**
+ * The function may not be called from a progress callback on this job's thread (dinof_job_free of that job,
+ * dinof_shutdown). (ABI 2)
+ */
+#define DINOF_STATUS_CALLED_FROM_CALLBACK 106
+
+/**
+ * dinof_shutdown: models or jobs are still alive; free them first. (ABI 2)
+ */
+#define DINOF_STATUS_BUSY 107
+
+/**
+ * The default: tract.
+ */
+#define DINOF_BACKEND_DEFAULT 0
+
+/**
+ * Pure-Rust tract: CPU only, no native dependency.
+ */
+#define DINOF_BACKEND_TRACT 1
+
+/**
+ * ONNX Runtime (needs a build with the `ort` feature and libonnxruntime at run time).
+ */
+#define DINOF_BACKEND_ORT 2
+
+/**
+ * The default: CPU.
+ */
+#define DINOF_EXECUTION_PROVIDER_DEFAULT 0
+
+#define DINOF_EXECUTION_PROVIDER_CPU 1
+
+#define DINOF_EXECUTION_PROVIDER_CUDA 2
+
+#define DINOF_EXECUTION_PROVIDER_TENSORRT 3
+
+/**
+ * The bundle's default: flow when the bundle has one, else prior.
+ */
+#define DINOF_START_DEFAULT 0
+
+/**
+ * z ~ N(0, temperature^2 I) through the flow to x(T_m), then reverse steps from T_m (DiNof).
+ */
+#define DINOF_START_FLOW 1
+
+/**
+ * x(1) from the SDE prior, then reverse steps from 1 (plain diffusion).
+ */
+#define DINOF_START_PRIOR 2
+
+/**
+ * The bundle's default (else SDE).
+ */
+#define DINOF_METHOD_DEFAULT 0
+
+#define DINOF_METHOD_SDE 1
+
+#define DINOF_METHOD_ODE 2
+
+/**
+ * The bundle's default (else reverse diffusion for VE, Euler-Maruyama otherwise).
+ */
+#define DINOF_PREDICTOR_DEFAULT 0
+
+#define DINOF_PREDICTOR_REVERSE_DIFFUSION 1
+
+#define DINOF_PREDICTOR_EULER_MARUYAMA 2
+
+#define DINOF_PREDICTOR_ANCESTRAL 3
+
+#define DINOF_PREDICTOR_NONE 4
+
+/**
+ * The bundle's default (else Langevin for VE, none otherwise).
+ */
+#define DINOF_CORRECTOR_DEFAULT 0
+
+#define DINOF_CORRECTOR_LANGEVIN 1
+
+#define DINOF_CORRECTOR_NONE 2
+
+/**
+ * The bundle's default (else Heun).
+ */
+#define DINOF_SOLVER_DEFAULT 0
+
+#define DINOF_SOLVER_EULER 1
+
+#define DINOF_SOLVER_HEUN 2
+
+/**
+ * The bundle's default (else per sample).
+ */
+#define DINOF_LANGEVIN_NORM_DEFAULT 0
+
+#define DINOF_LANGEVIN_NORM_PER_SAMPLE 1
+
+#define DINOF_LANGEVIN_NORM_BATCH 2
+
+/**
+ * The bundle's default (else on).
+ */
+#define DINOF_DENOISE_DEFAULT 0
+
+#define DINOF_DENOISE_ON 1
+
+#define DINOF_DENOISE_OFF 2
+
+#define DINOF_SDE_VE 1
+
+#define DINOF_SDE_VP 2
+
+#define DINOF_SDE_SUBVP 3
+
+/**
+ * A job that has not reported its first step yet.
+ */
+#define DINOF_PHASE_PENDING 0
+
+/**
+ * Mapping z through the flow to x(T_m).
+ */
+#define DINOF_PHASE_FLOW 1
+
+/**
+ * Reverse-time steps.
+ */
+#define DINOF_PHASE_STEPS 2
+
+/**
+ * The final noise-free evaluation of the ODE sampler.
+ */
+#define DINOF_PHASE_DENOISE 3
+
+/**
+ * A job that has finished (successfully or not; dinof_job_wait tells which).
+ */
+#define DINOF_PHASE_FINISHED 4
+
+#define DINOF_LOG_ERROR 1
+
+#define DINOF_LOG_WARN 2
+
+#define DINOF_LOG_INFO 3
+
+#define DINOF_LOG_DEBUG 4
+
+#define DINOF_STRUCT_LOAD_OPTIONS 1
+
+#define DINOF_STRUCT_SAMPLE_OPTIONS 2
+
+#define DINOF_STRUCT_MODEL_INFO 3
+
+#define DINOF_STRUCT_SAMPLE_REPORT 4
+
+#define DINOF_STRUCT_PROGRESS 5
+
+#define DINOF_STRUCT_BLOB 6
 
 #ifdef __cplusplus
 extern "C" {
@@ -626,135 +842,208 @@ DINOF_API uint32_t dinof_abi_version(void);
  * A static description of a status code ("ok", "invalid argument", ...); never NULL. Unknown codes give
  * "unknown status".
  */
-DINOF_API const char *dinof_status_string(int status);
+DINOF_API const char *dinof_status_string(dinof_status status);
 
 /**
  * The message of the calling thread's most recent dinof call that returned a status: "" after a success, an
  * explanation after a failure. Never NULL. The string belongs to the library and stays valid until the next
- * dinof call on this thread.
+ * dinof call on this thread (use dinof_last_error_copy to keep it).
  */
 DINOF_API const char *dinof_last_error_message(void);
 
 /**
- * The default load options: tract on all cores, checksums verified.
+ * Copies the calling thread's last error message into `buf` (`len` bytes, always NUL-terminated when len > 0,
+ * truncated at a UTF-8 boundary); `needed` (may be NULL) receives the full length including the NUL. With buf NULL
+ * and len 0 it only reports `needed`. Unlike every other function, it leaves the last error message unchanged.
+ * Returns DINOF_STATUS_OK, or DINOF_STATUS_BUFFER_TOO_SMALL when truncated. (ABI 2)
  */
-DINOF_API struct dinof_load_options dinof_load_options_default(void);
+DINOF_API dinof_status dinof_last_error_copy(char *buf, size_t len, size_t *needed);
 
 /**
- * The default sample options: one image, random seed, everything else the bundle's defaults.
+ * The layout of one of the library's structs, for bindings to verify their own declarations at load: with `field`
+ * NULL, *offset = 0 and *size = the struct's size in this library; with a field name ("n", "labels", ...), that
+ * field's offset and size. Both outputs may be NULL. Unknown struct or field: DINOF_STATUS_INVALID_ARGUMENT. (ABI 2)
  */
-DINOF_API struct dinof_sample_options dinof_sample_options_default(void);
+DINOF_API dinof_status dinof_struct_layout(dinof_struct_id id, const char *field, uint32_t *offset, uint32_t *size);
+
+/**
+ * Fills *opts with the default load options (tract on all cores, checksums verified) for a struct of `struct_size`
+ * bytes (pass sizeof *opts) and sets opts->struct_size. Sizes of older headers are accepted (only their fields are
+ * written); a size larger than this library's struct fails with DINOF_STATUS_STRUCT_SIZE. (ABI 2)
+ */
+DINOF_API dinof_status dinof_load_options_init(struct dinof_load_options *opts, uint32_t struct_size);
+
+/**
+ * Fills *opts with the default sample options (one image, random seed, everything else the bundle's defaults) for
+ * a struct of `struct_size` bytes (pass sizeof *opts) and sets opts->struct_size. As dinof_load_options_init. (ABI 2)
+ */
+DINOF_API dinof_status dinof_sample_options_init(struct dinof_sample_options *opts, uint32_t struct_size);
 
 /**
  * Loads a bundle directory (dinof.json + ONNX files), validates it and compiles its networks.
  *
- * `path`: the bundle directory (UTF-8 on Windows, any bytes on Unix). `opts`: NULL = defaults. `out` receives
- * the handle (NULL on failure); free it with dinof_model_free.
+ * `path`: the bundle directory, UTF-8 (Windows callers: convert from UTF-16; C#: UnmanagedType.LPUTF8Str); only
+ * regular files directly inside it are read (symlinks are resolved and must stay inside). `opts`: NULL = defaults.
+ * `out` receives the handle (NULL on failure); free it with dinof_model_free.
  * Errors: DINOF_STATUS_IO, _INVALID_MANIFEST, _UNSUPPORTED_VERSION, _MISSING_FILE, _CHECKSUM_MISMATCH,
- * _INVALID_ONNX, _NETWORK_MISMATCH, _BACKEND_UNAVAILABLE, _EXECUTION_PROVIDER_UNAVAILABLE, plus argument errors.
+ * _INVALID_ONNX, _NETWORK_MISMATCH, _BACKEND_UNAVAILABLE, _EXECUTION_PROVIDER_UNAVAILABLE, _BAD_FILE_NAME,
+ * _FILE_OUTSIDE_BUNDLE, _NOT_A_REGULAR_FILE, _MANIFEST_TOO_LARGE, _OUT_OF_MEMORY, plus argument errors.
  */
 DINOF_API
-enum dinof_status dinof_model_load(const char *path,
-                                   const struct dinof_load_options *opts,
-                                   struct dinof_model **out);
+dinof_status dinof_model_load(const char *path,
+                              const struct dinof_load_options *opts,
+                              struct dinof_model **out);
 
 /**
- * Frees a model handle (NULL is fine). Running jobs keep the model itself alive until they are freed. No other
- * thread may use this handle concurrently with or after this call.
+ * Loads a bundle from memory, without touching the filesystem (Android assets inside the APK, an engine's own
+ * asset system): `manifest` holds dinof.json's bytes, `blobs` every file the manifest names, by name. All bytes
+ * are read during the call only. Errors as dinof_model_load; a file the manifest names but `blobs` lacks is
+ * DINOF_STATUS_MISSING_FILE. (ABI 2)
+ */
+DINOF_API
+dinof_status dinof_model_load_from_memory(const void *manifest,
+                                          uint64_t manifest_size,
+                                          const struct dinof_blob *blobs,
+                                          uint64_t blob_count,
+                                          const struct dinof_load_options *opts,
+                                          struct dinof_model **out);
+
+/**
+ * Frees a model handle (NULL is fine). Running jobs keep the model itself alive until they end. No other thread
+ * may use this handle concurrently with or after this call.
  */
 DINOF_API void dinof_model_free(struct dinof_model *model);
 
 /**
  * Describes a model: image shape, classes, available T_m values, start modes, the backend and execution providers
- * actually in use. The caller sets out->struct_size = sizeof(dinof_model_info); pointers in *out belong to the
- * model and stay valid until dinof_model_free.
+ * actually in use. The caller sets out->struct_size = sizeof(dinof_model_info) (an older header's smaller size gets
+ * the fields it knows); pointers in *out belong to the model and stay valid until dinof_model_free.
  */
-DINOF_API enum dinof_status dinof_model_get_info(const struct dinof_model *model, struct dinof_model_info *out);
+DINOF_API dinof_status dinof_model_get_info(const struct dinof_model *model, struct dinof_model_info *out);
 
 /**
  * Generates opts->n images into `out`: n x C x H x W floats (NCHW), pixels in [0, 1] (SDE-space values when
- * opts->raw). `out_len` counts floats and must be >= n x dinof_model_info.image_len. `progress` (may be NULL) is
- * called on this thread with `user`; returning nonzero cancels (DINOF_STATUS_CANCELLED). `report` may be NULL.
+ * opts->raw). `out` must be 4-byte aligned; `out_len` counts floats (size_t: the platform's pointer width) and must
+ * be >= n x dinof_model_info.image_len. `progress` (may be NULL) is called on this thread with `user`; returning
+ * nonzero cancels (DINOF_STATUS_CANCELLED). `report` may be NULL.
+ * On failure: an argument, option or memory error (found before sampling starts) leaves `out` untouched; a failure
+ * once sampling has started (cancelled, NON_FINITE, BACKEND) sets the first n x image_len floats to 0 - never
+ * partial images. The report is written on success only.
  * Any number of threads may sample the same model at once.
  */
 DINOF_API
-enum dinof_status dinof_sample(const struct dinof_model *model,
-                               const struct dinof_sample_options *opts,
-                               float *out,
-                               size_t out_len,
-                               dinof_progress_fn progress,
-                               void *user,
-                               struct dinof_sample_report *report);
+dinof_status dinof_sample(const struct dinof_model *model,
+                          const struct dinof_sample_options *opts,
+                          float *out,
+                          size_t out_len,
+                          dinof_progress_fn progress,
+                          void *user,
+                          struct dinof_sample_report *report);
 
 /**
  * Like dinof_sample, but packs the images as RGBA8, row-major, n x H x W x 4 bytes (1 channel -> grey, 3 -> RGB,
- * 4 -> RGBA; alpha 255 otherwise): what a texture upload wants. `out_len` counts bytes and must be
- * >= n x dinof_model_info.rgba8_len.
+ * 4 -> RGBA; alpha 255 otherwise): what a texture upload wants. Converted batch by batch (no float copy of all
+ * images). `out_len` counts bytes and must be >= n x dinof_model_info.rgba8_len. Failure leaves `out` as
+ * dinof_sample does (untouched, or its first n x rgba8_len bytes 0).
  */
 DINOF_API
-enum dinof_status dinof_sample_rgba8(const struct dinof_model *model,
-                                     const struct dinof_sample_options *opts,
-                                     uint8_t *out,
-                                     size_t out_len,
-                                     dinof_progress_fn progress,
-                                     void *user,
-                                     struct dinof_sample_report *report);
+dinof_status dinof_sample_rgba8(const struct dinof_model *model,
+                                const struct dinof_sample_options *opts,
+                                uint8_t *out,
+                                size_t out_len,
+                                dinof_progress_fn progress,
+                                void *user,
+                                struct dinof_sample_report *report);
 
 /**
- * Starts sampling on a new thread and returns at once. Options are validated (and labels copied) before this
- * returns, so option errors come back here; run-time errors come back from dinof_job_wait. `progress` (may be
- * NULL) is called on the job's thread with `user`, which must therefore be usable from that thread; returning
- * nonzero cancels. The job keeps the model alive. Free it with dinof_job_free.
+ * Starts sampling on a new thread and returns at once. Everything is validated and all memory the run needs is
+ * allocated before this returns, so every option, label and memory error (DINOF_STATUS_OUT_OF_MEMORY) comes back
+ * here; only run-time errors (cancelled, NON_FINITE, BACKEND) come back from dinof_job_wait. Labels are copied.
+ * `progress` (may be NULL) is called on the job's thread with `user` (see dinof_progress_fn; the first call may
+ * come before this function returns); returning nonzero cancels. The job keeps the model alive. Free it with
+ * dinof_job_free.
  */
 DINOF_API
-enum dinof_status dinof_job_start(const struct dinof_model *model,
-                                  const struct dinof_sample_options *opts,
-                                  dinof_progress_fn progress,
-                                  void *user,
-                                  struct dinof_job **out);
+dinof_status dinof_job_start(const struct dinof_model *model,
+                             const struct dinof_sample_options *opts,
+                             dinof_progress_fn progress,
+                             void *user,
+                             struct dinof_job **out);
 
 /**
  * Copies the job's current progress into *out (the caller sets out->struct_size). phase is
- * DINOF_PHASE_PENDING before the first step and DINOF_PHASE_FINISHED once the job has ended.
+ * DINOF_PHASE_PENDING before the first step and DINOF_PHASE_FINISHED once the job has ended. Cheap: meant to be
+ * polled every frame from an engine's main thread.
  */
-DINOF_API enum dinof_status dinof_job_progress(struct dinof_job *job, struct dinof_progress *out);
+DINOF_API dinof_status dinof_job_progress(struct dinof_job *job, struct dinof_progress *out);
 
 /**
  * Waits up to `timeout_ms` milliseconds (0 = just poll, negative = forever) for the job to end. Returns
  * DINOF_STATUS_TIMEOUT while it runs, else its final status (DINOF_STATUS_OK, _CANCELLED, or the error that
- * stopped it, with dinof_last_error_message set on this thread). May be called again after it ended.
+ * stopped it, with dinof_last_error_message set on this thread; dinof_job_error_message gives the same text from
+ * any thread). May be called again after it ended.
  */
-DINOF_API enum dinof_status dinof_job_wait(struct dinof_job *job, int64_t timeout_ms);
+DINOF_API dinof_status dinof_job_wait(struct dinof_job *job, int64_t timeout_ms);
 
 /**
- * Asks the job to stop; returns at once. The job ends with DINOF_STATUS_CANCELLED after the step in progress
+ * Asks the job to stop; returns at once. The job ends with DINOF_STATUS_CANCELLED before its next network call
  * (unless it already finished). Safe from any thread, also while another thread waits.
  */
-DINOF_API enum dinof_status dinof_job_cancel(struct dinof_job *job);
+DINOF_API dinof_status dinof_job_cancel(struct dinof_job *job);
 
 /**
- * Copies a finished job's images into `out` as dinof_sample would write them; out_len counts floats
- * (>= n x image_len). Can be called repeatedly.
+ * Copies the message of the job's failure into `buf` ("" while it runs or after a success), from any thread: the
+ * text dinof_job_wait leaves in the waiting thread's last error. Same conventions as dinof_last_error_copy (`len`
+ * bytes, NUL-terminated, `needed` optional; DINOF_STATUS_BUFFER_TOO_SMALL when truncated). (ABI 2)
  */
-DINOF_API enum dinof_status dinof_job_result(struct dinof_job *job, float *out, size_t out_len);
+DINOF_API dinof_status dinof_job_error_message(const struct dinof_job *job, char *buf, size_t len, size_t *needed);
+
+/**
+ * Copies a finished job's images into `out` (4-byte aligned) as dinof_sample would write them; out_len counts
+ * floats (>= n x image_len). Can be called repeatedly. On failure `out` is untouched.
+ */
+DINOF_API dinof_status dinof_job_result(struct dinof_job *job, float *out, size_t out_len);
 
 /**
  * Copies a finished job's images into `out` as RGBA8, as dinof_sample_rgba8 would write them; out_len counts
- * bytes (>= n x rgba8_len). Refused for raw jobs and for channel counts other than 1, 3 or 4.
+ * bytes (>= n x rgba8_len). Refused for raw jobs and for channel counts other than 1, 3 or 4. On failure `out` is
+ * untouched.
  */
-DINOF_API enum dinof_status dinof_job_result_rgba8(struct dinof_job *job, uint8_t *out, size_t out_len);
+DINOF_API dinof_status dinof_job_result_rgba8(struct dinof_job *job, uint8_t *out, size_t out_len);
 
 /**
  * Copies a finished job's report (seed, evaluations, timing, resolved settings) into *out; the caller sets
  * out->struct_size.
  */
-DINOF_API enum dinof_status dinof_job_report(struct dinof_job *job, struct dinof_sample_report *out);
+DINOF_API dinof_status dinof_job_report(struct dinof_job *job, struct dinof_sample_report *out);
 
 /**
- * Cancels the job if it still runs, waits for its thread to end and frees it (NULL is fine). No other thread may
- * use the handle concurrently with or after this call.
+ * Frees a job (NULL is fine) and returns promptly, also while it runs (from OnDestroy / EndPlay): a running job is
+ * cancelled and detached, its thread ends on its own before its next network call, and its progress callback is
+ * never called after this returns (a callback already running is waited for). dinof_shutdown joins detached
+ * threads. No other thread may use the handle concurrently with or after this call.
+ * Called from the job's own progress callback it frees nothing and returns DINOF_STATUS_CALLED_FROM_CALLBACK
+ * (return nonzero from the callback to cancel, and free the job after dinof_job_wait). (ABI 2: returns a status.)
  */
-DINOF_API void dinof_job_free(struct dinof_job *job);
+DINOF_API dinof_status dinof_job_free(struct dinof_job *job);
+
+/**
+ * Sends the library's messages (DINOF_LOG_ERROR .. up to `max_level`) to `callback` with `user`; NULL removes the
+ * callback. Without one, the library writes nothing anywhere: no stderr output, also not for a bug caught at
+ * the API boundary (DINOF_STATUS_PANIC), whose report goes to the callback at DINOF_LOG_ERROR. Process-wide.
+ * (ABI 2)
+ */
+DINOF_API dinof_status dinof_set_log_callback(dinof_log_fn callback, void *user, dinof_log_level max_level);
+
+/**
+ * Waits for every thread dinof started to end and joins it: detached jobs (dinof_job_free on a running job) and
+ * the worker pools of freed models. Call it after freeing every model and job, before unloading the library
+ * (FreeLibrary, dlclose, an editor's hot reload). `timeout_ms` < 0 waits as long as needed. Returns
+ * DINOF_STATUS_OK when no dinof thread is left, _BUSY (waiting for nothing) while models or jobs are still alive,
+ * _TIMEOUT if threads remain at the deadline (call again), _CALLED_FROM_CALLBACK from a progress callback. The
+ * library stays usable afterwards. (ABI 2)
+ */
+DINOF_API dinof_status dinof_shutdown(int64_t timeout_ms);
 
 #ifdef __cplusplus
 }  // extern "C"

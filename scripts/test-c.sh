@@ -52,14 +52,14 @@ run() {
 cflags=(-std=c11 -Wall -Wextra -Werror -Wpedantic -g -O1 -Iinclude -Itests/c)
 # What libdinof.a needs besides itself; noexecstack because tract's assembly kernels lack a .note.GNU-stack section.
 static_libs=(-lpthread -ldl -lm -Wl,-z,noexecstack)
-programs=(test_basic test_errors test_cancel test_threads test_job test_shipped)
+programs=(test_basic test_errors test_cancel test_threads test_job test_embed test_abi test_shipped)
 [ ${#features[@]} -gt 0 ] && programs+=(test_ort)
 
 # The header on its own, in every language mode we promise.
 hdr_ok=1
 for mode in "gcc -x c -std=c99" "gcc -x c -std=c11" "g++ -x c++ -std=c++11" "g++ -x c++ -std=c++17"; do
     # shellcheck disable=SC2086
-    printf '#include "dinof.h"\nint main(void) { dinof_sample_options o = dinof_sample_options_default(); return (int)o.n - 1; }\n' |
+    printf '#include "dinof.h"\nint main(void) { dinof_sample_options o; return dinof_sample_options_init(&o, sizeof o) + (int)o.n - 1; }\n' |
         $mode -Wall -Wextra -Werror -Wpedantic -Iinclude -fsyntax-only - >"$out/header.log" 2>&1 || { hdr_ok=0; break; }
 done
 if [ $hdr_ok = 1 ]; then pass "header" "dinof.h compiles alone as C99, C11, C++11, C++17"; else fail "header" "$mode" "$out/header.log"; fi
@@ -104,7 +104,7 @@ elif ! command -v valgrind >/dev/null; then
 else
     mkdir -p "$out/valgrind-lib"
     strip --strip-debug -o "$out/valgrind-lib/libdinof.so" "$lib/libdinof.so"
-    for p in test_basic test_errors test_cancel test_threads test_job test_cpp; do
+    for p in test_basic test_errors test_cancel test_threads test_job test_embed test_abi test_cpp; do
         bin="$out/$p-shared"
         [ "$p" = test_cpp ] && bin="$out/test_cpp"
         [ -x "$bin" ] || continue

@@ -59,6 +59,27 @@ pub enum Error {
     #[error("cancelled by the caller")]
     Cancelled,
 
+    /// An allocation that grows with n, the batch or the image size failed: the request is too large for this
+    /// process. Nothing was written; smaller n or batch_size may succeed.
+    #[error("out of memory: cannot allocate {bytes} bytes for {what}")]
+    OutOfMemory { what: String, bytes: u128 },
+
+    /// A file name in the manifest is not a plain name inside the bundle (a path separator, `..`, an absolute path).
+    #[error("bundle file name {name:?} is not allowed: {reason}")]
+    BadFileName { name: String, reason: String },
+
+    /// A bundle file resolves (through a symlink) to a place outside the bundle directory.
+    #[error("bundle file {name:?} resolves to {path}, outside the bundle directory")]
+    OutsideBundle { name: String, path: PathBuf },
+
+    /// A bundle path is not a regular file (a FIFO, a device, a directory, ...); such files are never opened.
+    #[error("{path} is not a regular file ({kind})")]
+    NotRegularFile { path: PathBuf, kind: String },
+
+    /// dinof.json is larger than the format allows.
+    #[error("manifest {path} is {size} bytes or more; the limit is {limit}")]
+    ManifestTooLarge { path: PathBuf, size: u64, limit: u64 },
+
     /// A bug: a panic caught at an API boundary, or a broken internal invariant.
     #[error("internal error: {0}")]
     Internal(String),
@@ -71,4 +92,22 @@ impl Error {
     pub(crate) fn invalid(msg: impl Into<String>) -> Self {
         Error::InvalidArgument(msg.into())
     }
+}
+
+/// An empty vector with room for `len` values, or `Error::OutOfMemory` instead of the allocator's abort. Every
+/// buffer whose size grows with n, the batch or the image size is made through here (or `try_filled`).
+pub fn try_capacity<T>(len: usize, what: &str) -> Result<Vec<T>> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::OutOfMemory {
+        what: what.to_string(),
+        bytes: len as u128 * std::mem::size_of::<T>() as u128,
+    })?;
+    Ok(v)
+}
+
+/// `len` copies of `value`, allocated fallibly.
+pub fn try_filled<T: Clone>(len: usize, value: T, what: &str) -> Result<Vec<T>> {
+    let mut v = try_capacity(len, what)?;
+    v.resize(len, value);
+    Ok(v)
 }

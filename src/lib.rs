@@ -18,16 +18,18 @@ pub mod backend;
 pub mod bundle;
 pub mod error;
 pub mod ffi;
+pub mod log;
 pub mod model;
 pub mod output;
 pub mod rng;
 pub mod sampler;
 pub mod sde;
+pub mod threads;
 
 pub use backend::{BackendInfo, BackendKind, ExecutionProvider, LoadOptions, OrtOptions};
 pub use bundle::{Bundle, Manifest};
 pub use error::{Error, Result};
-pub use model::{Model, ModelInfo, Progress, SampleOptions, SampleReport};
+pub use model::{Model, ModelInfo, Output, Prepared, Progress, SampleOptions, SampleReport, MAX_CORRECTOR_STEPS, MAX_STEPS};
 pub use sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Solver, Start};
 pub use sde::{Sde, SdeKind};
 

@@ -1,12 +1,13 @@
 //! A loaded model: a validated bundle plus its compiled networks. Immutable after loading, so one model serves
-//! any number of threads; all per-run state lives in `sample`'s stack frame.
+//! any number of threads; all per-run state lives in a `Prepared` request (validated, memory allocated) and the run.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::backend::{self, Backend, BackendInfo, DType, Input, LoadOptions, NetSpec, Network};
-use crate::bundle::Bundle;
-use crate::error::{Error, Result};
+use crate::bundle::{Bundle, Source};
+use crate::error::{try_capacity, try_filled, Error, Result};
 use crate::rng::{self, SampleRng};
 use crate::sampler::{self, Batch, Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, ScoreFn, Solver, Start};
 use crate::sde::{Sde, SdeKind};
@@ -55,16 +56,64 @@ pub struct Progress {
     /// Images finished so far, and in total.
     pub done: usize,
     pub total: usize,
+    /// Images in the current batch (stepped together).
+    pub batch: usize,
 }
 
 impl Progress {
-    /// Overall fraction in [0, 1].
+    /// Overall fraction in [0, 1]: the images done plus the current batch's share of its steps. A batch counts as
+    /// at most 99.9% until its images are written, so 1 means finished.
     pub fn fraction(&self) -> f64 {
         if self.total == 0 {
             return 1.0;
         }
         let within = if self.steps == 0 { 0.0 } else { self.step as f64 / self.steps as f64 };
-        ((self.done as f64 + within * 0.999) / self.total as f64).min(1.0)
+        ((self.done as f64 + self.batch as f64 * within * 0.999) / self.total as f64).min(1.0)
+    }
+}
+
+/// Largest `steps` accepted: the paper's N is 1000; a million is far beyond any use and still cancellable.
+pub const MAX_STEPS: usize = 1_000_000;
+/// Largest `corrector_steps` accepted (score_sde uses 1).
+pub const MAX_CORRECTOR_STEPS: usize = 1_000;
+
+/// Where generated images go, batch by batch: NCHW floats, or RGBA8 bytes converted one batch at a time (no float
+/// copy of all images is ever made).
+pub enum Output<'a> {
+    F32(&'a mut [f32]),
+    Rgba8(&'a mut [u8]),
+}
+
+impl Output<'_> {
+    fn clear(&mut self, len: usize) {
+        match self {
+            Output::F32(o) => o[..len].fill(0.0),
+            Output::Rgba8(o) => o[..len].fill(0),
+        }
+    }
+}
+
+/// A validated request with its working memory allocated: everything that can fail before sampling starts has
+/// failed or succeeded by now (`Model::prepare`). Running it (`Model::run`) allocates nothing that grows with n.
+pub struct Prepared {
+    pub n: usize,
+    first_index: u64,
+    raw: bool,
+    seed: u64,
+    chunk: usize,
+    cfg: SamplerConfig,
+    labels: Option<Vec<i64>>,
+    flow: Option<usize>,
+    batch: Batch,
+    /// The flow's output for one batch, swapped with batch.x.
+    flow_out: Vec<f32>,
+    /// The score network's t input for one batch.
+    ts: Vec<f32>,
+}
+
+impl Prepared {
+    pub fn config(&self) -> &SamplerConfig {
+        &self.cfg
     }
 }
 
@@ -142,15 +191,31 @@ pub fn flow_spec(bundle: &Bundle, t_m: f64, conditional: bool) -> NetSpec {
 impl Model {
     /// Loads and validates a bundle directory and compiles its networks on the chosen backend.
     pub fn load(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model> {
-        let bundle = Bundle::open_with(dir, !opts.skip_checksums)?;
+        let dir = dir.as_ref().to_path_buf();
+        if !dir.is_dir() {
+            return Err(Error::MissingFile(dir));
+        }
+        Self::load_source(&Source::Dir(dir), opts)
+    }
+
+    /// Loads a bundle held in memory: the manifest's bytes and every file it names, by name.
+    pub fn load_from_memory(manifest: &[u8], blobs: &[(&str, &[u8])], opts: &LoadOptions) -> Result<Model> {
+        let blobs = blobs.iter().map(|(n, b)| (n.to_string(), *b)).collect();
+        Self::load_source(&Source::Memory { manifest, blobs }, opts)
+    }
+
+    fn load_source(src: &Source<'_>, opts: &LoadOptions) -> Result<Model> {
+        let bundle = Bundle::open_source(src, !opts.skip_checksums)?;
         let backend = backend::create(opts)?;
-        let score = backend.load(&bundle.file(&bundle.manifest.score.file), &score_spec(&bundle))?;
+        let load = |file: &str, spec: &NetSpec| backend.load_bytes(&bundle.file(file), &src.read(file)?, spec);
+        let score = load(&bundle.manifest.score.file, &score_spec(&bundle))?;
         let mut flows = Vec::new();
         for f in &bundle.manifest.flows {
-            let net = backend.load(&bundle.file(&f.file), &flow_spec(&bundle, f.t_m, f.conditional))?;
+            let net = load(&f.file, &flow_spec(&bundle, f.t_m, f.conditional))?;
             flows.push(Flow { t_m: f.t_m, conditional: f.conditional, net });
         }
         flows.sort_by(|a, b| a.t_m.total_cmp(&b.t_m));
+        crate::log::log(crate::log::Level::Info, &format!("loaded bundle '{}' from {} on {}", bundle.manifest.name, bundle.dir.display(), backend.info().name));
         Ok(Model { bundle, backend, score, flows })
     }
 
@@ -230,8 +295,11 @@ impl Model {
         if cfg.steps == 0 || cfg.corrector_steps == 0 {
             return Err(Error::invalid("steps and corrector_steps must be ≥ 1"));
         }
-        if cfg.steps > 1_000_000 {
-            return Err(Error::invalid(format!("steps = {} is unreasonably large (limit 1000000)", cfg.steps)));
+        if cfg.steps > MAX_STEPS {
+            return Err(Error::invalid(format!("steps = {} is unreasonably large (limit {MAX_STEPS})", cfg.steps)));
+        }
+        if cfg.corrector_steps > MAX_CORRECTOR_STEPS {
+            return Err(Error::invalid(format!("corrector_steps = {} is unreasonably large (limit {MAX_CORRECTOR_STEPS})", cfg.corrector_steps)));
         }
         if cfg.method == Method::Sde && cfg.predictor == Predictor::None && cfg.corrector == Corrector::None {
             return Err(Error::invalid("predictor and corrector are both 'none': nothing would be sampled"));
@@ -251,115 +319,192 @@ impl Model {
     /// Class label of every image, validated.
     fn labels(&self, o: &SampleOptions) -> Result<Option<Vec<i64>>> {
         let classes = self.bundle.manifest.classes as i64;
-        match (&o.labels, classes) {
-            (None, 0) => Ok(None),
-            (Some(_), 0) => Err(Error::invalid("labels given, but the model is unconditional (classes = 0)")),
-            (None, c) => Ok(Some((0..o.n as u64).map(|k| ((o.first_index + k) % c as u64) as i64).collect())),
-            (Some(l), c) => {
-                let all = match l.len() {
-                    1 => vec![l[0]; o.n],
-                    n if n == o.n => l.clone(),
-                    n => return Err(Error::invalid(format!("{n} labels for {} images (give one per image, or one for all)", o.n))),
-                };
-                if let Some(bad) = all.iter().find(|&&y| y < 0 || y >= c) {
-                    return Err(Error::invalid(format!("label {bad} is out of range [0, {c})")));
-                }
-                Ok(Some(all))
+        let all = match (&o.labels, classes) {
+            (None, 0) => return Ok(None),
+            (Some(_), 0) => return Err(Error::invalid("labels given, but the model is unconditional (classes = 0)")),
+            (None, c) => {
+                let mut v = try_capacity(o.n, "the class labels")?;
+                v.extend((0..o.n as u64).map(|k| (o.first_index.wrapping_add(k) % c as u64) as i64));
+                v
             }
-        }
+            (Some(l), _) => {
+                if l.len() != 1 && l.len() != o.n {
+                    return Err(Error::invalid(format!("{} labels for {} images (give one per image, or one for all)", l.len(), o.n)));
+                }
+                if let Some(bad) = l.iter().find(|&&y| y < 0 || y >= classes) {
+                    return Err(Error::invalid(format!("label {bad} is out of range [0, {classes})")));
+                }
+                if l.len() == 1 {
+                    try_filled(o.n, l[0], "the class labels")?
+                } else {
+                    let mut v = try_capacity(o.n, "the class labels")?;
+                    v.extend_from_slice(l);
+                    v
+                }
+            }
+        };
+        Ok(Some(all))
     }
 
-    /// Generates `o.n` images into `out` (n × C × H × W floats, NCHW; pixels in [0, 1] unless `o.raw`).
-    /// `observe` is called after every step and may return false to cancel (→ `Error::Cancelled`).
-    pub fn sample(&self, o: &SampleOptions, out: &mut [f32], observe: &mut dyn FnMut(&Progress) -> bool) -> Result<SampleReport> {
-        let started = Instant::now();
+    /// Validates a request completely and allocates its working memory. Every error a run can have before its first
+    /// network call comes from here, so a job can report them when it starts.
+    pub fn prepare(&self, o: &SampleOptions) -> Result<Prepared> {
         let cfg = self.resolve(o)?;
-        let dim = self.image_len();
-        let needed = o.n.checked_mul(dim).ok_or_else(|| Error::invalid("n × image size overflows"))?;
-        if out.len() < needed {
-            return Err(Error::BufferTooSmall { needed, got: out.len() });
-        }
         // Image k uses index first_index + k; the last one must still fit in 64 bits.
         if o.n > 0 && o.first_index.checked_add(o.n as u64 - 1).is_none() {
             return Err(Error::invalid(format!("first_index {} + n {} overflows the 64-bit image index", o.first_index, o.n)));
         }
         let labels = self.labels(o)?;
+        let flow = match cfg.start {
+            Start::Flow => Some(self.flows.iter().position(|f| (f.t_m - cfg.t_start).abs() < 1e-6).ok_or_else(|| Error::Internal("resolved flow vanished".into()))?),
+            Start::Prior => None,
+        };
+        let chunk = (if o.batch_size == 0 { o.n.min(256) } else { o.batch_size.min(o.n) }).max(1);
+        let dim = self.image_len();
+        let ode = cfg.method == Method::Ode;
+        let batch = Batch::try_new(dim, chunk, ode, ode && cfg.solver == Solver::Heun)?;
+        let flow_out = if flow.is_some() { try_filled(batch.x.len(), 0f32, "the flow's output")? } else { Vec::new() };
+        let ts = try_capacity(chunk, "the time input")?;
         let seed = o.seed.unwrap_or_else(rng::random_seed);
-        let chunk = if o.batch_size == 0 { o.n.clamp(1, 256) } else { o.batch_size };
-        let mut eval = ScoreEval { net: &*self.score, labels: &[], calls: 0, net_time: Duration::ZERO, step: 0 };
-        let flow = if cfg.start == Start::Flow { Some(self.flow(cfg.t_start)?) } else { None };
-        let mut done = 0;
-        while done < o.n {
-            let b = chunk.min(o.n - done);
-            let rngs = (0..b).map(|k| SampleRng::new(seed, o.first_index + (done + k) as u64)).collect();
-            let mut batch = Batch::new(dim, rngs);
-            let y = labels.as_ref().map(|l| &l[done..done + b]);
-            let total = o.n;
-            if let Some(flow) = flow {
-                if !observe(&Progress { phase: Phase::Flow, step: 0, steps: 1, done, total }) {
-                    return Err(Error::Cancelled);
-                }
-                batch.draw_x(cfg.temperature as f32);
-                let z = std::mem::take(&mut batch.x);
-                let mut x = vec![0f32; z.len()];
-                let t0 = Instant::now();
-                let mut inputs = vec![Input::F32(&z)];
-                if flow.conditional {
-                    inputs.push(Input::I64(y.expect("conditional flows need classes > 0")));
-                }
-                flow.net.run(b, &inputs, &mut [&mut x])?;
-                eval.net_time += t0.elapsed();
-                eval.calls += 1;
-                check_finite(&x, &flow.net.spec().role, 0)?;
-                batch.x = x;
-            } else {
-                batch.draw_x(self.bundle.sde.prior_std() as f32);
-            }
-            eval.labels = y.unwrap_or(&[]);
-            let mut step_observer = |phase: Phase, step: usize, steps: usize| observe(&Progress { phase, step, steps, done, total });
-            sampler::run(&self.bundle.sde, &cfg, &mut batch, &mut eval, &mut step_observer)?;
-            self.write_output(&batch.x, o.raw, &mut out[done * dim..(done + b) * dim]);
-            done += b;
-        }
-        Ok(SampleReport {
-            seed,
-            score_evals: sampler::score_evals(&cfg),
-            flow_evals: usize::from(cfg.start == Start::Flow),
-            network_calls: eval.calls,
-            seconds: started.elapsed().as_secs_f64(),
-            network_seconds: eval.net_time.as_secs_f64(),
-            config: cfg,
-        })
+        Ok(Prepared { n: o.n, first_index: o.first_index, raw: o.raw, seed, chunk, cfg, labels, flow, batch, flow_out, ts })
     }
 
-    fn write_output(&self, x: &[f32], raw: bool, out: &mut [f32]) {
-        if raw {
-            out.copy_from_slice(x);
-            return;
+    /// Generates `o.n` images into `out` (n × C × H × W floats, NCHW; pixels in [0, 1] unless `o.raw`).
+    /// `observe` is called before the flow and after every step and may return false to cancel (→ `Error::Cancelled`).
+    /// On failure `out` is either untouched (the request was refused before sampling started) or its first
+    /// n × C × H × W values are zero (it failed or was cancelled later): never partial images.
+    pub fn sample(&self, o: &SampleOptions, out: &mut [f32], observe: &mut dyn FnMut(&Progress) -> bool) -> Result<SampleReport> {
+        let needed = o.n.checked_mul(self.image_len()).ok_or_else(|| Error::invalid("n × image size overflows"))?;
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed, got: out.len() });
         }
-        let im = &self.bundle.manifest.image;
-        let (a, b) = (im.pixel_scale as f32, im.pixel_offset as f32);
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = (v * a + b).clamp(0.0, 1.0);
-        }
+        let mut p = self.prepare(o)?;
+        self.run(&mut p, Output::F32(out), observe, None)
     }
 
-    /// Like `sample`, then packs pixels as RGBA8 (n × H × W × 4 bytes, row-major): 1 channel → grey, 3 → RGB,
-    /// 4 → RGBA; alpha 255 otherwise. The layout a texture upload wants.
+    /// Like `sample`, but packs pixels as RGBA8 (n × H × W × 4 bytes, row-major): 1 channel → grey, 3 → RGB,
+    /// 4 → RGBA; alpha 255 otherwise. The layout a texture upload wants. Converted batch by batch.
     pub fn sample_rgba8(&self, o: &SampleOptions, out: &mut [u8], observe: &mut dyn FnMut(&Progress) -> bool) -> Result<SampleReport> {
+        let needed = self.rgba8_needed(o.n)?;
+        if out.len() < needed {
+            return Err(Error::BufferTooSmall { needed, got: out.len() });
+        }
+        let mut p = self.prepare(o)?;
+        p.raw = false; // RGBA8 is always pixels
+        self.run(&mut p, Output::Rgba8(out), observe, None)
+    }
+
+    /// Bytes of n images as RGBA8, refusing channel counts without an RGBA8 packing.
+    pub fn rgba8_needed(&self, n: usize) -> Result<usize> {
         let im = &self.bundle.manifest.image;
         if !matches!(im.channels, 1 | 3 | 4) {
             return Err(Error::invalid(format!("RGBA8 output needs 1, 3 or 4 channels; this model has {}", im.channels)));
         }
-        let hw = im.height * im.width;
-        let needed = o.n.checked_mul(hw * 4).ok_or_else(|| Error::invalid("n × image size overflows"))?;
-        if out.len() < needed {
-            return Err(Error::BufferTooSmall { needed, got: out.len() });
+        n.checked_mul(im.height * im.width * 4).ok_or_else(|| Error::invalid("n × image size overflows"))
+    }
+
+    /// Runs a prepared request. `cancel` (a job's flag) is checked before every network call; `observe` before the
+    /// flow and after every step. On failure the first n images' worth of `out` is zeroed.
+    pub fn run(&self, p: &mut Prepared, mut out: Output<'_>, observe: &mut dyn FnMut(&Progress) -> bool, cancel: Option<&AtomicBool>) -> Result<SampleReport> {
+        let needed = match &out {
+            Output::F32(_) => p.n * self.image_len(),
+            Output::Rgba8(_) => self.rgba8_needed(p.n)?,
+        };
+        let got = match &out {
+            Output::F32(o) => o.len(),
+            Output::Rgba8(o) => o.len(),
+        };
+        if got < needed {
+            return Err(Error::BufferTooSmall { needed, got });
         }
-        let mut pixels = vec![0f32; o.n * self.image_len()];
-        let report = self.sample(&SampleOptions { raw: false, ..o.clone() }, &mut pixels, observe)?;
-        to_rgba8(&pixels, o.n, im.channels, hw, out);
-        Ok(report)
+        let result = self.run_batches(p, &mut out, observe, cancel);
+        if result.is_err() {
+            out.clear(needed);
+        }
+        result
+    }
+
+    fn run_batches(&self, p: &mut Prepared, out: &mut Output<'_>, observe: &mut dyn FnMut(&Progress) -> bool, cancel: Option<&AtomicBool>) -> Result<SampleReport> {
+        let started = Instant::now();
+        let dim = self.image_len();
+        let im = &self.bundle.manifest.image;
+        let hw = im.height * im.width;
+        let Prepared { n, first_index, raw, seed, chunk, cfg, labels, flow, batch, flow_out, ts } = p;
+        let (n, seed) = (*n, *seed);
+        let mut eval = ScoreEval { net: &*self.score, labels: &[], calls: 0, net_time: Duration::ZERO, step: 0, cancel, ts };
+        let mut done = 0;
+        while done < n {
+            let b = (*chunk).min(n - done);
+            let first = *first_index + done as u64;
+            batch.reset((0..b as u64).map(|k| SampleRng::new(seed, first + k)));
+            let y = labels.as_ref().map(|l| &l[done..done + b]);
+            let at = |phase: Phase, step: usize, steps: usize| Progress { phase, step, steps, done, total: n, batch: b };
+            if let Some(f) = *flow {
+                let flow = &self.flows[f];
+                if !observe(&at(Phase::Flow, 0, 1)) {
+                    return Err(Error::Cancelled);
+                }
+                check_cancel(cancel)?;
+                batch.draw_x(cfg.temperature as f32);
+                flow_out.resize(batch.x.len(), 0.0);
+                let t0 = Instant::now();
+                let mut inputs = vec![Input::F32(&batch.x)];
+                if flow.conditional {
+                    inputs.push(Input::I64(y.ok_or_else(|| Error::Internal("conditional flows need classes > 0".into()))?));
+                }
+                flow.net.run(b, &inputs, &mut [&mut flow_out[..]])?;
+                eval.net_time += t0.elapsed();
+                eval.calls += 1;
+                check_finite(flow_out, &flow.net.spec().role, 0)?;
+                std::mem::swap(&mut batch.x, flow_out);
+            } else {
+                batch.draw_x(self.bundle.sde.prior_std() as f32);
+            }
+            eval.labels = y.unwrap_or(&[]);
+            let mut step_observer = |phase: Phase, step: usize, steps: usize| observe(&at(phase, step, steps));
+            sampler::run(&self.bundle.sde, cfg, batch, &mut eval, &mut step_observer)?;
+            match out {
+                Output::F32(o) => self.write_output(&batch.x, *raw, &mut o[done * dim..(done + b) * dim]),
+                Output::Rgba8(o) => {
+                    self.to_pixels(&mut batch.x);
+                    to_rgba8(&batch.x, b, im.channels, hw, &mut o[done * hw * 4..(done + b) * hw * 4]);
+                }
+            }
+            done += b;
+        }
+        Ok(SampleReport {
+            seed,
+            score_evals: sampler::score_evals(cfg),
+            flow_evals: usize::from(cfg.start == Start::Flow),
+            network_calls: eval.calls,
+            seconds: started.elapsed().as_secs_f64(),
+            network_seconds: eval.net_time.as_secs_f64(),
+            config: cfg.clone(),
+        })
+    }
+
+    fn write_output(&self, x: &[f32], raw: bool, out: &mut [f32]) {
+        out.copy_from_slice(x);
+        if !raw {
+            self.to_pixels(out);
+        }
+    }
+
+    /// SDE space to pixels in [0, 1], in place.
+    fn to_pixels(&self, x: &mut [f32]) {
+        let im = &self.bundle.manifest.image;
+        let (a, b) = (im.pixel_scale as f32, im.pixel_offset as f32);
+        for v in x {
+            *v = (*v * a + b).clamp(0.0, 1.0);
+        }
+    }
+}
+
+fn check_cancel(cancel: Option<&AtomicBool>) -> Result<()> {
+    if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+        Err(Error::Cancelled)
+    } else {
+        Ok(())
     }
 }
 
@@ -394,20 +539,26 @@ fn check_finite(v: &[f32], network: &str, step: usize) -> Result<()> {
     }
 }
 
-/// The score network behind `ScoreFn`: feeds t and labels, checks the output, counts calls and time.
+/// The score network behind `ScoreFn`: feeds t and labels, checks the output, counts calls and time, and stops
+/// before the call when the job was cancelled (a network call is the unit of work that cannot be interrupted).
 struct ScoreEval<'a> {
     net: &'a dyn Network,
     labels: &'a [i64],
     calls: usize,
     net_time: Duration,
     step: usize,
+    cancel: Option<&'a AtomicBool>,
+    ts: &'a mut Vec<f32>,
 }
 
 impl ScoreFn for ScoreEval<'_> {
     fn eval(&mut self, x: &[f32], t: f64, out: &mut [f32]) -> Result<()> {
+        check_cancel(self.cancel)?;
         let b = out.len() / self.net.spec().output_len(0);
-        let ts = vec![t as f32; b];
-        let mut inputs = vec![Input::F32(x), Input::F32(&ts)];
+        self.ts.clear();
+        self.ts.resize(b, t as f32);
+        let ts = &self.ts[..];
+        let mut inputs = vec![Input::F32(x), Input::F32(ts)];
         if !self.labels.is_empty() {
             inputs.push(Input::I64(self.labels));
         }

@@ -149,3 +149,152 @@ fn cancellation_stops_promptly_and_model_stays_usable() {
     assert!(calls <= 12, "observer called {calls} times after asking to stop");
     model.sample(&o, &mut out, &mut |_| true).expect("the model works after a cancelled run");
 }
+
+// Hostile bundles (mods, user content): only regular files directly inside the bundle directory are read, names
+// are plain names, the manifest is bounded. Each refusal has its own error.
+
+/// A copy of gauss-vp in a fresh temporary directory, with `edit` applied to its manifest.
+fn copied_bundle(tag: &str, edit: impl FnOnce(&mut serde_json::Value)) -> std::path::PathBuf {
+    let src = fixture("gauss-vp");
+    let dir = std::env::temp_dir().join(format!("dinof-hostile-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("bundle")).unwrap();
+    for f in ["score.onnx", "flow_t0.4.onnx", "flow_t0.6.onnx"] {
+        std::fs::copy(src.join(f), dir.join("bundle").join(f)).unwrap();
+    }
+    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("dinof.json")).unwrap()).unwrap();
+    edit(&mut manifest);
+    std::fs::write(dir.join("bundle/dinof.json"), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
+    dir.join("bundle")
+}
+
+#[test]
+fn file_names_must_be_plain_names() {
+    for (tag, name) in [("dotdot", "../x/score.onnx"), ("absolute", "/etc/passwd"), ("parent", ".."), ("backslash", "a\\score.onnx"), ("drive", "C:score.onnx")] {
+        let dir = copied_bundle(tag, |m| m["score"]["file"] = name.into());
+        let e = Model::load(&dir, &LoadOptions::default()).unwrap_err();
+        assert!(matches!(&e, Error::BadFileName { name: n, .. } if n == name), "{tag}: {e}");
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    }
+    let dir = copied_bundle("checksum-key", |m| m["checksums"]["../../etc/shadow"] = "0".repeat(64).into());
+    let e = Model::load(&dir, &LoadOptions::default()).unwrap_err();
+    assert!(matches!(&e, Error::BadFileName { name, .. } if name.contains("shadow")), "{e}");
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
+
+#[cfg(unix)]
+#[test]
+fn symlinks_may_not_leave_the_bundle() {
+    let dir = copied_bundle("symlink", |_| {});
+    let outside = dir.parent().unwrap().join("score.onnx");
+    std::fs::rename(dir.join("score.onnx"), &outside).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("score.onnx")).unwrap();
+    let e = Model::load(&dir, &LoadOptions::default()).unwrap_err();
+    assert!(matches!(&e, Error::OutsideBundle { name, .. } if name == "score.onnx"), "{e}");
+    // The same file linked from inside the bundle is fine.
+    std::fs::remove_file(dir.join("score.onnx")).unwrap();
+    std::fs::rename(&outside, dir.join("real.onnx")).unwrap();
+    std::os::unix::fs::symlink("real.onnx", dir.join("score.onnx")).unwrap();
+    Model::load(&dir, &LoadOptions::default()).expect("a symlink inside the bundle");
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
+
+#[cfg(unix)]
+fn mkfifo(path: &std::path::Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
+#[cfg(unix)]
+#[test]
+fn fifos_are_refused_without_hanging() {
+    // As the manifest.
+    let dir = copied_bundle("fifo-manifest", |_| {});
+    std::fs::remove_file(dir.join("dinof.json")).unwrap();
+    mkfifo(&dir.join("dinof.json"));
+    let e = Model::load(&dir, &LoadOptions::default()).unwrap_err();
+    assert!(matches!(&e, Error::NotRegularFile { kind, .. } if kind.contains("FIFO")), "{e}");
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    // As a network, and as a checksum key.
+    let dir = copied_bundle("fifo-net", |_| {});
+    std::fs::remove_file(dir.join("flow_t0.4.onnx")).unwrap();
+    mkfifo(&dir.join("flow_t0.4.onnx"));
+    assert!(matches!(Model::load(&dir, &LoadOptions::default()).unwrap_err(), Error::NotRegularFile { .. }));
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    let dir = copied_bundle("fifo-checksum", |m| m["checksums"]["pipe"] = "0".repeat(64).into());
+    mkfifo(&dir.join("pipe"));
+    assert!(matches!(Model::load(&dir, &LoadOptions::default()).unwrap_err(), Error::NotRegularFile { .. }));
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
+
+#[test]
+fn manifest_size_is_capped() {
+    let dir = copied_bundle("huge", |m| m["description"] = "x".repeat(dinof::bundle::MAX_MANIFEST_BYTES as usize).into());
+    let e = Model::load(&dir, &LoadOptions::default()).unwrap_err();
+    assert!(matches!(e, Error::ManifestTooLarge { limit: dinof::bundle::MAX_MANIFEST_BYTES, .. }), "{e}");
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+}
+
+#[test]
+fn loading_from_memory_gives_the_same_model() {
+    let dir = fixture("gauss-vp");
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
+    let (manifest, score, f4, f6) = (read("dinof.json"), read("score.onnx"), read("flow_t0.4.onnx"), read("flow_t0.6.onnx"));
+    let blobs: Vec<(&str, &[u8])> = vec![("score.onnx", &score), ("flow_t0.4.onnx", &f4), ("flow_t0.6.onnx", &f6)];
+    let mem = Model::load_from_memory(&manifest, &blobs, &LoadOptions::default()).unwrap();
+    let o = SampleOptions { n: 2, seed: Some(4), steps: Some(5), ..Default::default() };
+    assert_eq!(sample_raw(&mem, &o), sample_raw(&load(&dir, 0, 0), &o));
+    let e = Model::load_from_memory(&manifest, &blobs[..2], &LoadOptions::default()).unwrap_err();
+    assert!(matches!(&e, Error::MissingFile(p) if p.ends_with("flow_t0.6.onnx")), "{e}");
+}
+
+#[test]
+fn huge_requests_are_out_of_memory_not_an_abort() {
+    let model = load(&fixture("gauss-vp"), 1, 0);
+    // 2^40 images stepped together: 4 buffers of 2^44 floats, more than any address space.
+    let o = SampleOptions { n: 1 << 40, batch_size: usize::MAX, seed: Some(1), steps: Some(3), ..Default::default() };
+    let e = model.prepare(&o).err().expect("the batch cannot be allocated");
+    assert!(matches!(&e, Error::OutOfMemory { bytes, .. } if *bytes >= 1 << 46), "{e}");
+}
+
+#[test]
+fn progress_fraction_covers_the_whole_batch() {
+    let model = load(&fixture("gauss-vp"), 1, 0);
+    let o = SampleOptions { n: 4, seed: Some(1), steps: Some(10), ..Default::default() };
+    let mut out = vec![0f32; 4 * model.image_len()];
+    let mut last = 0.0;
+    model.sample(&o, &mut out, &mut |p| {
+        assert!(p.fraction() >= last);
+        last = p.fraction();
+        true
+    }).unwrap();
+    assert!(last > 0.99 && last <= 1.0, "one batch of 4 images ends at {last}");
+}
+
+#[test]
+fn a_cancel_flag_stops_before_the_next_network_call() {
+    let model = load(&fixture("gauss-vp"), 1, 0);
+    // Steps of 1000 corrector calls each; the flag is raised at the report after step 1 (the prior start has no
+    // flow report), so step 2 must stop at its first network call instead of running all of them.
+    let o = SampleOptions {
+        n: 1,
+        seed: Some(1),
+        start: Some(dinof::Start::Prior),
+        steps: Some(2),
+        corrector: Some(dinof::Corrector::Langevin),
+        corrector_steps: Some(1000),
+        ..Default::default()
+    };
+    let mut p = model.prepare(&o).unwrap();
+    let flag = std::sync::atomic::AtomicBool::new(false);
+    let mut out = vec![1f32; model.image_len()];
+    let mut reports = 0;
+    let e = model.run(&mut p, dinof::Output::F32(&mut out), &mut |_| {
+        reports += 1;
+        flag.store(true, std::sync::atomic::Ordering::Relaxed);
+        true
+    }, Some(&flag)).unwrap_err();
+    assert!(matches!(e, Error::Cancelled), "{e}");
+    assert_eq!(reports, 1, "step 2 did not finish after the cancel");
+    assert!(out.iter().all(|&v| v == 0.0), "a failed run leaves zeros, not partial images");
+}

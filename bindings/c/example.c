@@ -22,7 +22,7 @@ int main(int argc, char **argv) {
     dinof_model *model = NULL;
     dinof_model_info info = {.struct_size = sizeof info};
     dinof_sample_report report = {.struct_size = sizeof report};
-    dinof_sample_options opts = dinof_sample_options_default();
+    dinof_sample_options opts;
     dinof_status status;
     float *pixels;
     size_t x, y;
@@ -32,18 +32,23 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s BUNDLE_DIR [N]\n", argv[0]);
         return 2;
     }
+    if (dinof_abi_version() != DINOF_ABI_VERSION) { /* header and library must agree */
+        fprintf(stderr, "dinof library ABI %u, header ABI %u\n", dinof_abi_version(), DINOF_ABI_VERSION);
+        return 1;
+    }
     fprintf(stderr, "dinof %s\n", dinof_version_string());
     if (dinof_model_load(argv[1], NULL, &model) != DINOF_STATUS_OK) {
         fprintf(stderr, "cannot load %s: %s\n", argv[1], dinof_last_error_message());
         return 1;
     }
     dinof_model_get_info(model, &info);
-    fprintf(stderr, "%s: %ux%ux%u, %zu flow(s), backend %s\n", info.name, info.channels, info.height, info.width,
-            info.t_m_count, info.backend);
+    fprintf(stderr, "%s: %ux%ux%u, %llu flow(s), backend %s\n", info.name, info.channels, info.height, info.width,
+            (unsigned long long)info.t_m_count, info.backend);
 
-    opts.n = argc > 2 ? (size_t)strtoul(argv[2], NULL, 10) : 1;
+    dinof_sample_options_init(&opts, sizeof opts); /* the defaults for this header's version of the struct */
+    opts.n = argc > 2 ? strtoull(argv[2], NULL, 10) : 1;
     opts.seed = 1;
-    opts.random_seed = false;
+    opts.random_seed = 0;
     pixels = malloc(opts.n * info.image_len * sizeof *pixels);
     if (pixels == NULL) {
         dinof_model_free(model);
@@ -56,8 +61,8 @@ int main(int argc, char **argv) {
         dinof_model_free(model);
         return 1;
     }
-    fprintf(stderr, "\r%zu image(s), seed %llu, %zu score evaluations each, %.2f s\n", opts.n,
-            (unsigned long long)report.seed, report.score_evals, report.seconds);
+    fprintf(stderr, "\r%llu image(s), seed %llu, %llu score evaluations each, %.2f s\n", (unsigned long long)opts.n,
+            (unsigned long long)report.seed, (unsigned long long)report.score_evals, report.seconds);
 
     /* The first image's first channel, darkest to brightest. */
     for (y = 0; y < info.height; y++) {

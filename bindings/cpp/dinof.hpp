@@ -7,7 +7,8 @@
 //   An exception thrown by the callback cancels the run and is rethrown to the caller.
 //
 // Threading follows the C API: a Model may be used by many threads at once; a Job's methods may be called from any
-// thread (its destructor cancels and joins it).
+// thread. Its destructor returns at once, also for a running job (the C API cancels and detaches it, and never calls
+// its progress callback afterwards); do not destroy a Job from inside its own progress callback.
 #ifndef DINOF_HPP
 #define DINOF_HPP
 
@@ -25,11 +26,12 @@
 
 namespace dinof {
 
-/// A failed dinof call: the status code and the library's explanation.
+/// A failed dinof call: the status code and the library's explanation (which already names the kind of error; the
+/// status string is used only when there is no message).
 class Error : public std::runtime_error {
 public:
     Error(dinof_status status, const std::string& message)
-        : std::runtime_error(std::string(dinof_status_string(status)) + ": " + message), status_(status) {}
+        : std::runtime_error(message.empty() ? std::string(dinof_status_string(status)) : message), status_(status) {}
     dinof_status status() const noexcept { return status_; }
 
 private:
@@ -45,27 +47,46 @@ inline void check(dinof_status s) {
 /// Progress observer: return false to cancel.
 using ProgressFn = std::function<bool(const dinof_progress&)>;
 
-/// Sample options with the library defaults; set fields directly (see dinof.h), e.g. `o.n = 4; o.seed(7);`.
+/// Sample options with the library defaults; set fields directly (see dinof.h), e.g. `o.n = 4; o.with_seed(7);`.
 struct SampleOptions : dinof_sample_options {
-    SampleOptions() : dinof_sample_options(dinof_sample_options_default()) {}
-    explicit SampleOptions(size_t images) : SampleOptions() { n = images; }
+    SampleOptions() : dinof_sample_options() { detail::check(dinof_sample_options_init(this, sizeof(dinof_sample_options))); }
+    explicit SampleOptions(uint64_t images) : SampleOptions() { n = images; }
+    SampleOptions(const SampleOptions& o) : dinof_sample_options(o), owned_(o.owned_), owns_(o.owns_) { relink(); }
+    SampleOptions& operator=(const SampleOptions& o) {
+        dinof_sample_options::operator=(o);
+        owned_ = o.owned_;
+        owns_ = o.owns_;
+        relink();
+        return *this;
+    }
     /// A fixed seed (clears random_seed).
     SampleOptions& with_seed(uint64_t s) {
         seed = s;
-        random_seed = false;
+        random_seed = 0;
         return *this;
     }
-    /// Class labels: one for all images or one per image. The vector must outlive the call (jobs copy it).
-    SampleOptions& with_labels(const std::vector<int64_t>& l) {
-        labels = l.empty() ? nullptr : l.data();
-        label_count = l.size();
+    /// Class labels: one for all images or one per image. Copied into the options, so a temporary is fine
+    /// (`with_labels({0, 1, 0, 1})`); copies of the options carry their own copy.
+    SampleOptions& with_labels(std::vector<int64_t> l) {
+        owned_ = std::move(l);
+        owns_ = true;
+        relink();
         return *this;
     }
+
+private:
+    void relink() {
+        if (!owns_) return;  // labels set by hand point wherever the caller wants
+        labels = owned_.empty() ? nullptr : owned_.data();
+        label_count = owned_.size();
+    }
+    std::vector<int64_t> owned_;
+    bool owns_ = false;
 };
 
 /// Load options with the library defaults.
 struct LoadOptions : dinof_load_options {
-    LoadOptions() : dinof_load_options(dinof_load_options_default()) {}
+    LoadOptions() : dinof_load_options() { detail::check(dinof_load_options_init(this, sizeof(dinof_load_options))); }
 };
 
 /// Static facts about a model, copied out of the library.
@@ -142,18 +163,18 @@ public:
         i.height = c.height;
         i.width = c.width;
         i.classes = c.classes;
-        i.image_len = c.image_len;
-        i.rgba8_len = c.rgba8_len;
+        i.image_len = static_cast<size_t>(c.image_len);
+        i.rgba8_len = static_cast<size_t>(c.rgba8_len);
         i.sde = c.sde;
         i.t_m.assign(c.t_m, c.t_m + c.t_m_count);
-        i.has_flow_start = c.has_flow_start;
-        i.has_prior_start = c.has_prior_start;
+        i.has_flow_start = c.has_flow_start != 0;
+        i.has_prior_start = c.has_prior_start != 0;
         i.default_start = c.default_start;
         i.default_t_start = c.default_t_start;
         i.default_steps = c.default_steps;
         i.backend = c.backend;
-        for (size_t k = 0; k < c.execution_provider_count; k++) i.execution_providers.emplace_back(c.execution_providers[k]);
-        i.fell_back = c.fell_back;
+        for (uint64_t k = 0; k < c.execution_provider_count; k++) i.execution_providers.emplace_back(c.execution_providers[k]);
+        i.fell_back = c.fell_back != 0;
         i.threads = c.threads;
         i.sub_batch = c.sub_batch;
         return i;
@@ -162,7 +183,7 @@ public:
     /// opts.n images, NCHW floats in [0, 1].
     std::vector<float> sample(const dinof_sample_options& opts, const ProgressFn& progress = {},
                               dinof_sample_report* report = nullptr) const {
-        std::vector<float> out(opts.n * info_len().first);
+        std::vector<float> out(static_cast<size_t>(opts.n) * info_len().first);
         detail::Observer obs{progress, nullptr};
         obs.finish(dinof_sample(handle_, &opts, out.data(), out.size(), obs.c_fn(), obs.user(), report));
         return out;
@@ -171,7 +192,7 @@ public:
     /// opts.n images as RGBA8, n × H × W × 4 bytes.
     std::vector<uint8_t> sample_rgba8(const dinof_sample_options& opts, const ProgressFn& progress = {},
                                       dinof_sample_report* report = nullptr) const {
-        std::vector<uint8_t> out(opts.n * info_len().second);
+        std::vector<uint8_t> out(static_cast<size_t>(opts.n) * info_len().second);
         detail::Observer obs{progress, nullptr};
         obs.finish(dinof_sample_rgba8(handle_, &opts, out.data(), out.size(), obs.c_fn(), obs.user(), report));
         return out;
@@ -186,7 +207,7 @@ private:
         dinof_model_info c{};
         c.struct_size = sizeof c;
         detail::check(dinof_model_get_info(handle_, &c));
-        return {c.image_len, c.rgba8_len};
+        return {static_cast<size_t>(c.image_len), static_cast<size_t>(c.rgba8_len)};
     }
 
     dinof_model* handle_ = nullptr;
@@ -199,7 +220,7 @@ public:
         : handle_(std::exchange(o.handle_, nullptr)), observer_(std::move(o.observer_)), n_(o.n_), lens_(o.lens_) {}
     Job& operator=(Job&& o) noexcept {
         if (this != &o) {
-            dinof_job_free(handle_);  // before the observer it may still call
+            (void)dinof_job_free(handle_);  // before the observer: no callback after this returns
             handle_ = std::exchange(o.handle_, nullptr);
             observer_ = std::move(o.observer_);
             n_ = o.n_;
@@ -209,7 +230,7 @@ public:
     }
     Job(const Job&) = delete;
     Job& operator=(const Job&) = delete;
-    ~Job() { dinof_job_free(handle_); }
+    ~Job() { (void)dinof_job_free(handle_); }
 
     dinof_job* get() const noexcept { return handle_; }
 
@@ -278,7 +299,7 @@ private:
 inline Job Model::start(const dinof_sample_options& opts, ProgressFn progress) const {
     Job job;
     job.observer_ = std::make_unique<detail::Observer>(detail::Observer{std::move(progress), nullptr});
-    job.n_ = opts.n;
+    job.n_ = static_cast<size_t>(opts.n);
     job.lens_ = info_len();
     detail::check(dinof_job_start(handle_, &opts, job.observer_->c_fn(), job.observer_->user(), &job.handle_));
     return job;

@@ -101,7 +101,13 @@ pub struct BackendInfo {
 pub trait Backend: Send + Sync {
     fn info(&self) -> BackendInfo;
     /// Loads `path`, checks its signature against `spec` and prepares it for running.
-    fn load(&self, path: &Path, spec: &NetSpec) -> Result<Box<dyn Network>>;
+    fn load(&self, path: &Path, spec: &NetSpec) -> Result<Box<dyn Network>> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        self.load_bytes(path, &bytes, spec)
+    }
+    /// Like `load`, from the ONNX file's bytes (a bundle in memory, or a file the bundle has already read safely).
+    /// `origin` names the file in messages.
+    fn load_bytes(&self, origin: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>>;
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -193,6 +199,8 @@ pub(crate) fn worker_pool(threads: usize, name: &'static str) -> Result<std::syn
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(move |i| format!("{name}-{i}"))
+        // Our own threads, so that dinof_shutdown can join them (rayon never joins a dropped pool's workers).
+        .spawn_handler(crate::threads::spawn_pool_worker)
         .build()
         .map(std::sync::Arc::new)
         .map_err(|e| Error::Internal(format!("cannot start the worker pool: {e}")))

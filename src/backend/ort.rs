@@ -96,7 +96,7 @@ impl OrtBackend {
 
     /// A session on the given providers; none = the CPU, where every run is single-threaded (the pool supplies
     /// the parallelism). On CUDA/TensorRT the intra-op threads serve the operators left to the CPU.
-    fn session(&self, path: &Path, providers: Vec<ExecutionProviderDispatch>) -> std::result::Result<Session, String> {
+    fn session(&self, bytes: &[u8], providers: Vec<ExecutionProviderDispatch>) -> std::result::Result<Session, String> {
         let intra_threads = if providers.is_empty() { self.opts.intra_op_threads.max(1) } else { self.threads };
         guarded("creating a session", || {
             let builder = Session::builder(&self.runtime.env)
@@ -107,7 +107,7 @@ impl OrtBackend {
                 .map_err(|e| e.to_string())?;
             let mut builder =
                 if providers.is_empty() { builder } else { builder.with_execution_providers(providers).map_err(|e| e.to_string())? };
-            builder.commit_from_file(path).map_err(|e| e.to_string())
+            builder.commit_from_memory(bytes).map_err(|e| e.to_string())
         })
     }
 
@@ -161,18 +161,18 @@ impl Backend for OrtBackend {
         BackendInfo { name: "ort", execution_providers: p.names.clone(), fell_back: p.fell_back, threads: self.threads, sub_batch }
     }
 
-    fn load(&self, path: &Path, spec: &NetSpec) -> Result<Box<dyn Network>> {
+    fn load_bytes(&self, path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>> {
         let invalid = |msg: String| Error::InvalidOnnx { path: path.to_path_buf(), msg };
         let on_cpu = self.opts.execution_provider == ExecutionProvider::Cpu
             || self.providers.lock().unwrap_or_else(|e| e.into_inner()).fell_back;
         let (session, accelerated) = if on_cpu {
-            (self.session(path, Vec::new()).map_err(invalid)?, false)
+            (self.session(bytes, Vec::new()).map_err(invalid)?, false)
         } else {
-            match self.session(path, self.providers_for(spec)?) {
+            match self.session(bytes, self.providers_for(spec)?) {
                 Ok(session) => (session, true),
                 Err(ep_msg) => {
                     // A broken model fails on the CPU too; only a model that loads there blames the provider.
-                    let cpu = self.session(path, Vec::new()).map_err(invalid)?;
+                    let cpu = self.session(bytes, Vec::new()).map_err(invalid)?;
                     check_signature(&signature_of(&cpu), spec)?;
                     if !self.opts.allow_fallback {
                         return Err(Error::ExecutionProviderUnavailable(format!(
@@ -183,6 +183,7 @@ impl Backend for OrtBackend {
                             self.runtime.version
                         )));
                     }
+                    crate::log::log(crate::log::Level::Warn, &format!("{} unavailable for {}, running on the CPU: {ep_msg}", self.ep_name(), spec.role));
                     *self.providers.lock().unwrap_or_else(|e| e.into_inner()) = Providers { names: vec!["cpu".into()], fell_back: true };
                     (cpu, false)
                 }

@@ -45,9 +45,8 @@ impl Backend for TractBackend {
         }
     }
 
-    fn load(&self, path: &Path, spec: &NetSpec) -> Result<Box<dyn Network>> {
+    fn load_bytes(&self, path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>> {
         let invalid = |msg: String| Error::InvalidOnnx { path: path.to_path_buf(), msg };
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let proto: ModelProto = tract_onnx::onnx()
             .proto_model_for_read(&mut &bytes[..])
             .map_err(|e| invalid(format!("cannot parse ONNX protobuf: {e}")))?;

@@ -1,229 +1,201 @@
-//! The C side's enums. Values are fixed forever. In option structs, 0 always means "the bundle's default".
+//! The C side's enumerations, as fixed-width integers: `typedef int32_t dinof_start;` plus DINOF_START_* constants.
+//! A C enum's size is implementation-defined, which a binding (C#, Unreal) cannot mirror reliably; an int32_t it can.
+//! Values are fixed forever. In option structs, 0 always means "the bundle's default".
 //!
-//! Enum fields arrive from C as plain ints; Rust must never hold an out-of-range value in an enum type, so
-//! option readers fetch them as `c_int` and convert here, refusing unknown values with DINOF_STATUS_BAD_ENUM_VALUE.
+//! Values arrive from C as plain integers and are validated here; unknown ones are refused with
+//! DINOF_STATUS_BAD_ENUM_VALUE naming the field.
 
-use std::ffi::c_int;
-
-use super::status::{dinof_status, Failure, FfiResult};
+use super::status::{Failure, FfiResult, DINOF_STATUS_BAD_ENUM_VALUE};
 use crate::backend::{BackendKind, ExecutionProvider};
 use crate::sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, Solver, Start};
 use crate::sde::SdeKind;
 
-/// Implements validation from a raw C int (0 = DEFAULT = `None`) and conversion back from the Rust value.
-/// The enums themselves are written out below because cbindgen does not expand macros.
-macro_rules! option_enum {
-    ($c:ident => $rust:ty { $($var:ident => $rvar:expr),+ $(,)? }) => {
-        impl $c {
-            /// Validates a raw value read from a C struct; `field` names it in the error message.
-            pub fn from_raw(v: c_int, field: &str) -> FfiResult<Option<$rust>> {
-                if v == $c::Default as c_int {
-                    return Ok(None);
-                }
-                $(if v == $c::$var as c_int {
-                    return Ok(Some($rvar));
-                })+
-                Err(bad_enum(field, v, stringify!($c), &[$c::Default as c_int, $($c::$var as c_int),+]))
-            }
+/// Which backend runs the networks (DINOF_BACKEND_*).
+pub type dinof_backend = i32;
+/// The default: tract.
+pub const DINOF_BACKEND_DEFAULT: dinof_backend = 0;
+/// Pure-Rust tract: CPU only, no native dependency.
+pub const DINOF_BACKEND_TRACT: dinof_backend = 1;
+/// ONNX Runtime (needs a build with the `ort` feature and libonnxruntime at run time).
+pub const DINOF_BACKEND_ORT: dinof_backend = 2;
 
-            /// The C value of a resolved setting.
-            pub fn from_rust(r: $rust) -> Self {
-                $(if r == $rvar {
-                    return $c::$var;
-                })+
-                $c::Default
-            }
-        }
-    };
-}
+/// ONNX Runtime execution provider, ignored by tract (DINOF_EXECUTION_PROVIDER_*).
+pub type dinof_execution_provider = i32;
+/// The default: CPU.
+pub const DINOF_EXECUTION_PROVIDER_DEFAULT: dinof_execution_provider = 0;
+pub const DINOF_EXECUTION_PROVIDER_CPU: dinof_execution_provider = 1;
+pub const DINOF_EXECUTION_PROVIDER_CUDA: dinof_execution_provider = 2;
+pub const DINOF_EXECUTION_PROVIDER_TENSORRT: dinof_execution_provider = 3;
 
-pub(crate) fn bad_enum(field: &str, v: c_int, ty: &str, valid: &[c_int]) -> Failure {
-    Failure::new(dinof_status::BadEnumValue, format!("{field} = {v} is not a {ty} value (valid: {valid:?})"))
-}
+/// Where the reverse process starts (DINOF_START_*).
+pub type dinof_start = i32;
+/// The bundle's default: flow when the bundle has one, else prior.
+pub const DINOF_START_DEFAULT: dinof_start = 0;
+/// z ~ N(0, temperature^2 I) through the flow to x(T_m), then reverse steps from T_m (DiNof).
+pub const DINOF_START_FLOW: dinof_start = 1;
+/// x(1) from the SDE prior, then reverse steps from 1 (plain diffusion).
+pub const DINOF_START_PRIOR: dinof_start = 2;
 
-/// Which backend runs the networks.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_backend {
-    /// The default: tract.
-    Default = 0,
-    /// Pure-Rust tract: CPU only, no native dependency.
-    Tract = 1,
-    /// ONNX Runtime (needs a build with the `ort` feature and libonnxruntime at run time).
-    Ort = 2,
-}
-option_enum!(dinof_backend => BackendKind { Tract => BackendKind::Tract, Ort => BackendKind::Ort });
+/// Reverse-time SDE (predictor/corrector) or probability-flow ODE (DINOF_METHOD_*).
+pub type dinof_method = i32;
+/// The bundle's default (else SDE).
+pub const DINOF_METHOD_DEFAULT: dinof_method = 0;
+pub const DINOF_METHOD_SDE: dinof_method = 1;
+pub const DINOF_METHOD_ODE: dinof_method = 2;
 
-/// ONNX Runtime execution provider (ignored by tract).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_execution_provider {
-    /// The default: CPU.
-    Default = 0,
-    Cpu = 1,
-    Cuda = 2,
-    Tensorrt = 3,
-}
-option_enum!(dinof_execution_provider => ExecutionProvider {
-    Cpu => ExecutionProvider::Cpu, Cuda => ExecutionProvider::Cuda, Tensorrt => ExecutionProvider::TensorRt,
-});
+/// Predictor of the SDE method (DINOF_PREDICTOR_*).
+pub type dinof_predictor = i32;
+/// The bundle's default (else reverse diffusion for VE, Euler-Maruyama otherwise).
+pub const DINOF_PREDICTOR_DEFAULT: dinof_predictor = 0;
+pub const DINOF_PREDICTOR_REVERSE_DIFFUSION: dinof_predictor = 1;
+pub const DINOF_PREDICTOR_EULER_MARUYAMA: dinof_predictor = 2;
+pub const DINOF_PREDICTOR_ANCESTRAL: dinof_predictor = 3;
+pub const DINOF_PREDICTOR_NONE: dinof_predictor = 4;
 
-/// Where the reverse process starts.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_start {
-    /// The bundle's default: flow when the bundle has one, else prior.
-    Default = 0,
-    /// z ~ N(0, temperature^2 I) through the flow to x(T_m), then reverse steps from T_m (DiNof).
-    Flow = 1,
-    /// x(1) from the SDE prior, then reverse steps from 1 (plain diffusion).
-    Prior = 2,
-}
-option_enum!(dinof_start => Start { Flow => Start::Flow, Prior => Start::Prior });
+/// Corrector of the SDE method (DINOF_CORRECTOR_*).
+pub type dinof_corrector = i32;
+/// The bundle's default (else Langevin for VE, none otherwise).
+pub const DINOF_CORRECTOR_DEFAULT: dinof_corrector = 0;
+pub const DINOF_CORRECTOR_LANGEVIN: dinof_corrector = 1;
+pub const DINOF_CORRECTOR_NONE: dinof_corrector = 2;
 
-/// Reverse-time SDE (predictor/corrector) or probability-flow ODE.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_method {
-    /// The bundle's default (else SDE).
-    Default = 0,
-    Sde = 1,
-    Ode = 2,
-}
-option_enum!(dinof_method => Method { Sde => Method::Sde, Ode => Method::Ode });
-
-/// Predictor of the SDE method.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_predictor {
-    /// The bundle's default (else reverse diffusion for VE, Euler-Maruyama otherwise).
-    Default = 0,
-    ReverseDiffusion = 1,
-    EulerMaruyama = 2,
-    Ancestral = 3,
-    None = 4,
-}
-option_enum!(dinof_predictor => Predictor {
-    ReverseDiffusion => Predictor::ReverseDiffusion, EulerMaruyama => Predictor::EulerMaruyama,
-    Ancestral => Predictor::Ancestral, None => Predictor::None,
-});
-
-/// Corrector of the SDE method.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_corrector {
-    /// The bundle's default (else Langevin for VE, none otherwise).
-    Default = 0,
-    Langevin = 1,
-    None = 2,
-}
-option_enum!(dinof_corrector => Corrector { Langevin => Corrector::Langevin, None => Corrector::None });
-
-/// Solver of the ODE method.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_solver {
-    /// The bundle's default (else Heun).
-    Default = 0,
-    Euler = 1,
-    Heun = 2,
-}
-option_enum!(dinof_solver => Solver { Euler => Solver::Euler, Heun => Solver::Heun });
+/// Solver of the ODE method (DINOF_SOLVER_*).
+pub type dinof_solver = i32;
+/// The bundle's default (else Heun).
+pub const DINOF_SOLVER_DEFAULT: dinof_solver = 0;
+pub const DINOF_SOLVER_EULER: dinof_solver = 1;
+pub const DINOF_SOLVER_HEUN: dinof_solver = 2;
 
 /// How the Langevin step size averages norms: per sample (images independent of their batch-mates) or over the
-/// batch (score_sde's behaviour).
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_langevin_norm {
-    /// The bundle's default (else per sample).
-    Default = 0,
-    PerSample = 1,
-    Batch = 2,
-}
-option_enum!(dinof_langevin_norm => LangevinNorm { PerSample => LangevinNorm::PerSample, Batch => LangevinNorm::Batch });
+/// batch (score_sde's behaviour) (DINOF_LANGEVIN_NORM_*).
+pub type dinof_langevin_norm = i32;
+/// The bundle's default (else per sample).
+pub const DINOF_LANGEVIN_NORM_DEFAULT: dinof_langevin_norm = 0;
+pub const DINOF_LANGEVIN_NORM_PER_SAMPLE: dinof_langevin_norm = 1;
+pub const DINOF_LANGEVIN_NORM_BATCH: dinof_langevin_norm = 2;
 
-/// Whether the last step returns the noise-free mean.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_denoise {
-    /// The bundle's default (else on).
-    Default = 0,
-    On = 1,
-    Off = 2,
-}
-option_enum!(dinof_denoise => bool { On => true, Off => false });
+/// Whether the last step returns the noise-free mean (DINOF_DENOISE_*).
+pub type dinof_denoise = i32;
+/// The bundle's default (else on).
+pub const DINOF_DENOISE_DEFAULT: dinof_denoise = 0;
+pub const DINOF_DENOISE_ON: dinof_denoise = 1;
+pub const DINOF_DENOISE_OFF: dinof_denoise = 2;
 
-/// The SDE a model was trained with.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_sde {
-    Ve = 1,
-    Vp = 2,
-    Subvp = 3,
-}
+/// The SDE a model was trained with (DINOF_SDE_*).
+pub type dinof_sde = i32;
+pub const DINOF_SDE_VE: dinof_sde = 1;
+pub const DINOF_SDE_VP: dinof_sde = 2;
+pub const DINOF_SDE_SUBVP: dinof_sde = 3;
 
-impl From<SdeKind> for dinof_sde {
-    fn from(k: SdeKind) -> Self {
-        match k {
-            SdeKind::Ve => dinof_sde::Ve,
-            SdeKind::Vp => dinof_sde::Vp,
-            SdeKind::Subvp => dinof_sde::Subvp,
+/// What a run is doing, in progress reports (DINOF_PHASE_*).
+pub type dinof_phase = i32;
+/// A job that has not reported its first step yet.
+pub const DINOF_PHASE_PENDING: dinof_phase = 0;
+/// Mapping z through the flow to x(T_m).
+pub const DINOF_PHASE_FLOW: dinof_phase = 1;
+/// Reverse-time steps.
+pub const DINOF_PHASE_STEPS: dinof_phase = 2;
+/// The final noise-free evaluation of the ODE sampler.
+pub const DINOF_PHASE_DENOISE: dinof_phase = 3;
+/// A job that has finished (successfully or not; dinof_job_wait tells which).
+pub const DINOF_PHASE_FINISHED: dinof_phase = 4;
+
+/// Severity of a log message (DINOF_LOG_*); a log callback receives levels up to the one it asked for.
+pub type dinof_log_level = i32;
+pub const DINOF_LOG_ERROR: dinof_log_level = 1;
+pub const DINOF_LOG_WARN: dinof_log_level = 2;
+pub const DINOF_LOG_INFO: dinof_log_level = 3;
+pub const DINOF_LOG_DEBUG: dinof_log_level = 4;
+
+/// (C value, Rust value) pairs of each option enum; 0 (DEFAULT) is not listed, it means "not chosen".
+pub(crate) const BACKENDS: &[(i32, BackendKind)] = &[(DINOF_BACKEND_TRACT, BackendKind::Tract), (DINOF_BACKEND_ORT, BackendKind::Ort)];
+pub(crate) const PROVIDERS: &[(i32, ExecutionProvider)] = &[
+    (DINOF_EXECUTION_PROVIDER_CPU, ExecutionProvider::Cpu),
+    (DINOF_EXECUTION_PROVIDER_CUDA, ExecutionProvider::Cuda),
+    (DINOF_EXECUTION_PROVIDER_TENSORRT, ExecutionProvider::TensorRt),
+];
+pub(crate) const STARTS: &[(i32, Start)] = &[(DINOF_START_FLOW, Start::Flow), (DINOF_START_PRIOR, Start::Prior)];
+pub(crate) const METHODS: &[(i32, Method)] = &[(DINOF_METHOD_SDE, Method::Sde), (DINOF_METHOD_ODE, Method::Ode)];
+pub(crate) const PREDICTORS: &[(i32, Predictor)] = &[
+    (DINOF_PREDICTOR_REVERSE_DIFFUSION, Predictor::ReverseDiffusion),
+    (DINOF_PREDICTOR_EULER_MARUYAMA, Predictor::EulerMaruyama),
+    (DINOF_PREDICTOR_ANCESTRAL, Predictor::Ancestral),
+    (DINOF_PREDICTOR_NONE, Predictor::None),
+];
+pub(crate) const CORRECTORS: &[(i32, Corrector)] = &[(DINOF_CORRECTOR_LANGEVIN, Corrector::Langevin), (DINOF_CORRECTOR_NONE, Corrector::None)];
+pub(crate) const SOLVERS: &[(i32, Solver)] = &[(DINOF_SOLVER_EULER, Solver::Euler), (DINOF_SOLVER_HEUN, Solver::Heun)];
+pub(crate) const NORMS: &[(i32, LangevinNorm)] =
+    &[(DINOF_LANGEVIN_NORM_PER_SAMPLE, LangevinNorm::PerSample), (DINOF_LANGEVIN_NORM_BATCH, LangevinNorm::Batch)];
+pub(crate) const DENOISE: &[(i32, bool)] = &[(DINOF_DENOISE_ON, true), (DINOF_DENOISE_OFF, false)];
+
+/// Validates a raw value read from a C struct: 0 = not chosen (`None`), a listed value, or BAD_ENUM_VALUE naming
+/// `field` and the valid values.
+pub(crate) fn from_raw<T: Copy>(v: i32, field: &str, table: &[(i32, T)]) -> FfiResult<Option<T>> {
+    if v == 0 {
+        return Ok(None);
+    }
+    match table.iter().find(|(c, _)| *c == v) {
+        Some((_, r)) => Ok(Some(*r)),
+        None => {
+            let valid: Vec<i32> = std::iter::once(0).chain(table.iter().map(|(c, _)| *c)).collect();
+            Err(Failure::new(DINOF_STATUS_BAD_ENUM_VALUE, format!("{field} = {v} is not a valid value (valid: {valid:?})")))
         }
     }
 }
 
-/// What a run is doing, in progress reports.
-#[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum dinof_phase {
-    /// A job that has not reported its first step yet.
-    Pending = 0,
-    /// Mapping z through the flow to x(T_m).
-    Flow = 1,
-    /// Reverse-time steps.
-    Steps = 2,
-    /// The final noise-free evaluation of the ODE sampler.
-    Denoise = 3,
-    /// A job that has finished (successfully or not; dinof_job_wait tells which).
-    Finished = 4,
+/// The C value of a resolved setting (0 if it has none, which the tests rule out).
+pub(crate) fn to_raw<T: PartialEq>(r: T, table: &[(i32, T)]) -> i32 {
+    table.iter().find(|(_, x)| *x == r).map_or(0, |(c, _)| *c)
 }
 
-impl From<Phase> for dinof_phase {
-    fn from(p: Phase) -> Self {
-        match p {
-            Phase::Flow => dinof_phase::Flow,
-            Phase::Steps => dinof_phase::Steps,
-            Phase::Denoise => dinof_phase::Denoise,
-        }
+pub(crate) fn sde_raw(k: SdeKind) -> dinof_sde {
+    match k {
+        SdeKind::Ve => DINOF_SDE_VE,
+        SdeKind::Vp => DINOF_SDE_VP,
+        SdeKind::Subvp => DINOF_SDE_SUBVP,
+    }
+}
+
+pub(crate) fn phase_raw(p: Phase) -> dinof_phase {
+    match p {
+        Phase::Flow => DINOF_PHASE_FLOW,
+        Phase::Steps => DINOF_PHASE_STEPS,
+        Phase::Denoise => DINOF_PHASE_DENOISE,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ffi::status::DINOF_STATUS_BAD_ENUM_VALUE;
 
     #[test]
     fn raw_values_are_validated() {
-        assert_eq!(dinof_start::from_raw(0, "start").unwrap(), None);
-        assert_eq!(dinof_start::from_raw(2, "start").unwrap(), Some(Start::Prior));
-        let e = dinof_start::from_raw(3, "dinof_sample_options.start").unwrap_err();
-        assert_eq!(e.status, dinof_status::BadEnumValue);
+        assert_eq!(from_raw(0, "start", STARTS).unwrap(), None);
+        assert_eq!(from_raw(2, "start", STARTS).unwrap(), Some(Start::Prior));
+        let e = from_raw(3, "dinof_sample_options.start", STARTS).unwrap_err();
+        assert_eq!(e.status, DINOF_STATUS_BAD_ENUM_VALUE);
         assert!(e.message.contains("dinof_sample_options.start = 3"), "{}", e.message);
-        assert_eq!(dinof_predictor::from_raw(-1, "p").unwrap_err().status, dinof_status::BadEnumValue);
-        assert_eq!(dinof_denoise::from_raw(2, "denoise").unwrap(), Some(false));
+        assert_eq!(from_raw(-1, "p", PREDICTORS).unwrap_err().status, DINOF_STATUS_BAD_ENUM_VALUE);
+        assert_eq!(from_raw(2, "denoise", DENOISE).unwrap(), Some(false));
     }
 
     #[test]
     fn every_rust_value_has_a_c_value() {
         for &p in Predictor::ALL {
-            let c = dinof_predictor::from_rust(p);
-            assert_eq!(dinof_predictor::from_raw(c as c_int, "p").unwrap(), Some(p));
+            assert_eq!(from_raw(to_raw(p, PREDICTORS), "p", PREDICTORS).unwrap(), Some(p));
         }
         for &m in Method::ALL {
-            assert_ne!(dinof_method::from_rust(m), dinof_method::Default);
+            assert_ne!(to_raw(m, METHODS), 0);
         }
         for &s in Solver::ALL {
-            assert_ne!(dinof_solver::from_rust(s), dinof_solver::Default);
+            assert_ne!(to_raw(s, SOLVERS), 0);
+        }
+        for &s in Start::ALL {
+            assert_ne!(to_raw(s, STARTS), 0);
+        }
+        for &n in LangevinNorm::ALL {
+            assert_ne!(to_raw(n, NORMS), 0);
         }
     }
 }

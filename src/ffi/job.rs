@@ -1,21 +1,28 @@
 //! Asynchronous sampling for game loops: a job samples on its own thread while the caller polls its progress,
 //! waits with a timeout, cancels it from any thread, and collects the images.
 
-use std::ffi::c_void;
+use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::cell::Cell;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::enums::dinof_phase;
+use super::enums::{DINOF_PHASE_FINISHED, DINOF_PHASE_PENDING};
+use super::layout::{out_size, write_struct, Versioned};
 use super::model::{dinof_model, model_arg};
 use super::options::{dinof_sample_options, sample_options};
-use super::ptr::{check_struct, out_slice, total_len, write_struct};
+use super::ptr::{out_slice, total_len};
 use super::sample::{dinof_progress, dinof_progress_fn, dinof_sample_report, write_report, Callback};
-use super::status::{dinof_status, guard, Failure, FfiResult};
-use crate::model::{to_rgba8, Progress, SampleReport};
+use super::status::*;
+use crate::error::try_filled;
+use crate::log::{log, Level};
+use crate::model::{to_rgba8, Output, Progress, SampleReport};
+
+/// Job handles alive (dinof_shutdown refuses to run while any is).
+pub(crate) static LIVE_JOBS: AtomicUsize = AtomicUsize::new(0);
 
 /// A sampling run on its own thread. All functions taking a job may be called from any thread, concurrently,
 /// except dinof_job_free.
@@ -32,6 +39,9 @@ struct Shared {
     cancel: AtomicBool,
     state: Mutex<State>,
     finished: Condvar,
+    /// Held while the progress callback runs; true once the job was freed, after which the callback is never
+    /// called again (its user data may be gone).
+    detached: Mutex<bool>,
 }
 
 struct State {
@@ -53,7 +63,7 @@ impl Shared {
 
     fn finish(&self, outcome: Result<Done, Failure>) {
         let mut st = self.lock();
-        st.progress.phase = dinof_phase::Finished;
+        st.progress.phase = DINOF_PHASE_FINISHED;
         if outcome.is_ok() {
             st.progress.fraction = 1.0;
             st.progress.done = st.progress.total;
@@ -61,6 +71,18 @@ impl Shared {
         st.outcome = Some(outcome);
         self.finished.notify_all();
     }
+
+    /// The user's callback, unless the job was freed; true = continue.
+    fn callback(&self, cb: &Callback, p: &Progress) -> bool {
+        let detached = self.detached.lock().unwrap_or_else(|e| e.into_inner());
+        !*detached && cb.call(p)
+    }
+}
+
+thread_local! {
+    /// On a job's thread: its Shared (as an address), to recognise dinof_job_free called from the job's own callback.
+    /// A plain const thread-local: std::thread::current() would allocate a handle on the caller's thread.
+    static JOB_OF_THIS_THREAD: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The job behind a handle argument.
@@ -71,10 +93,12 @@ unsafe fn job_arg<'a>(j: *const dinof_job) -> FfiResult<&'a dinof_job> {
     j.as_ref().ok_or_else(|| Failure::null("job"))
 }
 
-/// Starts sampling on a new thread and returns at once. Options are validated (and labels copied) before this
-/// returns, so option errors come back here; run-time errors come back from dinof_job_wait. `progress` (may be
-/// NULL) is called on the job's thread with `user`, which must therefore be usable from that thread; returning
-/// nonzero cancels. The job keeps the model alive. Free it with dinof_job_free.
+/// Starts sampling on a new thread and returns at once. Everything is validated and all memory the run needs is
+/// allocated before this returns, so every option, label and memory error (DINOF_STATUS_OUT_OF_MEMORY) comes back
+/// here; only run-time errors (cancelled, NON_FINITE, BACKEND) come back from dinof_job_wait. Labels are copied.
+/// `progress` (may be NULL) is called on the job's thread with `user` (see dinof_progress_fn; the first call may
+/// come before this function returns); returning nonzero cancels. The job keeps the model alive. Free it with
+/// dinof_job_free.
 #[no_mangle]
 pub unsafe extern "C" fn dinof_job_start(
     model: *const dinof_model,
@@ -90,30 +114,20 @@ pub unsafe extern "C" fn dinof_job_start(
         out.write(ptr::null_mut());
         let m = model_arg(model)?;
         let o = sample_options(opts)?;
-        m.model.resolve(&o)?;
         let image_len = m.model.image_len();
         let len = total_len(o.n, image_len)?;
-        let mut pixels = Vec::new();
-        pixels
-            .try_reserve_exact(len)
-            .map_err(|_| Failure::invalid(format!("cannot allocate {len} floats for {} images", o.n)))?;
-        pixels.resize(len, 0f32);
+        // The working memory first: with a huge batch it is the larger allocation, and it is reserved untouched.
+        let mut prepared = m.model.prepare(&o)?;
+        let mut pixels = try_filled(len, 0f32, &format!("the images of {} samples", o.n))?;
 
+        let mut progress0 = dinof_progress::defaults();
+        progress0.phase = DINOF_PHASE_PENDING;
+        progress0.total = o.n as u64;
         let shared = Arc::new(Shared {
             cancel: AtomicBool::new(false),
-            state: Mutex::new(State {
-                progress: dinof_progress {
-                    struct_size: std::mem::size_of::<dinof_progress>() as u32,
-                    phase: dinof_phase::Pending,
-                    fraction: 0.0,
-                    step: 0,
-                    steps: 0,
-                    done: 0,
-                    total: o.n,
-                },
-                outcome: None,
-            }),
+            state: Mutex::new(State { progress: progress0, outcome: None }),
             finished: Condvar::new(),
+            detached: Mutex::new(false),
         });
         let (n, raw, channels) = (o.n, o.raw, m.model.info().channels);
         let model = Arc::clone(&m.model);
@@ -122,44 +136,52 @@ pub unsafe extern "C" fn dinof_job_start(
         let thread = std::thread::Builder::new()
             .name("dinof-job".into())
             .spawn(move || {
+                crate::log::mark_dinof_thread();
                 let shared = job_shared;
+                JOB_OF_THIS_THREAD.with(|j| j.set(Arc::as_ptr(&shared) as usize));
                 let run = catch_unwind(AssertUnwindSafe(|| {
                     let mut observe = |p: &Progress| {
                         shared.lock().progress = dinof_progress::from_rust(p);
-                        !shared.cancel.load(Ordering::Relaxed) && cb.call(p) && !shared.cancel.load(Ordering::Relaxed)
+                        !shared.cancel.load(Ordering::Relaxed) && shared.callback(&cb, p) && !shared.cancel.load(Ordering::Relaxed)
                     };
-                    model.sample(&o, &mut pixels, &mut observe)
+                    model.run(&mut prepared, Output::F32(&mut pixels), &mut observe, Some(&shared.cancel))
                 }));
                 let outcome = match run {
                     Ok(Ok(report)) => Ok(Done { pixels, report }),
                     Ok(Err(e)) => Err(Failure::from(e)),
                     Err(payload) => Err(Failure::panic(&*payload)),
                 };
+                if let Err(f) = &outcome {
+                    log(Level::Debug, &format!("job ended: {}", f.message));
+                }
                 shared.finish(outcome);
             })
-            .map_err(|e| Failure::new(dinof_status::Internal, format!("cannot start the job thread: {e}")))?;
+            .map_err(|e| Failure::new(DINOF_STATUS_INTERNAL, format!("cannot start the job thread: {e}")))?;
         let job = dinof_job { shared, thread: Some(thread), n, image_len, channels, raw };
+        LIVE_JOBS.fetch_add(1, Ordering::SeqCst);
         out.write(Box::into_raw(Box::new(job)));
         Ok(())
     })
 }
 
 /// Copies the job's current progress into *out (the caller sets out->struct_size). phase is
-/// DINOF_PHASE_PENDING before the first step and DINOF_PHASE_FINISHED once the job has ended.
+/// DINOF_PHASE_PENDING before the first step and DINOF_PHASE_FINISHED once the job has ended. Cheap: meant to be
+/// polled every frame from an engine's main thread.
 #[no_mangle]
 pub unsafe extern "C" fn dinof_job_progress(job: *mut dinof_job, out: *mut dinof_progress) -> dinof_status {
     guard(|| {
         let j = job_arg(job)?;
-        check_struct(out.cast_const(), "out (dinof_progress)")?;
+        let size = out_size(out, "out (dinof_progress)")?;
         let snapshot = j.shared.lock().progress;
-        write_struct(out, snapshot);
+        write_struct(out, size, snapshot);
         Ok(())
     })
 }
 
 /// Waits up to `timeout_ms` milliseconds (0 = just poll, negative = forever) for the job to end. Returns
 /// DINOF_STATUS_TIMEOUT while it runs, else its final status (DINOF_STATUS_OK, _CANCELLED, or the error that
-/// stopped it, with dinof_last_error_message set on this thread). May be called again after it ended.
+/// stopped it, with dinof_last_error_message set on this thread; dinof_job_error_message gives the same text from
+/// any thread). May be called again after it ended.
 #[no_mangle]
 pub unsafe extern "C" fn dinof_job_wait(job: *mut dinof_job, timeout_ms: i64) -> dinof_status {
     guard(|| {
@@ -172,7 +194,7 @@ pub unsafe extern "C" fn dinof_job_wait(job: *mut dinof_job, timeout_ms: i64) ->
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(Failure::new(dinof_status::Timeout, format!("the job is still running after {timeout_ms} ms")));
+                        return Err(Failure::new(DINOF_STATUS_TIMEOUT, format!("the job is still running after {timeout_ms} ms")));
                     }
                     j.shared.finished.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0
                 }
@@ -185,7 +207,7 @@ pub unsafe extern "C" fn dinof_job_wait(job: *mut dinof_job, timeout_ms: i64) ->
     })
 }
 
-/// Asks the job to stop; returns at once. The job ends with DINOF_STATUS_CANCELLED after the step in progress
+/// Asks the job to stop; returns at once. The job ends with DINOF_STATUS_CANCELLED before its next network call
 /// (unless it already finished). Safe from any thread, also while another thread waits.
 #[no_mangle]
 pub unsafe extern "C" fn dinof_job_cancel(job: *mut dinof_job) -> dinof_status {
@@ -195,17 +217,32 @@ pub unsafe extern "C" fn dinof_job_cancel(job: *mut dinof_job) -> dinof_status {
     })
 }
 
+/// Copies the message of the job's failure into `buf` ("" while it runs or after a success), from any thread: the
+/// text dinof_job_wait leaves in the waiting thread's last error. Same conventions as dinof_last_error_copy (`len`
+/// bytes, NUL-terminated, `needed` optional; DINOF_STATUS_BUFFER_TOO_SMALL when truncated). (ABI 2)
+#[no_mangle]
+pub unsafe extern "C" fn dinof_job_error_message(job: *const dinof_job, buf: *mut c_char, len: usize, needed: *mut usize) -> dinof_status {
+    guard(|| {
+        let j = job_arg(job)?;
+        let message = match &j.shared.lock().outcome {
+            Some(Err(f)) => f.message.clone(),
+            _ => String::new(),
+        };
+        copy_text(&message, buf, len, needed)
+    })
+}
+
 /// Runs `f` on the finished job's images: DINOF_STATUS_NOT_READY while running, the job's error if it failed.
 fn with_done(j: &dinof_job, f: impl FnOnce(&Done) -> FfiResult<()>) -> FfiResult<()> {
     match &j.shared.lock().outcome {
-        None => Err(Failure::new(dinof_status::NotReady, "the job is still running (dinof_job_wait first)")),
+        None => Err(Failure::new(DINOF_STATUS_NOT_READY, "the job is still running (dinof_job_wait first)")),
         Some(Err(e)) => Err(e.clone()),
         Some(Ok(done)) => f(done),
     }
 }
 
-/// Copies a finished job's images into `out` as dinof_sample would write them; out_len counts floats
-/// (>= n x image_len). Can be called repeatedly.
+/// Copies a finished job's images into `out` (4-byte aligned) as dinof_sample would write them; out_len counts
+/// floats (>= n x image_len). Can be called repeatedly. On failure `out` is untouched.
 #[no_mangle]
 pub unsafe extern "C" fn dinof_job_result(job: *mut dinof_job, out: *mut f32, out_len: usize) -> dinof_status {
     guard(|| {
@@ -219,7 +256,8 @@ pub unsafe extern "C" fn dinof_job_result(job: *mut dinof_job, out: *mut f32, ou
 }
 
 /// Copies a finished job's images into `out` as RGBA8, as dinof_sample_rgba8 would write them; out_len counts
-/// bytes (>= n x rgba8_len). Refused for raw jobs and for channel counts other than 1, 3 or 4.
+/// bytes (>= n x rgba8_len). Refused for raw jobs and for channel counts other than 1, 3 or 4. On failure `out` is
+/// untouched.
 #[no_mangle]
 pub unsafe extern "C" fn dinof_job_result_rgba8(job: *mut dinof_job, out: *mut u8, out_len: usize) -> dinof_status {
     guard(|| {
@@ -245,27 +283,45 @@ pub unsafe extern "C" fn dinof_job_result_rgba8(job: *mut dinof_job, out: *mut u
 pub unsafe extern "C" fn dinof_job_report(job: *mut dinof_job, out: *mut dinof_sample_report) -> dinof_status {
     guard(|| {
         let j = job_arg(job)?;
-        check_struct(out.cast_const(), "out (dinof_sample_report)")?;
+        let size = out_size(out, "out (dinof_sample_report)")?;
         with_done(j, |done| {
-            write_report(Some(out), &done.report);
+            write_report(out, size, &done.report);
             Ok(())
         })
     })
 }
 
-/// Cancels the job if it still runs, waits for its thread to end and frees it (NULL is fine). No other thread may
-/// use the handle concurrently with or after this call.
+/// Frees a job (NULL is fine) and returns promptly, also while it runs (from OnDestroy / EndPlay): a running job is
+/// cancelled and detached, its thread ends on its own before its next network call, and its progress callback is
+/// never called after this returns (a callback already running is waited for). dinof_shutdown joins detached
+/// threads. No other thread may use the handle concurrently with or after this call.
+/// Called from the job's own progress callback it frees nothing and returns DINOF_STATUS_CALLED_FROM_CALLBACK
+/// (return nonzero from the callback to cancel, and free the job after dinof_job_wait). (ABI 2: returns a status.)
 #[no_mangle]
-pub unsafe extern "C" fn dinof_job_free(job: *mut dinof_job) {
+pub unsafe extern "C" fn dinof_job_free(job: *mut dinof_job) -> dinof_status {
     if job.is_null() {
-        return;
+        return DINOF_STATUS_OK;
     }
-    let _ = catch_unwind(AssertUnwindSafe(|| {
+    guard(|| {
+        if JOB_OF_THIS_THREAD.with(|j| j.get()) == Arc::as_ptr(&(*job).shared) as usize {
+            return Err(Failure::new(
+                DINOF_STATUS_CALLED_FROM_CALLBACK,
+                "dinof_job_free was called from the job's own progress callback: return nonzero to cancel, then free the job after dinof_job_wait",
+            ));
+        }
         let mut job = Box::from_raw(job);
         job.shared.cancel.store(true, Ordering::Relaxed);
+        *job.shared.detached.lock().unwrap_or_else(|e| e.into_inner()) = true;
         if let Some(t) = job.thread.take() {
-            // The thread catches its own panics, so join only fails if the runtime is broken; nothing to report.
-            let _ = t.join();
+            if t.is_finished() {
+                // The thread catches its own panics, so join only fails if the runtime is broken; nothing to report.
+                let _ = t.join();
+            } else {
+                log(Level::Debug, "freed a running job: cancelled, its thread ends on its own");
+                crate::threads::register(t);
+            }
         }
-    }));
+        LIVE_JOBS.fetch_sub(1, Ordering::SeqCst);
+        Ok(())
+    })
 }

@@ -1,27 +1,32 @@
 //! The C ABI (`include/dinof.h`, generated from this module by build.rs with cbindgen).
 //!
 //! Principles (docs/c-api.md): opaque handles; a loaded model is immutable and shared by any number of threads; every
-//! fallible function returns a `dinof_status` from a fixed, never-renumbered enum and leaves a message for
-//! `dinof_last_error_message` on the calling thread; no panic crosses the boundary (`status::guard` wraps every
-//! body); option structs carry `struct_size` so fields can be appended; enum values from C are validated, never
-//! transmuted; callbacks are per call or job, never global; the library frees what it allocates and every free
-//! function accepts NULL.
+//! fallible function returns a `dinof_status` (an int32_t with fixed, never-renumbered values) and leaves a message
+//! for `dinof_last_error_message` on the calling thread; no panic crosses the boundary (`status::guard` wraps every
+//! body) and none is printed; structs are versioned by `struct_size` with `dinof_*_init` (layout.rs) and hold only
+//! fixed-width integers, doubles and pointers (no C enum, no bool), so P/Invoke can mirror them as blittable
+//! structs; enum values from C are validated, never transmuted; progress callbacks are per call or job; the library
+//! frees what it allocates and every free function accepts NULL.
 
 #![allow(non_camel_case_types, clippy::missing_safety_doc)]
 
 // In header order: cbindgen emits items in the order it meets them.
 pub mod status;
 pub mod enums;
+pub mod layout;
 pub mod options;
 pub mod model;
 pub mod sample;
 pub mod job;
+pub mod process;
 pub mod ptr;
 
 use std::ffi::{c_char, CStr};
 
 pub use enums::*;
 pub use job::*;
+pub use layout::*;
+pub use process::*;
 pub use model::*;
 pub use options::*;
 pub use sample::*;
@@ -29,8 +34,21 @@ pub use status::*;
 
 /// Version of the C ABI described by this header. Raised only when a change breaks existing callers (a removed or
 /// changed function or field); appending functions, fields or status codes keeps it. Compare it with
-/// dinof_abi_version() at startup to catch a header/library mismatch.
-pub const DINOF_ABI_VERSION: u32 = 1;
+/// dinof_abi_version() at startup to catch a header/library mismatch. Version 2: versioned structs with
+/// dinof_*_init, fixed-width fields (docs/c-api.md, "Migrating from ABI 1").
+pub const DINOF_ABI_VERSION: u32 = 2;
+
+/// The largest dinof_sample_options.steps accepted.
+pub const DINOF_MAX_STEPS: u32 = 1000000;
+/// The largest dinof_sample_options.corrector_steps accepted.
+pub const DINOF_MAX_CORRECTOR_STEPS: u32 = 1000;
+/// The largest dinof.json accepted, in bytes (DINOF_STATUS_MANIFEST_TOO_LARGE above).
+pub const DINOF_MAX_MANIFEST_BYTES: u64 = 1048576;
+
+// The header's literals (cbindgen cannot evaluate paths) are the library's limits.
+const _: () = assert!(DINOF_MAX_STEPS as usize == crate::model::MAX_STEPS);
+const _: () = assert!(DINOF_MAX_CORRECTOR_STEPS as usize == crate::model::MAX_CORRECTOR_STEPS);
+const _: () = assert!(DINOF_MAX_MANIFEST_BYTES == crate::bundle::MAX_MANIFEST_BYTES);
 
 /// The library version as "major.minor.patch"; a static string, never NULL.
 #[no_mangle]

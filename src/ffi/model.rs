@@ -1,17 +1,22 @@
-//! The model handle: loading, freeing and describing a model.
+//! The model handle: loading (from a directory or from memory), freeing and describing a model.
 
-use std::ffi::{c_char, CString};
+use std::ffi::{c_char, c_void, CStr, CString};
 use std::ptr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::enums::{dinof_sde, dinof_start};
+use super::enums::{sde_raw, to_raw, dinof_sde, dinof_start, DINOF_START_DEFAULT, STARTS};
+use super::layout::{fields, out_size, write_struct, Field, Versioned};
 use super::options::{load_options, dinof_load_options};
-use super::ptr::{check_struct, path_arg, write_struct};
+use super::ptr::path_arg;
 use super::status::{dinof_status, guard, Failure, FfiResult};
 use crate::model::{Model, SampleOptions};
 
+/// Model handles alive (dinof_shutdown refuses to run while any is).
+pub(crate) static LIVE_MODELS: AtomicUsize = AtomicUsize::new(0);
+
 /// A loaded model: immutable, shareable by any number of threads. Jobs hold their own reference, so a model freed
-/// while a job runs stays alive until the job is freed.
+/// while a job runs stays alive until the job ends.
 pub struct dinof_model {
     pub(crate) model: Arc<Model>,
     /// The strings and arrays `dinof_model_info` points into; they live as long as the handle.
@@ -32,40 +37,74 @@ struct InfoStore {
 pub struct dinof_model_info {
     /// sizeof(dinof_model_info) as the caller compiled it.
     pub struct_size: u32,
-    /// The bundle's name (UTF-8).
-    pub name: *const c_char,
     pub channels: u32,
     pub height: u32,
     pub width: u32,
     /// Floats per image (channels * height * width): dinof_sample's out_len is n times this.
-    pub image_len: usize,
+    pub image_len: u64,
     /// Bytes per image as RGBA8 (height * width * 4): dinof_sample_rgba8's out_len is n times this. 0 when the
     /// channel count (not 1, 3 or 4) has no RGBA8 packing.
-    pub rgba8_len: usize,
+    pub rgba8_len: u64,
     /// Number of classes; 0 = unconditional.
     pub classes: u32,
+    /// DINOF_SDE_*.
     pub sde: dinof_sde,
-    /// T_m of each flow, ascending; t_m_count = 0 for a plain diffusion bundle.
+    /// The bundle's name (UTF-8).
+    pub name: *const c_char,
+    /// T_m of each flow, ascending; t_m_count = 0 (and t_m NULL) for a plain diffusion bundle.
     pub t_m: *const f64,
-    pub t_m_count: usize,
-    /// Whether start = DINOF_START_FLOW / DINOF_START_PRIOR is possible.
-    pub has_flow_start: bool,
-    pub has_prior_start: bool,
-    /// What the default options resolve to for this bundle.
+    pub t_m_count: u64,
+    /// Nonzero when start = DINOF_START_FLOW / DINOF_START_PRIOR is possible.
+    pub has_flow_start: u8,
+    pub has_prior_start: u8,
+    /// Nonzero when the requested execution provider was unavailable and the load fell back (allow_fallback).
+    pub fell_back: u8,
+    /// What the default options resolve to for this bundle (DINOF_START_*).
     pub default_start: dinof_start,
     /// Start time of the default run (the default flow's T_m, or 1 for the prior start).
     pub default_t_start: f64,
     pub default_steps: u32,
+    /// Worker threads and images per network call of the backend.
+    pub threads: u32,
+    pub sub_batch: u32,
     /// The backend actually running the networks ("tract", "ort").
     pub backend: *const c_char,
     /// Execution providers actually registered, in priority order ("cpu", "cuda", "tensorrt").
     pub execution_providers: *const *const c_char,
-    pub execution_provider_count: usize,
-    /// True when the requested execution provider was unavailable and the load fell back (allow_fallback).
-    pub fell_back: bool,
-    /// Worker threads and images per network call of the backend.
-    pub threads: u32,
-    pub sub_batch: u32,
+    pub execution_provider_count: u64,
+}
+
+unsafe impl Versioned for dinof_model_info {
+    const NAME: &'static str = "dinof_model_info";
+    fn fields() -> Vec<Field> {
+        fields!(dinof_model_info: struct_size, channels, height, width, image_len, rgba8_len, classes, sde, name, t_m,
+            t_m_count, has_flow_start, has_prior_start, fell_back, default_start, default_t_start, default_steps, threads,
+            sub_batch, backend, execution_providers, execution_provider_count)
+    }
+    fn defaults() -> Self {
+        // SAFETY: integers, doubles and raw pointers only.
+        let mut d: Self = unsafe { std::mem::zeroed() };
+        d.struct_size = std::mem::size_of::<Self>() as u32;
+        d
+    }
+}
+
+/// One named file of a bundle held in memory, for dinof_model_load_from_memory. Fixed forever (it is passed as an
+/// array, so it has no struct_size).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct dinof_blob {
+    /// The file name the manifest uses (UTF-8, NUL-terminated), e.g. "score.onnx".
+    pub name: *const c_char,
+    /// The file's bytes; read during the call only.
+    pub data: *const c_void,
+    pub size: u64,
+}
+
+impl dinof_blob {
+    pub(crate) fn fields() -> Vec<Field> {
+        fields!(dinof_blob: name, data, size)
+    }
 }
 
 fn c_string(s: &str) -> CString {
@@ -93,27 +132,27 @@ impl dinof_model {
         let defaults = self.model.resolve(&SampleOptions::default()).ok();
         dinof_model_info {
             struct_size: std::mem::size_of::<dinof_model_info>() as u32,
-            name: self.info.name.as_ptr(),
             channels: info.channels as u32,
             height: info.height as u32,
             width: info.width as u32,
-            image_len: self.model.image_len(),
-            rgba8_len: if rgba { info.height * info.width * 4 } else { 0 },
+            image_len: self.model.image_len() as u64,
+            rgba8_len: if rgba { (info.height * info.width * 4) as u64 } else { 0 },
             classes: info.classes,
-            sde: info.sde.into(),
+            sde: sde_raw(info.sde),
+            name: self.info.name.as_ptr(),
             t_m: if self.info.t_ms.is_empty() { ptr::null() } else { self.info.t_ms.as_ptr() },
-            t_m_count: self.info.t_ms.len(),
-            has_flow_start: !info.t_ms.is_empty(),
-            has_prior_start: info.has_prior_start,
-            default_start: defaults.as_ref().map_or(dinof_start::Default, |c| dinof_start::from_rust(c.start)),
+            t_m_count: self.info.t_ms.len() as u64,
+            has_flow_start: u8::from(!info.t_ms.is_empty()),
+            has_prior_start: u8::from(info.has_prior_start),
+            fell_back: u8::from(info.backend.fell_back),
+            default_start: defaults.as_ref().map_or(DINOF_START_DEFAULT, |c| to_raw(c.start, STARTS)),
             default_t_start: defaults.as_ref().map_or(0.0, |c| c.t_start),
             default_steps: defaults.as_ref().map_or(0, |c| c.steps as u32),
-            backend: self.info.backend.as_ptr(),
-            execution_providers: self.info.provider_ptrs.as_ptr(),
-            execution_provider_count: self.info.providers.len(),
-            fell_back: info.backend.fell_back,
             threads: info.backend.threads as u32,
             sub_batch: info.backend.sub_batch as u32,
+            backend: self.info.backend.as_ptr(),
+            execution_providers: self.info.provider_ptrs.as_ptr(),
+            execution_provider_count: self.info.providers.len() as u64,
         }
     }
 }
@@ -126,12 +165,19 @@ pub(crate) unsafe fn model_arg<'a>(m: *const dinof_model) -> FfiResult<&'a dinof
     m.as_ref().ok_or_else(|| Failure::null("model"))
 }
 
+unsafe fn hand_out(out: *mut *mut dinof_model, model: Model) {
+    LIVE_MODELS.fetch_add(1, Ordering::SeqCst);
+    out.write(Box::into_raw(Box::new(dinof_model::new(model))));
+}
+
 /// Loads a bundle directory (dinof.json + ONNX files), validates it and compiles its networks.
 ///
-/// `path`: the bundle directory (UTF-8 on Windows, any bytes on Unix). `opts`: NULL = defaults. `out` receives
-/// the handle (NULL on failure); free it with dinof_model_free.
+/// `path`: the bundle directory, UTF-8 (Windows callers: convert from UTF-16; C#: UnmanagedType.LPUTF8Str); only
+/// regular files directly inside it are read (symlinks are resolved and must stay inside). `opts`: NULL = defaults.
+/// `out` receives the handle (NULL on failure); free it with dinof_model_free.
 /// Errors: DINOF_STATUS_IO, _INVALID_MANIFEST, _UNSUPPORTED_VERSION, _MISSING_FILE, _CHECKSUM_MISMATCH,
-/// _INVALID_ONNX, _NETWORK_MISMATCH, _BACKEND_UNAVAILABLE, _EXECUTION_PROVIDER_UNAVAILABLE, plus argument errors.
+/// _INVALID_ONNX, _NETWORK_MISMATCH, _BACKEND_UNAVAILABLE, _EXECUTION_PROVIDER_UNAVAILABLE, _BAD_FILE_NAME,
+/// _FILE_OUTSIDE_BUNDLE, _NOT_A_REGULAR_FILE, _MANIFEST_TOO_LARGE, _OUT_OF_MEMORY, plus argument errors.
 #[no_mangle]
 pub unsafe extern "C" fn dinof_model_load(path: *const c_char, opts: *const dinof_load_options, out: *mut *mut dinof_model) -> dinof_status {
     guard(|| {
@@ -141,30 +187,84 @@ pub unsafe extern "C" fn dinof_model_load(path: *const c_char, opts: *const dino
         out.write(ptr::null_mut());
         let path = path_arg(path, "path")?;
         let opts = load_options(opts)?;
-        let model = Model::load(&path, &opts)?;
-        out.write(Box::into_raw(Box::new(dinof_model::new(model))));
+        hand_out(out, Model::load(&path, &opts)?);
         Ok(())
     })
 }
 
-/// Frees a model handle (NULL is fine). Running jobs keep the model itself alive until they are freed. No other
-/// thread may use this handle concurrently with or after this call.
+/// Loads a bundle from memory, without touching the filesystem (Android assets inside the APK, an engine's own
+/// asset system): `manifest` holds dinof.json's bytes, `blobs` every file the manifest names, by name. All bytes
+/// are read during the call only. Errors as dinof_model_load; a file the manifest names but `blobs` lacks is
+/// DINOF_STATUS_MISSING_FILE. (ABI 2)
+#[no_mangle]
+pub unsafe extern "C" fn dinof_model_load_from_memory(
+    manifest: *const c_void,
+    manifest_size: u64,
+    blobs: *const dinof_blob,
+    blob_count: u64,
+    opts: *const dinof_load_options,
+    out: *mut *mut dinof_model,
+) -> dinof_status {
+    guard(|| {
+        if out.is_null() {
+            return Err(Failure::null("out"));
+        }
+        out.write(ptr::null_mut());
+        let as_len = |v: u64, what: &str| usize::try_from(v).map_err(|_| Failure::invalid(format!("{what} = {v} does not fit in size_t")));
+        let manifest_size = as_len(manifest_size, "manifest_size")?;
+        let blob_count = as_len(blob_count, "blob_count")?;
+        if manifest.is_null() {
+            return Err(Failure::null("manifest"));
+        }
+        let manifest = std::slice::from_raw_parts(manifest.cast::<u8>(), manifest_size);
+        let blobs: &[dinof_blob] = match (blobs.is_null(), blob_count) {
+            (_, 0) => &[],
+            (true, _) => return Err(Failure::null("blobs")),
+            (false, c) => {
+                super::ptr::check_aligned(blobs, "blobs")?;
+                std::slice::from_raw_parts(blobs, c)
+            }
+        };
+        let mut named: Vec<(&str, &[u8])> = Vec::with_capacity(blobs.len());
+        for (i, b) in blobs.iter().enumerate() {
+            if b.name.is_null() {
+                return Err(Failure::null(&format!("blobs[{i}].name")));
+            }
+            let name = CStr::from_ptr(b.name).to_str().map_err(|_| Failure::invalid(format!("blobs[{i}].name is not UTF-8")))?;
+            let size = as_len(b.size, "blob size")?;
+            let data: &[u8] = match (b.data.is_null(), size) {
+                (_, 0) => &[],
+                (true, _) => return Err(Failure::null(&format!("blobs[{i}].data"))),
+                (false, s) => std::slice::from_raw_parts(b.data.cast::<u8>(), s),
+            };
+            named.push((name, data));
+        }
+        let opts = load_options(opts)?;
+        hand_out(out, Model::load_from_memory(manifest, &named, &opts)?);
+        Ok(())
+    })
+}
+
+/// Frees a model handle (NULL is fine). Running jobs keep the model itself alive until they end. No other thread
+/// may use this handle concurrently with or after this call.
 #[no_mangle]
 pub unsafe extern "C" fn dinof_model_free(model: *mut dinof_model) {
     if !model.is_null() {
+        let _inside = crate::log::Inside::enter();
         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(Box::from_raw(model))));
+        LIVE_MODELS.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
 /// Describes a model: image shape, classes, available T_m values, start modes, the backend and execution providers
-/// actually in use. The caller sets out->struct_size = sizeof(dinof_model_info); pointers in *out belong to the
-/// model and stay valid until dinof_model_free.
+/// actually in use. The caller sets out->struct_size = sizeof(dinof_model_info) (an older header's smaller size gets
+/// the fields it knows); pointers in *out belong to the model and stay valid until dinof_model_free.
 #[no_mangle]
 pub unsafe extern "C" fn dinof_model_get_info(model: *const dinof_model, out: *mut dinof_model_info) -> dinof_status {
     guard(|| {
         let m = model_arg(model)?;
-        check_struct(out.cast_const(), "out (dinof_model_info)")?;
-        write_struct(out, m.describe());
+        let size = out_size(out, "out (dinof_model_info)")?;
+        write_struct(out, size, m.describe());
         Ok(())
     })
 }

@@ -1,22 +1,22 @@
-//! Option structs as C sees them, their default initialisers, and their translation into the Rust API's options.
+//! Option structs as C sees them, their initialisers, and their translation into the Rust API's options.
 //!
-//! Versioning: every struct starts with `uint32_t struct_size`. Fields are only ever appended; a caller compiled
-//! against an older header passes a smaller size. Today's structs are version 1, so anything smaller is refused.
+//! Versioning (src/ffi/layout.rs): `dinof_*_init(&s, sizeof s)` fills the defaults for the caller's size; fields
+//! are only ever appended, and a field outside the caller's struct_size takes its default.
 
-use std::ffi::{c_char, c_int};
-use std::ptr;
+use std::ffi::c_char;
 
 use super::enums::*;
-use super::ptr::{check_struct, field, optional_path};
-use super::status::{guard_value, Failure, FfiResult};
+use super::layout::{fields, init_struct, read_struct, Field, Versioned};
+use super::ptr::{check_aligned, optional_path};
+use super::status::{dinof_status, guard, Failure, FfiResult};
 use crate::backend::{LoadOptions, OrtOptions};
 use crate::model::SampleOptions;
 
-/// How to load a model. Start from `dinof_load_options_default()`; zero/NULL fields mean "default".
+/// How to load a model. Initialise with dinof_load_options_init(&o, sizeof o); zero/NULL fields mean "default".
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct dinof_load_options {
-    /// sizeof(dinof_load_options) as the caller compiled it.
+    /// sizeof(dinof_load_options) as the caller compiled it (dinof_load_options_init sets it).
     pub struct_size: u32,
     /// DINOF_BACKEND_DEFAULT (= tract), _TRACT or _ORT.
     pub backend: dinof_backend,
@@ -24,123 +24,126 @@ pub struct dinof_load_options {
     pub threads: u32,
     /// Images per network call inside the backend; 0 = the backend's measured best.
     pub sub_batch: u32,
-    /// Verify the manifest's sha256 checksums while loading (default true).
-    pub verify_checksums: bool,
+    /// Verify the manifest's sha256 checksums while loading: nonzero = yes (the default).
+    pub verify_checksums: u8,
+    /// ONNX Runtime only, nonzero = yes: run on CPU if the execution provider cannot be registered (reported in the
+    /// model info as fell_back) instead of failing with DINOF_STATUS_EXECUTION_PROVIDER_UNAVAILABLE.
+    pub allow_fallback: u8,
+    /// ONNX Runtime only, nonzero = yes: fp16 TensorRT engines.
+    pub trt_fp16: u8,
     /// ONNX Runtime only: execution provider (default CPU).
     pub execution_provider: dinof_execution_provider,
     /// ONNX Runtime only: GPU index for CUDA / TensorRT.
     pub device_id: i32,
-    /// ONNX Runtime only: run on CPU if the execution provider cannot be registered (reported in the model info as
-    /// fell_back) instead of failing with DINOF_STATUS_EXECUTION_PROVIDER_UNAVAILABLE.
-    pub allow_fallback: bool,
-    /// ONNX Runtime only: fp16 TensorRT engines.
-    pub trt_fp16: bool,
-    /// ONNX Runtime only: path of libonnxruntime; NULL = $ORT_DYLIB_PATH, else next to the dinof library.
+    /// ONNX Runtime only: path of libonnxruntime (UTF-8); NULL = $ORT_DYLIB_PATH, else next to the dinof library.
     pub ort_library_path: *const c_char,
-    /// ONNX Runtime only: TensorRT engine cache directory (engines take long to build; this keeps them); NULL = none.
+    /// ONNX Runtime only: TensorRT engine cache directory (UTF-8); NULL = none.
     pub trt_engine_cache_dir: *const c_char,
     /// ONNX Runtime only: TensorRT workspace size in bytes; 0 = ONNX Runtime's default.
     pub trt_workspace_bytes: u64,
 }
 
-/// What to generate. Start from `dinof_sample_options_default()` and set `n`. For every field, 0 (or a value <= 0 for
-/// the doubles, or DEFAULT for the enums) means "the bundle's default, then the runtime's".
+/// What to generate. Initialise with dinof_sample_options_init(&o, sizeof o), then set n. For every field, 0 (or a
+/// value <= 0 for the doubles, or DEFAULT for the enums) means "the bundle's default, then the runtime's".
+/// Counts are uint64_t on every platform; values that do not fit the platform's size_t are refused.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct dinof_sample_options {
-    /// sizeof(dinof_sample_options) as the caller compiled it.
+    /// sizeof(dinof_sample_options) as the caller compiled it (dinof_sample_options_init sets it).
     pub struct_size: u32,
-    /// Number of images (>= 1).
-    pub n: usize,
-    /// The seed when random_seed is false. Image k uses noise stream (seed, first_index + k): the same seed gives the
+    /// Nonzero: draw a random seed (reported back in dinof_sample_report.seed). The initialiser sets it; set 0 to
+    /// use `seed`.
+    pub random_seed: u8,
+    /// Nonzero: write SDE-space values instead of pixels in [0, 1] (float output only; refused for RGBA8).
+    pub raw: u8,
+    /// Number of images (>= 1). The initialiser sets 1.
+    pub n: u64,
+    /// The seed when random_seed is 0. Image k uses noise stream (seed, first_index + k): the same seed gives the
     /// same images whatever the batch size, thread count or call order.
     pub seed: u64,
-    /// Draw a random seed (reported back in dinof_sample_report.seed). The default initialiser sets it.
-    pub random_seed: bool,
     /// Global index of the first image, to split one large request into several calls with identical results
     /// (first_index + n - 1 must fit in 64 bits).
     pub first_index: u64,
-    /// Flow start (DiNof) or prior start (plain diffusion).
+    /// DINOF_START_*: flow start (DiNof) or prior start (plain diffusion).
     pub start: dinof_start,
+    /// Reverse steps from the start time; 0 = default (int(N * t_start)); at most DINOF_MAX_STEPS.
+    pub steps: u32,
     /// Which flow to start from, by its T_m (see dinof_model_info.t_m); <= 0 = default. Flow start only.
     pub t_m: f64,
     /// Temperature tau of the flow start, z ~ N(0, tau^2 I); <= 0 = default (1).
     pub temperature: f64,
-    /// Reverse steps from the start time; 0 = default (int(N * t_start)).
-    pub steps: u32,
+    /// DINOF_METHOD_*.
     pub method: dinof_method,
+    /// DINOF_PREDICTOR_*.
     pub predictor: dinof_predictor,
+    /// DINOF_CORRECTOR_*.
     pub corrector: dinof_corrector,
+    /// DINOF_SOLVER_*.
     pub solver: dinof_solver,
     /// Langevin corrector signal-to-noise ratio; <= 0 = default.
     pub snr: f64,
-    /// Corrector steps per predictor step; 0 = default (1).
+    /// Corrector steps per predictor step; 0 = default (1); at most DINOF_MAX_CORRECTOR_STEPS.
     pub corrector_steps: u32,
+    /// DINOF_LANGEVIN_NORM_*.
     pub langevin_norm: dinof_langevin_norm,
+    /// DINOF_DENOISE_*.
     pub denoise: dinof_denoise,
-    /// Class labels for a class-conditional model: label_count = 1 (one class for all) or n (one per image); NULL with
-    /// 0 = image k gets class (first_index + k) mod classes. Must be NULL / 0 for an unconditional model. Read during
-    /// the call only (dinof_job_start copies them).
+    /// Class labels for a class-conditional model: label_count = 1 (one class for all) or n (one per image); NULL
+    /// with 0 = image k gets class (first_index + k) mod classes. Must be NULL / 0 for an unconditional model.
+    /// 8-byte aligned. Read during the call only (dinof_job_start copies them).
     pub labels: *const i64,
-    pub label_count: usize,
-    /// Images stepped together (memory: about 6 floats per value); 0 = min(n, 256). Never changes the images.
-    pub batch_size: usize,
-    /// Write SDE-space values instead of pixels in [0, 1] (float output only; refused for RGBA8).
-    pub raw: bool,
+    pub label_count: u64,
+    /// Images stepped together (memory: about 6 floats per value); 0 = min(n, 256); values above n mean n. Never
+    /// changes the images. Memory for it is allocated before sampling starts; too much gives
+    /// DINOF_STATUS_OUT_OF_MEMORY.
+    pub batch_size: u64,
 }
 
-/// The default load options: tract on all cores, checksums verified.
+unsafe impl Versioned for dinof_load_options {
+    const NAME: &'static str = "dinof_load_options";
+    fn fields() -> Vec<Field> {
+        fields!(dinof_load_options: struct_size, backend, threads, sub_batch, verify_checksums, allow_fallback, trt_fp16,
+            execution_provider, device_id, ort_library_path, trt_engine_cache_dir, trt_workspace_bytes)
+    }
+    fn defaults() -> Self {
+        // SAFETY: every field is an integer or a raw pointer, for which zero is valid (and means "default").
+        let mut d: Self = unsafe { std::mem::zeroed() };
+        d.struct_size = std::mem::size_of::<Self>() as u32;
+        d.verify_checksums = 1;
+        d
+    }
+}
+
+unsafe impl Versioned for dinof_sample_options {
+    const NAME: &'static str = "dinof_sample_options";
+    fn fields() -> Vec<Field> {
+        fields!(dinof_sample_options: struct_size, random_seed, raw, n, seed, first_index, start, steps, t_m, temperature,
+            method, predictor, corrector, solver, snr, corrector_steps, langevin_norm, denoise, labels, label_count, batch_size)
+    }
+    fn defaults() -> Self {
+        // SAFETY: every field is an integer, a double or a raw pointer, for which zero is valid (and means "default").
+        let mut d: Self = unsafe { std::mem::zeroed() };
+        d.struct_size = std::mem::size_of::<Self>() as u32;
+        d.random_seed = 1;
+        d.n = 1;
+        d
+    }
+}
+
+/// Fills *opts with the default load options (tract on all cores, checksums verified) for a struct of `struct_size`
+/// bytes (pass sizeof *opts) and sets opts->struct_size. Sizes of older headers are accepted (only their fields are
+/// written); a size larger than this library's struct fails with DINOF_STATUS_STRUCT_SIZE. (ABI 2)
 #[no_mangle]
-pub extern "C" fn dinof_load_options_default() -> dinof_load_options {
-    let d = dinof_load_options {
-        struct_size: std::mem::size_of::<dinof_load_options>() as u32,
-        backend: dinof_backend::Default,
-        threads: 0,
-        sub_batch: 0,
-        verify_checksums: true,
-        execution_provider: dinof_execution_provider::Default,
-        device_id: 0,
-        allow_fallback: false,
-        trt_fp16: false,
-        ort_library_path: ptr::null(),
-        trt_engine_cache_dir: ptr::null(),
-        trt_workspace_bytes: 0,
-    };
-    guard_value(d, || d)
+pub unsafe extern "C" fn dinof_load_options_init(opts: *mut dinof_load_options, struct_size: u32) -> dinof_status {
+    guard(|| init_struct(opts, struct_size, "opts"))
 }
 
-/// The default sample options: one image, random seed, everything else the bundle's defaults.
+/// Fills *opts with the default sample options (one image, random seed, everything else the bundle's defaults) for
+/// a struct of `struct_size` bytes (pass sizeof *opts) and sets opts->struct_size. As dinof_load_options_init. (ABI 2)
 #[no_mangle]
-pub extern "C" fn dinof_sample_options_default() -> dinof_sample_options {
-    let d = dinof_sample_options {
-        struct_size: std::mem::size_of::<dinof_sample_options>() as u32,
-        n: 1,
-        seed: 0,
-        random_seed: true,
-        first_index: 0,
-        start: dinof_start::Default,
-        t_m: 0.0,
-        temperature: 0.0,
-        steps: 0,
-        method: dinof_method::Default,
-        predictor: dinof_predictor::Default,
-        corrector: dinof_corrector::Default,
-        solver: dinof_solver::Default,
-        snr: 0.0,
-        corrector_steps: 0,
-        langevin_norm: dinof_langevin_norm::Default,
-        denoise: dinof_denoise::Default,
-        labels: ptr::null(),
-        label_count: 0,
-        batch_size: 0,
-        raw: false,
-    };
-    guard_value(d, || d)
+pub unsafe extern "C" fn dinof_sample_options_init(opts: *mut dinof_sample_options, struct_size: u32) -> dinof_status {
+    guard(|| init_struct(opts, struct_size, "opts"))
 }
-
-// Enum fields are read as c_int: that is only right while the C enums are int-sized.
-const _: () = assert!(std::mem::size_of::<dinof_start>() == std::mem::size_of::<c_int>());
-const _: () = assert!(std::mem::size_of::<bool>() == 1);
 
 /// The largest dinof_load_options.threads accepted: more than any machine has cores, so anything above is a mistake.
 pub const DINOF_MAX_THREADS: u32 = 4096;
@@ -150,30 +153,26 @@ pub const DINOF_MAX_THREADS: u32 = 4096;
 /// # Safety
 /// `p` must be NULL or point to a readable `dinof_load_options` of at least its `struct_size`.
 pub unsafe fn load_options(p: *const dinof_load_options) -> FfiResult<LoadOptions> {
-    if p.is_null() {
-        return Ok(LoadOptions::default());
-    }
-    check_struct(p, "opts (dinof_load_options)")?;
-    let backend = dinof_backend::from_raw(field!(p, backend as c_int), "dinof_load_options.backend")?;
-    let ep = dinof_execution_provider::from_raw(field!(p, execution_provider as c_int), "dinof_load_options.execution_provider")?;
-    let threads: u32 = field!(p, threads);
-    if threads > DINOF_MAX_THREADS {
+    let o = if p.is_null() { dinof_load_options::defaults() } else { read_struct(p, "opts")? };
+    let backend = from_raw(o.backend, "dinof_load_options.backend", BACKENDS)?;
+    let ep = from_raw(o.execution_provider, "dinof_load_options.execution_provider", PROVIDERS)?;
+    if o.threads > DINOF_MAX_THREADS {
         // Asking a pool for billions of threads would exhaust the process long before failing.
-        return Err(Failure::invalid(format!("dinof_load_options.threads = {threads} exceeds {DINOF_MAX_THREADS}")));
+        return Err(Failure::invalid(format!("dinof_load_options.threads = {} exceeds {DINOF_MAX_THREADS}", o.threads)));
     }
     Ok(LoadOptions {
         backend: backend.unwrap_or_default(),
-        threads: threads as usize,
-        sub_batch: field!(p, sub_batch) as usize,
-        skip_checksums: field!(p, verify_checksums as u8) == 0,
+        threads: o.threads as usize,
+        sub_batch: o.sub_batch as usize,
+        skip_checksums: o.verify_checksums == 0,
         ort: OrtOptions {
-            library_path: optional_path(field!(p, ort_library_path), "dinof_load_options.ort_library_path")?,
+            library_path: optional_path(o.ort_library_path, "dinof_load_options.ort_library_path")?,
             execution_provider: ep.unwrap_or_default(),
-            device_id: field!(p, device_id),
-            allow_fallback: field!(p, allow_fallback as u8) != 0,
-            trt_fp16: field!(p, trt_fp16 as u8) != 0,
-            trt_engine_cache_dir: optional_path(field!(p, trt_engine_cache_dir), "dinof_load_options.trt_engine_cache_dir")?,
-            trt_workspace_bytes: field!(p, trt_workspace_bytes),
+            device_id: o.device_id,
+            allow_fallback: o.allow_fallback != 0,
+            trt_fp16: o.trt_fp16 != 0,
+            trt_engine_cache_dir: optional_path(o.trt_engine_cache_dir, "dinof_load_options.trt_engine_cache_dir")?,
+            trt_workspace_bytes: o.trt_workspace_bytes,
             // Not exposed in the C ABI yet: the reproducible default.
             intra_op_threads: 0,
         },
@@ -195,98 +194,116 @@ fn nonzero(v: u32) -> Option<usize> {
     (v > 0).then_some(v as usize)
 }
 
+/// A uint64_t count as this platform's usize.
+fn count(v: u64, name: &str) -> FfiResult<usize> {
+    usize::try_from(v).map_err(|_| Failure::invalid(format!("dinof_sample_options.{name} = {v} does not fit in this platform's size_t")))
+}
+
 /// Reads and validates the caller's sample options (required), copying the labels.
 ///
 /// # Safety
 /// `p` must be NULL or point to a readable `dinof_sample_options` of at least its `struct_size`, whose `labels`
 /// (when non-NULL) points to `label_count` readable values.
 pub unsafe fn sample_options(p: *const dinof_sample_options) -> FfiResult<SampleOptions> {
-    check_struct(p, "opts (dinof_sample_options)")?;
-    let n: usize = field!(p, n);
+    let o = read_struct(p, "opts (dinof_sample_options)")?;
+    let n = count(o.n, "n")?;
     if n == 0 {
         return Err(Failure::invalid("dinof_sample_options.n is 0: ask for at least one image"));
     }
-    let first_index: u64 = field!(p, first_index);
-    if first_index.checked_add(n as u64 - 1).is_none() {
-        return Err(Failure::invalid(format!("first_index {first_index} + n {n} runs past the last image index (2^64 - 1)")));
+    if o.first_index.checked_add(o.n - 1).is_none() {
+        return Err(Failure::invalid(format!("first_index {} + n {n} runs past the last image index (2^64 - 1)", o.first_index)));
     }
-    let labels: *const i64 = field!(p, labels);
-    let label_count: usize = field!(p, label_count);
-    let labels = match (labels.is_null(), label_count) {
+    let label_count = count(o.label_count, "label_count")?;
+    let labels = match (o.labels.is_null(), label_count) {
         (_, 0) => None,
         (true, _) => return Err(Failure::null(&format!("dinof_sample_options.labels (with label_count {label_count})"))),
         (false, c) if c != 1 && c != n => {
             return Err(Failure::invalid(format!("{c} labels for {n} images (give one per image, or one for all)")))
         }
-        (false, c) => Some(std::slice::from_raw_parts(labels, c).to_vec()),
+        (false, c) => {
+            check_aligned(o.labels, "dinof_sample_options.labels")?;
+            let mut v = crate::error::try_capacity(c, "the class labels").map_err(Failure::from)?;
+            v.extend_from_slice(std::slice::from_raw_parts(o.labels, c));
+            Some(v)
+        }
     };
-    // Enum fields are fetched as ints and validated, never read as Rust enums.
-    macro_rules! choice {
-        ($ty:ident, $f:ident) => {
-            $ty::from_raw(field!(p, $f as c_int), concat!("dinof_sample_options.", stringify!($f)))?
-        };
-    }
-    let start = choice!(dinof_start, start);
-    let method = choice!(dinof_method, method);
-    let predictor = choice!(dinof_predictor, predictor);
-    let corrector = choice!(dinof_corrector, corrector);
-    let solver = choice!(dinof_solver, solver);
-    let langevin_norm = choice!(dinof_langevin_norm, langevin_norm);
-    let denoise = choice!(dinof_denoise, denoise);
     Ok(SampleOptions {
         n,
-        seed: if field!(p, random_seed as u8) != 0 { None } else { Some(field!(p, seed)) },
-        first_index,
-        start,
-        t_m: positive_or_default(field!(p, t_m), "t_m")?,
-        temperature: positive_or_default(field!(p, temperature), "temperature")?,
-        method,
-        predictor,
-        corrector,
-        snr: positive_or_default(field!(p, snr), "snr")?,
-        corrector_steps: nonzero(field!(p, corrector_steps)),
-        langevin_norm,
-        solver,
-        steps: nonzero(field!(p, steps)),
-        denoise,
+        seed: if o.random_seed != 0 { None } else { Some(o.seed) },
+        first_index: o.first_index,
+        start: from_raw(o.start, "dinof_sample_options.start", STARTS)?,
+        t_m: positive_or_default(o.t_m, "t_m")?,
+        temperature: positive_or_default(o.temperature, "temperature")?,
+        method: from_raw(o.method, "dinof_sample_options.method", METHODS)?,
+        predictor: from_raw(o.predictor, "dinof_sample_options.predictor", PREDICTORS)?,
+        corrector: from_raw(o.corrector, "dinof_sample_options.corrector", CORRECTORS)?,
+        snr: positive_or_default(o.snr, "snr")?,
+        corrector_steps: nonzero(o.corrector_steps),
+        langevin_norm: from_raw(o.langevin_norm, "dinof_sample_options.langevin_norm", NORMS)?,
+        solver: from_raw(o.solver, "dinof_sample_options.solver", SOLVERS)?,
+        steps: nonzero(o.steps),
+        denoise: from_raw(o.denoise, "dinof_sample_options.denoise", DENOISE)?,
         labels,
-        batch_size: field!(p, batch_size),
-        raw: field!(p, raw as u8) != 0,
+        // Above n means n; saturating keeps a 32-bit platform's huge values meaning "all".
+        batch_size: usize::try_from(o.batch_size).unwrap_or(usize::MAX),
+        raw: o.raw != 0,
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ffi::status::dinof_status;
+    use crate::ffi::status::*;
+    use std::ptr;
+
+    fn init() -> dinof_sample_options {
+        let mut o = std::mem::MaybeUninit::<dinof_sample_options>::zeroed();
+        assert_eq!(unsafe { dinof_sample_options_init(o.as_mut_ptr(), std::mem::size_of::<dinof_sample_options>() as u32) }, DINOF_STATUS_OK);
+        unsafe { o.assume_init() }
+    }
 
     #[test]
     fn defaults_translate_to_the_rust_defaults() {
-        let d = dinof_sample_options_default();
+        let d = init();
         let o = unsafe { sample_options(&d) }.unwrap();
         assert_eq!(o, SampleOptions { n: 1, ..Default::default() });
-        let l = dinof_load_options_default();
-        assert_eq!(unsafe { load_options(&l) }.unwrap(), LoadOptions::default());
+        let mut l = std::mem::MaybeUninit::<dinof_load_options>::zeroed();
+        assert_eq!(unsafe { dinof_load_options_init(l.as_mut_ptr(), std::mem::size_of::<dinof_load_options>() as u32) }, DINOF_STATUS_OK);
+        assert_eq!(unsafe { load_options(l.as_ptr()) }.unwrap(), LoadOptions::default());
         assert_eq!(unsafe { load_options(ptr::null()) }.unwrap(), LoadOptions::default());
     }
 
     #[test]
+    fn older_sizes_read_defaults_for_the_missing_tail() {
+        let mut d = init();
+        d.batch_size = 7;
+        d.label_count = 0;
+        d.struct_size = std::mem::offset_of!(dinof_sample_options, batch_size) as u32;
+        assert_eq!(unsafe { sample_options(&d) }.unwrap().batch_size, 0, "batch_size lies outside the older struct");
+        d.struct_size = std::mem::size_of::<dinof_sample_options>() as u32;
+        assert_eq!(unsafe { sample_options(&d) }.unwrap().batch_size, 7);
+    }
+
+    #[test]
     fn bad_values_are_refused_without_ub() {
-        let mut d = dinof_sample_options_default();
-        d.struct_size = 8;
-        assert_eq!(unsafe { sample_options(&d) }.unwrap_err().status, dinof_status::StructSize);
-        // An out-of-range enum, written the way a C caller could; MaybeUninit because Rust itself must never hold it.
-        let mut raw = std::mem::MaybeUninit::new(dinof_sample_options_default());
-        unsafe { ptr::addr_of_mut!((*raw.as_mut_ptr()).method).cast::<c_int>().write(9) };
-        let e = unsafe { sample_options(raw.as_ptr()) }.unwrap_err();
-        assert_eq!(e.status, dinof_status::BadEnumValue);
+        let mut d = init();
+        d.struct_size = 4;
+        assert_eq!(unsafe { sample_options(&d) }.unwrap_err().status, DINOF_STATUS_STRUCT_SIZE);
+        d.struct_size = std::mem::size_of::<dinof_sample_options>() as u32 + 8;
+        assert_eq!(unsafe { sample_options(&d) }.unwrap_err().status, DINOF_STATUS_STRUCT_SIZE);
+        d.struct_size = std::mem::offset_of!(dinof_sample_options, n) as u32 + 4; // inside n
+        assert_eq!(unsafe { sample_options(&d) }.unwrap_err().status, DINOF_STATUS_STRUCT_SIZE);
+        let mut d = init();
+        d.method = 9;
+        let e = unsafe { sample_options(&d) }.unwrap_err();
+        assert_eq!(e.status, DINOF_STATUS_BAD_ENUM_VALUE);
         assert!(e.message.contains("method = 9"), "{}", e.message);
-        let mut d = dinof_sample_options_default();
+        let mut d = init();
         d.label_count = 3;
-        assert_eq!(unsafe { sample_options(&d) }.unwrap_err().status, dinof_status::NullPointer);
-        let mut d = dinof_sample_options_default();
+        assert_eq!(unsafe { sample_options(&d) }.unwrap_err().status, DINOF_STATUS_NULL_POINTER);
+        let mut d = init();
         d.t_m = f64::NAN;
-        assert_eq!(unsafe { sample_options(&d) }.unwrap_err().status, dinof_status::InvalidArgument);
-        assert_eq!(unsafe { sample_options(ptr::null()) }.unwrap_err().status, dinof_status::NullPointer);
+        assert_eq!(unsafe { sample_options(&d) }.unwrap_err().status, DINOF_STATUS_INVALID_ARGUMENT);
+        assert_eq!(unsafe { sample_options(ptr::null()) }.unwrap_err().status, DINOF_STATUS_NULL_POINTER);
     }
 }

@@ -1,66 +1,22 @@
-//! Checked access to memory the caller hands in: NULL checks, struct_size checks, raw field reads and slices.
+//! Checked access to memory the caller hands in: NULL and alignment checks, C strings as paths, output slices.
 
 use std::ffi::{c_char, CStr};
 use std::path::PathBuf;
 
-use super::status::{dinof_status, Failure, FfiResult};
+use super::status::{Failure, FfiResult, DINOF_STATUS_BUFFER_TOO_SMALL};
 
-/// Reads a field of a C struct through a raw pointer, without ever creating a Rust reference to the struct (its enum
-/// fields may hold values Rust must not see as enums). `as T` reinterprets the field: enums as `c_int`, bools as `u8`.
-macro_rules! field {
-    ($p:expr, $f:ident) => {
-        std::ptr::addr_of!((*$p).$f).read_unaligned()
-    };
-    ($p:expr, $f:ident as $t:ty) => {
-        std::ptr::addr_of!((*$p).$f).cast::<$t>().read_unaligned()
-    };
-}
-pub(crate) use field;
-
-/// Checks that a struct pointer is non-NULL and that the caller's `struct_size` (its first field, a `uint32_t`)
-/// covers this library's version of `T`. Larger sizes come from newer headers and are fine: only our fields are
-/// touched.
-///
-/// # Safety
-/// `p`, when non-NULL, must point to at least 4 readable bytes.
-pub unsafe fn check_struct<T>(p: *const T, name: &str) -> FfiResult<()> {
-    if p.is_null() {
-        return Err(Failure::null(name));
-    }
-    let size = p.cast::<u32>().read_unaligned() as usize;
-    let need = std::mem::size_of::<T>();
-    if size < need {
-        return Err(Failure::new(
-            dinof_status::StructSize,
-            format!("{name}->struct_size is {size}, this library needs at least {need}: set it to sizeof(...) or start from the *_default() initialiser"),
-        ));
+/// Refuses a pointer not aligned for its type: a slice over it would be undefined behaviour (and aborts debug
+/// builds), so it is an argument error, not a crash.
+pub fn check_aligned<T>(p: *const T, name: &str) -> FfiResult<()> {
+    if !p.is_aligned() {
+        let align = std::mem::align_of::<T>();
+        return Err(Failure::invalid(format!("{name} ({p:p}) is not aligned to {align} bytes, as its element type needs")));
     }
     Ok(())
 }
 
-/// The caller's output struct pointer, checked like `check_struct`, or `None` when NULL (optional outputs).
-///
-/// # Safety
-/// As `check_struct`.
-pub unsafe fn optional_out<T>(p: *mut T, name: &str) -> FfiResult<Option<*mut T>> {
-    if p.is_null() {
-        return Ok(None);
-    }
-    check_struct(p.cast_const(), name)?;
-    Ok(Some(p))
-}
-
-/// Writes `value` over the caller's struct, keeping the caller's `struct_size` (only our fields are written).
-///
-/// # Safety
-/// `p` must have passed `check_struct` and be writable for `size_of::<T>()` bytes.
-pub unsafe fn write_struct<T>(p: *mut T, value: T) {
-    let caller_size = p.cast::<u32>().read_unaligned();
-    p.write_unaligned(value);
-    p.cast::<u32>().write_unaligned(caller_size);
-}
-
-/// A C string argument as a path. On Unix any bytes are a path; elsewhere it must be UTF-8.
+/// A C string argument as a path. Paths are UTF-8 on every platform (on Windows they are converted to UTF-16; C#
+/// callers marshal with UnmanagedType.LPUTF8Str); on Unix other bytes are passed through as they are.
 ///
 /// # Safety
 /// `s` must be NULL or a NUL-terminated string.
@@ -91,8 +47,8 @@ pub unsafe fn optional_path(s: *const c_char, name: &str) -> FfiResult<Option<Pa
     path_arg(s, name).map(Some)
 }
 
-/// The first `needed` elements of the caller's output buffer, after checking it is non-NULL and `len` >= `needed`.
-/// Only `needed` elements are ever touched, whatever `len` claims.
+/// The first `needed` elements of the caller's output buffer, after checking it is non-NULL, aligned and
+/// `len` >= `needed`. Only `needed` elements are ever touched, whatever `len` claims.
 ///
 /// # Safety
 /// `out` must be writable for `len` elements of `T`.
@@ -100,9 +56,10 @@ pub unsafe fn out_slice<'a, T>(out: *mut T, len: usize, needed: usize, name: &st
     if out.is_null() {
         return Err(Failure::null(name));
     }
+    check_aligned(out.cast_const(), name)?;
     if len < needed {
         return Err(Failure::new(
-            dinof_status::BufferTooSmall,
+            DINOF_STATUS_BUFFER_TOO_SMALL,
             format!("{name} holds {len} elements, {needed} are needed (n x values per image)"),
         ));
     }

@@ -4,7 +4,7 @@
 pub mod options;
 pub mod steps;
 
-use crate::error::{Error, Result};
+use crate::error::{try_capacity, Error, Result};
 use crate::rng::SampleRng;
 use crate::sde::Sde;
 pub use options::*;
@@ -42,6 +42,32 @@ impl Batch {
     pub fn new(dim: usize, rngs: Vec<SampleRng>) -> Self {
         let n = dim * rngs.len();
         Batch { dim, x: vec![0.0; n], x_mean: vec![0.0; n], s: vec![0.0; n], z: vec![0.0; n], d: Vec::new(), x2: Vec::new(), rngs }
+    }
+
+    /// Buffers for up to `capacity` images, allocated fallibly and all reserved before any is touched, so a request
+    /// too large for the process is refused (Error::OutOfMemory) instead of aborting it. `ode`/`heun` reserve the
+    /// ODE solver's buffers too, so no step allocates.
+    pub fn try_new(dim: usize, capacity: usize, ode: bool, heun: bool) -> Result<Self> {
+        let len = dim.checked_mul(capacity).ok_or_else(|| Error::OutOfMemory { what: "a batch".into(), bytes: u128::MAX })?;
+        let buf = |what: &str| try_capacity::<f32>(len, what);
+        let (mut x, mut x_mean, mut s, mut z) = (buf("the batch's x")?, buf("the batch's means")?, buf("the batch's scores")?, buf("the batch's noise")?);
+        let d = if ode { buf("the ODE derivative")? } else { Vec::new() };
+        let x2 = if heun { buf("Heun's predictor")? } else { Vec::new() };
+        let rngs = try_capacity(capacity, "per-image noise streams")?;
+        for v in [&mut x, &mut x_mean, &mut s, &mut z] {
+            v.resize(len, 0.0);
+        }
+        Ok(Batch { dim, x, x_mean, s, z, d, x2, rngs })
+    }
+
+    /// Reuses the buffers for the images of `rngs` (at most the capacity; nothing is reallocated).
+    pub fn reset(&mut self, rngs: impl Iterator<Item = SampleRng>) {
+        self.rngs.clear();
+        self.rngs.extend(rngs);
+        let len = self.rngs.len() * self.dim;
+        for v in [&mut self.x, &mut self.x_mean, &mut self.s, &mut self.z] {
+            v.resize(len, 0.0);
+        }
     }
 
     pub fn len(&self) -> usize {

@@ -93,12 +93,31 @@ static inline size_t image_len(const dinof_model *m) {
         fprintf(stderr, "dinof_model_get_info: %s\n", dinof_last_error_message());
         exit(2);
     }
-    return info.image_len;
+    return (size_t)info.image_len;
+}
+
+/* The library's default sample / load options (dinof_*_init with this header's struct size). */
+static inline dinof_sample_options sample_defaults(void) {
+    dinof_sample_options o;
+    if (dinof_sample_options_init(&o, sizeof o) != DINOF_STATUS_OK) {
+        fprintf(stderr, "dinof_sample_options_init: %s\n", dinof_last_error_message());
+        exit(2);
+    }
+    return o;
+}
+
+static inline dinof_load_options load_defaults(void) {
+    dinof_load_options o;
+    if (dinof_load_options_init(&o, sizeof o) != DINOF_STATUS_OK) {
+        fprintf(stderr, "dinof_load_options_init: %s\n", dinof_last_error_message());
+        exit(2);
+    }
+    return o;
 }
 
 /* Sample options for n images with a fixed seed and step count; everything else at the bundle's defaults. */
 static inline dinof_sample_options seeded_options(size_t n, uint64_t seed, uint32_t steps) {
-    dinof_sample_options o = dinof_sample_options_default();
+    dinof_sample_options o = sample_defaults();
     o.n = n;
     o.seed = seed;
     o.random_seed = false;

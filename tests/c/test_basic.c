@@ -18,7 +18,9 @@ static void test_status_strings(void) {
         DINOF_STATUS_BACKEND, DINOF_STATUS_BACKEND_UNAVAILABLE, DINOF_STATUS_EXECUTION_PROVIDER_UNAVAILABLE,
         DINOF_STATUS_NON_FINITE, DINOF_STATUS_CANCELLED, DINOF_STATUS_INTERNAL, DINOF_STATUS_NULL_POINTER,
         DINOF_STATUS_STRUCT_SIZE, DINOF_STATUS_BAD_ENUM_VALUE, DINOF_STATUS_TIMEOUT, DINOF_STATUS_PANIC,
-        DINOF_STATUS_NOT_READY,
+        DINOF_STATUS_NOT_READY, DINOF_STATUS_OUT_OF_MEMORY, DINOF_STATUS_BAD_FILE_NAME,
+        DINOF_STATUS_FILE_OUTSIDE_BUNDLE, DINOF_STATUS_NOT_A_REGULAR_FILE, DINOF_STATUS_MANIFEST_TOO_LARGE,
+        DINOF_STATUS_CALLED_FROM_CALLBACK, DINOF_STATUS_BUSY,
     };
     size_t i;
     for (i = 0; i < sizeof all / sizeof all[0]; i++) {
@@ -28,14 +30,16 @@ static void test_status_strings(void) {
     /* The numbers are part of the ABI. */
     CHECK(DINOF_STATUS_OK == 0 && DINOF_STATUS_CANCELLED == 14 && DINOF_STATUS_NULL_POINTER == 100);
     CHECK(DINOF_STATUS_PANIC == 104 && DINOF_STATUS_NOT_READY == 105);
+    CHECK(DINOF_STATUS_OUT_OF_MEMORY == 16 && DINOF_STATUS_MANIFEST_TOO_LARGE == 20 && DINOF_STATUS_BUSY == 107);
+    CHECK(sizeof(dinof_status) == 4 && sizeof(dinof_start) == 4 && sizeof(dinof_phase) == 4);
     CHECK(strcmp(dinof_status_string(DINOF_STATUS_CANCELLED), "cancelled") == 0);
     CHECK(dinof_last_error_message() != NULL);
 }
 
 static void test_defaults(void) {
-    dinof_sample_options o = dinof_sample_options_default();
-    dinof_load_options l = dinof_load_options_default();
-    CHECK(o.struct_size == sizeof o && o.n == 1 && o.random_seed && o.start == DINOF_START_DEFAULT);
+    dinof_sample_options o = sample_defaults();
+    dinof_load_options l = load_defaults();
+    CHECK(o.struct_size == sizeof o && o.n == 1 && o.random_seed == 1 && o.start == DINOF_START_DEFAULT);
     CHECK(o.method == DINOF_METHOD_DEFAULT && o.steps == 0 && o.t_m == 0.0 && o.labels == NULL);
     CHECK(l.struct_size == sizeof l && l.backend == DINOF_BACKEND_DEFAULT && l.verify_checksums && l.threads == 0);
     CHECK(l.ort_library_path == NULL && !l.allow_fallback);
@@ -114,32 +118,36 @@ static void test_sample(dinof_model *m) {
         CHECK(memcmp(big, a, sizeof a) == 0 && big[64] == -5.0f && big[79] == -5.0f);
     }
 
-    /* RGBA8 is the float output quantised, grey to RGB, alpha 255. */
-    o = seeded_options(4, 7, steps);
-    CHECK_OK(dinof_sample_rgba8(m, &o, rgba, sizeof rgba, NULL, NULL, NULL));
-    {
+    /* RGBA8 is the float output quantised, grey to RGB, alpha 255; converted batch by batch (3 + 1 images here),
+       with the same bytes. */
+    for (i = 0; i < 2; i++) {
+        size_t k;
         int ok = 1;
-        for (i = 0; i < 64; i++) {
-            uint8_t g = (uint8_t)lrintf(a[i] * 255.0f);
-            const uint8_t *p = rgba + 4 * i;
+        o = seeded_options(4, 7, steps);
+        o.batch_size = i == 0 ? 0 : 3;
+        memset(rgba, 0, sizeof rgba);
+        CHECK_OK(dinof_sample_rgba8(m, &o, rgba, sizeof rgba, NULL, NULL, NULL));
+        for (k = 0; k < 64; k++) {
+            uint8_t g = (uint8_t)lrintf(a[k] * 255.0f);
+            const uint8_t *p = rgba + 4 * k;
             if (p[0] != g || p[1] != g || p[2] != g || p[3] != 255) ok = 0;
         }
         CHECK(ok);
     }
 
     /* A random seed is reported and reproduces the images. */
-    o = dinof_sample_options_default();
+    o = sample_defaults();
     o.n = 4;
     o.steps = steps;
     CHECK_OK(dinof_sample(m, &o, b, 64, NULL, NULL, &r));
-    o.random_seed = false;
+    o.random_seed = 0;
     o.seed = r.seed;
     CHECK_OK(dinof_sample(m, &o, c, 64, NULL, NULL, NULL));
     CHECK(memcmp(b, c, sizeof b) == 0);
 
     /* Raw output is SDE space: pixels = clamp(raw * 0.5 + 0.5). */
     o = seeded_options(4, 7, steps);
-    o.raw = true;
+    o.raw = 1;
     CHECK_OK(dinof_sample(m, &o, b, 64, NULL, NULL, NULL));
     {
         int ok = 1;
@@ -264,6 +272,17 @@ static void test_progress(dinof_model *m) {
     CHECK_OK(dinof_sample(m, &o, out, 48, log_progress, &log, NULL));
     CHECK(log.calls == 22 && log.flow_calls == 2 && log.monotone && log.last_total == 3);
     CHECK(log.last_fraction > 0.6);
+
+    /* One batch of 4 images: the fraction climbs to nearly 1 during the batch (it used to stop at 1/n). */
+    {
+        float four[4 * 16];
+        progress_log one = {0, 0, 1, 0.0, 0, NULL};
+        dinof_sample_options o4 = seeded_options(4, 1, 10);
+        one.self = &one;
+        CHECK_OK(dinof_sample(m, &o4, four, 64, log_progress, &one, NULL));
+        CHECK(one.monotone && one.calls == 11);
+        CHECK(one.last_fraction > 0.99 && one.last_fraction <= 1.0);
+    }
 }
 
 static void test_other_bundles(void) {

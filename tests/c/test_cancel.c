@@ -129,7 +129,7 @@ static void test_free_running_job(dinof_model *m) {
     CHECK_OK(dinof_job_start(m, &o, NULL, NULL, &job));
     wait_for_steps(job, 1);
     t0 = now();
-    dinof_job_free(job); /* cancels and joins */
+    CHECK_OK(dinof_job_free(job)); /* cancels and detaches; dinof_shutdown joins the thread */
     CHECK(now() - t0 < 1.0 * slack());
 }
 
@@ -147,5 +147,6 @@ int main(void) {
         CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, NULL));
     }
     dinof_model_free(m);
+    CHECK_OK(dinof_shutdown(-1)); /* every thread joined before exit */
     return finish("test_cancel");
 }

@@ -92,6 +92,13 @@ int main() {
     dinof::SampleOptions bad(2);
     bad.t_m = 0.123;
     CHECK_THROWS(model.sample(bad), DINOF_STATUS_INVALID_ARGUMENT);
+    // The message names its kind once ("invalid argument: ..."), not twice.
+    try {
+        model.sample(bad);
+    } catch (const dinof::Error& e) {
+        std::string what = e.what();
+        CHECK(what.rfind("invalid argument: ", 0) == 0 && what.find("invalid argument: invalid argument") == std::string::npos);
+    }
     bad = dinof::SampleOptions(0);
     CHECK_THROWS(model.sample(bad), DINOF_STATUS_INVALID_ARGUMENT);
 
@@ -103,8 +110,20 @@ int main() {
         lo.with_seed(1).with_labels(labels);
         lo.steps = steps;
         CHECK(cls.sample(lo).size() == 32);
-        labels[0] = 5;
+        lo.with_labels({5});
         CHECK_THROWS(cls.sample(lo), DINOF_STATUS_INVALID_ARGUMENT);
+
+        // Labels from a temporary are copied: the options stay valid after the temporary is gone, and so do copies.
+        dinof::SampleOptions per_image(4);
+        per_image.with_seed(3).with_labels({0, 1, 0, 1});
+        per_image.steps = steps;
+        std::vector<int64_t> churn(4096, 12345);  // reuses the freed temporary's memory, if it were still referenced
+        dinof::SampleOptions copy = per_image;
+        std::vector<int64_t> kept{0, 1, 0, 1};
+        dinof_sample_options raw = copy;
+        raw.labels = kept.data();
+        raw.label_count = kept.size();
+        CHECK(cls.sample(per_image) == cls.sample(raw) && cls.sample(copy) == cls.sample(raw) && churn[0] == 12345);
     }
 
     // Jobs: same images as the synchronous call; move-only handles.

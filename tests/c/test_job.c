@@ -108,7 +108,7 @@ static void test_random_seed_job(dinof_model *m) {
     dinof_job *job = NULL;
     dinof_sample_report r;
     float a[2 * 16], b[2 * 16];
-    dinof_sample_options o = dinof_sample_options_default();
+    dinof_sample_options o = sample_defaults();
     o.n = 2;
     o.steps = 5;
     r.struct_size = sizeof r;

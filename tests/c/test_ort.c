@@ -1,10 +1,11 @@
 /* The ONNX Runtime backend through the C ABI (scripts/test-c.sh runs it when ORT_DYLIB_PATH names a libonnxruntime,
    building the library with --features ort): the model info reports the backend and execution providers actually in
    use, fallback is reported, and images match tract's within the ORT tests' tolerance (tests/ort_backend.rs). */
+#include "bundle_util.h"
 #include "check.h"
 
 static dinof_load_options ort_options(dinof_execution_provider ep, bool fallback) {
-    dinof_load_options l = dinof_load_options_default();
+    dinof_load_options l = load_defaults();
     l.backend = DINOF_BACKEND_ORT;
     l.ort_library_path = getenv("ORT_DYLIB_PATH");
     l.execution_provider = ep;
@@ -13,7 +14,7 @@ static dinof_load_options ort_options(dinof_execution_provider ep, bool fallback
 }
 
 static void sample(const dinof_model *m, float *out) {
-    dinof_sample_options o = dinof_sample_options_default();
+    dinof_sample_options o = sample_defaults();
     o.n = 4;
     o.seed = 7;
     o.random_seed = false;
@@ -75,7 +76,7 @@ int main(void) {
     /* A job on the ORT model. */
     {
         dinof_job *job = NULL;
-        dinof_sample_options o = dinof_sample_options_default();
+        dinof_sample_options o = sample_defaults();
         o.n = 4;
         o.seed = 7;
         o.random_seed = false;
@@ -85,6 +86,36 @@ int main(void) {
         CHECK_OK(dinof_job_result(job, b, 64));
         CHECK(memcmp(a, b, sizeof a) == 0);
         dinof_job_free(job);
+    }
+    /* ONNX Runtime loads the networks from bytes too: the same bundle from memory gives the same images. */
+    {
+        static const char *names[] = {"dinof.json", "score.onnx", "flow_t0.4.onnx", "flow_t0.6.onnx"};
+        char *data[4];
+        size_t len[4], k;
+        dinof_blob blobs[3];
+        dinof_model *mem = NULL;
+        for (k = 0; k < 4; k++) {
+            char *path = path_join(fixture("gauss-vp"), names[k]);
+            data[k] = read_all(path, &len[k]);
+            free(path);
+            CHECK(data[k] != NULL);
+        }
+        for (k = 0; k < 3; k++) {
+            blobs[k].name = names[k + 1];
+            blobs[k].data = data[k + 1];
+            blobs[k].size = len[k + 1];
+        }
+        l = ort_options(DINOF_EXECUTION_PROVIDER_CPU, false);
+        CHECK_OK(dinof_model_load_from_memory(data[0], len[0], blobs, 3, &l, &mem));
+        if (mem != NULL) {
+            CHECK_OK(dinof_model_get_info(mem, &info));
+            CHECK(strcmp(info.backend, "ort") == 0);
+            sample(mem, b);
+            sample(ort, a);
+            CHECK(memcmp(a, b, sizeof a) == 0);
+        }
+        dinof_model_free(mem);
+        for (k = 0; k < 4; k++) free(data[k]);
     }
     dinof_model_free(ort);
     dinof_model_free(tract);

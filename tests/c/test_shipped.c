@@ -11,7 +11,7 @@ int main(void) {
     float *pix = (float *)malloc(n * 784 * sizeof(float));
     float *pix2 = (float *)malloc(n * 784 * sizeof(float));
     uint8_t *rgba = (uint8_t *)malloc(n * 784 * 4);
-    dinof_sample_options o = dinof_sample_options_default();
+    dinof_sample_options o = sample_defaults();
     size_t i;
     int in_range = 1, quantised = 1;
     double mean = 0.0;

@@ -15,7 +15,7 @@ typedef struct {
 } task;
 
 static dinof_sample_options options_for(int k, uint32_t steps) {
-    dinof_sample_options o = dinof_sample_options_default();
+    dinof_sample_options o = sample_defaults();
     o.n = N;
     o.seed = 100 + (uint64_t)k;
     o.random_seed = false;
