@@ -441,7 +441,7 @@ typedef struct dinof_progress {
  * dinof_job_progress from the main thread is the recommended path; a callback needs a static function (IL2CPP:
  * [MonoPInvokeCallback]) and a main-thread dispatcher.
  */
-typedef int (*dinof_progress_fn)(const struct dinof_progress *progress, void *user);
+typedef int (DINOF_CALL *dinof_progress_fn)(const struct dinof_progress *progress, void *user);
 
 /**
  * What a run did and the settings it resolved to. The caller sets struct_size.
@@ -508,7 +508,7 @@ typedef int32_t dinof_log_level;
  * (the caller's, a job's, a worker's), possibly concurrently: it must be thread-safe, must not throw or longjmp,
  * and must not call dinof_set_log_callback.
  */
-typedef void (*dinof_log_fn)(dinof_log_level level, const char *message, void *user);
+typedef void (DINOF_CALL *dinof_log_fn)(dinof_log_level level, const char *message, void *user);
 
 /**
  * Success.
@@ -816,40 +816,40 @@ extern "C" {
 /**
  * The library version as "major.minor.patch"; a static string, never NULL.
  */
-DINOF_API const char *dinof_version_string(void);
+DINOF_API const char *DINOF_CALL dinof_version_string(void);
 
 /**
  * The library's major version.
  */
-DINOF_API uint32_t dinof_version_major(void);
+DINOF_API uint32_t DINOF_CALL dinof_version_major(void);
 
 /**
  * The library's minor version.
  */
-DINOF_API uint32_t dinof_version_minor(void);
+DINOF_API uint32_t DINOF_CALL dinof_version_minor(void);
 
 /**
  * The library's patch version.
  */
-DINOF_API uint32_t dinof_version_patch(void);
+DINOF_API uint32_t DINOF_CALL dinof_version_patch(void);
 
 /**
  * The ABI version the library was built with; equals DINOF_ABI_VERSION of a matching header.
  */
-DINOF_API uint32_t dinof_abi_version(void);
+DINOF_API uint32_t DINOF_CALL dinof_abi_version(void);
 
 /**
  * A static description of a status code ("ok", "invalid argument", ...); never NULL. Unknown codes give
  * "unknown status".
  */
-DINOF_API const char *dinof_status_string(dinof_status status);
+DINOF_API const char *DINOF_CALL dinof_status_string(dinof_status status);
 
 /**
  * The message of the calling thread's most recent dinof call that returned a status: "" after a success, an
  * explanation after a failure. Never NULL. The string belongs to the library and stays valid until the next
  * dinof call on this thread (use dinof_last_error_copy to keep it).
  */
-DINOF_API const char *dinof_last_error_message(void);
+DINOF_API const char *DINOF_CALL dinof_last_error_message(void);
 
 /**
  * Copies the calling thread's last error message into `buf` (`len` bytes, always NUL-terminated when len > 0,
@@ -857,27 +857,27 @@ DINOF_API const char *dinof_last_error_message(void);
  * and len 0 it only reports `needed`. Unlike every other function, it leaves the last error message unchanged.
  * Returns DINOF_STATUS_OK, or DINOF_STATUS_BUFFER_TOO_SMALL when truncated. (ABI 2)
  */
-DINOF_API dinof_status dinof_last_error_copy(char *buf, size_t len, size_t *needed);
+DINOF_API dinof_status DINOF_CALL dinof_last_error_copy(char *buf, size_t len, size_t *needed);
 
 /**
  * The layout of one of the library's structs, for bindings to verify their own declarations at load: with `field`
  * NULL, *offset = 0 and *size = the struct's size in this library; with a field name ("n", "labels", ...), that
  * field's offset and size. Both outputs may be NULL. Unknown struct or field: DINOF_STATUS_INVALID_ARGUMENT. (ABI 2)
  */
-DINOF_API dinof_status dinof_struct_layout(dinof_struct_id id, const char *field, uint32_t *offset, uint32_t *size);
+DINOF_API dinof_status DINOF_CALL dinof_struct_layout(dinof_struct_id id, const char *field, uint32_t *offset, uint32_t *size);
 
 /**
  * Fills *opts with the default load options (tract on all cores, checksums verified) for a struct of `struct_size`
  * bytes (pass sizeof *opts) and sets opts->struct_size. Sizes of older headers are accepted (only their fields are
  * written); a size larger than this library's struct fails with DINOF_STATUS_STRUCT_SIZE. (ABI 2)
  */
-DINOF_API dinof_status dinof_load_options_init(struct dinof_load_options *opts, uint32_t struct_size);
+DINOF_API dinof_status DINOF_CALL dinof_load_options_init(struct dinof_load_options *opts, uint32_t struct_size);
 
 /**
  * Fills *opts with the default sample options (one image, random seed, everything else the bundle's defaults) for
  * a struct of `struct_size` bytes (pass sizeof *opts) and sets opts->struct_size. As dinof_load_options_init. (ABI 2)
  */
-DINOF_API dinof_status dinof_sample_options_init(struct dinof_sample_options *opts, uint32_t struct_size);
+DINOF_API dinof_status DINOF_CALL dinof_sample_options_init(struct dinof_sample_options *opts, uint32_t struct_size);
 
 /**
  * Loads a bundle directory (dinof.json + ONNX files), validates it and compiles its networks.
@@ -890,7 +890,7 @@ DINOF_API dinof_status dinof_sample_options_init(struct dinof_sample_options *op
  * _FILE_OUTSIDE_BUNDLE, _NOT_A_REGULAR_FILE, _MANIFEST_TOO_LARGE, _OUT_OF_MEMORY, plus argument errors.
  */
 DINOF_API
-dinof_status dinof_model_load(const char *path,
+dinof_status DINOF_CALL dinof_model_load(const char *path,
                               const struct dinof_load_options *opts,
                               struct dinof_model **out);
 
@@ -901,7 +901,7 @@ dinof_status dinof_model_load(const char *path,
  * DINOF_STATUS_MISSING_FILE. (ABI 2)
  */
 DINOF_API
-dinof_status dinof_model_load_from_memory(const void *manifest,
+dinof_status DINOF_CALL dinof_model_load_from_memory(const void *manifest,
                                           uint64_t manifest_size,
                                           const struct dinof_blob *blobs,
                                           uint64_t blob_count,
@@ -912,14 +912,14 @@ dinof_status dinof_model_load_from_memory(const void *manifest,
  * Frees a model handle (NULL is fine). Running jobs keep the model itself alive until they end. No other thread
  * may use this handle concurrently with or after this call.
  */
-DINOF_API void dinof_model_free(struct dinof_model *model);
+DINOF_API void DINOF_CALL dinof_model_free(struct dinof_model *model);
 
 /**
  * Describes a model: image shape, classes, available T_m values, start modes, the backend and execution providers
  * actually in use. The caller sets out->struct_size = sizeof(dinof_model_info) (an older header's smaller size gets
  * the fields it knows); pointers in *out belong to the model and stay valid until dinof_model_free.
  */
-DINOF_API dinof_status dinof_model_get_info(const struct dinof_model *model, struct dinof_model_info *out);
+DINOF_API dinof_status DINOF_CALL dinof_model_get_info(const struct dinof_model *model, struct dinof_model_info *out);
 
 /**
  * Generates opts->n images into `out`: n x C x H x W floats (NCHW), pixels in [0, 1] (SDE-space values when
@@ -932,7 +932,7 @@ DINOF_API dinof_status dinof_model_get_info(const struct dinof_model *model, str
  * Any number of threads may sample the same model at once.
  */
 DINOF_API
-dinof_status dinof_sample(const struct dinof_model *model,
+dinof_status DINOF_CALL dinof_sample(const struct dinof_model *model,
                           const struct dinof_sample_options *opts,
                           float *out,
                           size_t out_len,
@@ -947,7 +947,7 @@ dinof_status dinof_sample(const struct dinof_model *model,
  * dinof_sample does (untouched, or its first n x rgba8_len bytes 0).
  */
 DINOF_API
-dinof_status dinof_sample_rgba8(const struct dinof_model *model,
+dinof_status DINOF_CALL dinof_sample_rgba8(const struct dinof_model *model,
                                 const struct dinof_sample_options *opts,
                                 uint8_t *out,
                                 size_t out_len,
@@ -964,7 +964,7 @@ dinof_status dinof_sample_rgba8(const struct dinof_model *model,
  * dinof_job_free.
  */
 DINOF_API
-dinof_status dinof_job_start(const struct dinof_model *model,
+dinof_status DINOF_CALL dinof_job_start(const struct dinof_model *model,
                              const struct dinof_sample_options *opts,
                              dinof_progress_fn progress,
                              void *user,
@@ -975,7 +975,7 @@ dinof_status dinof_job_start(const struct dinof_model *model,
  * DINOF_PHASE_PENDING before the first step and DINOF_PHASE_FINISHED once the job has ended. Cheap: meant to be
  * polled every frame from an engine's main thread.
  */
-DINOF_API dinof_status dinof_job_progress(struct dinof_job *job, struct dinof_progress *out);
+DINOF_API dinof_status DINOF_CALL dinof_job_progress(struct dinof_job *job, struct dinof_progress *out);
 
 /**
  * Waits up to `timeout_ms` milliseconds (0 = just poll, negative = forever) for the job to end. Returns
@@ -983,39 +983,39 @@ DINOF_API dinof_status dinof_job_progress(struct dinof_job *job, struct dinof_pr
  * stopped it, with dinof_last_error_message set on this thread; dinof_job_error_message gives the same text from
  * any thread). May be called again after it ended.
  */
-DINOF_API dinof_status dinof_job_wait(struct dinof_job *job, int64_t timeout_ms);
+DINOF_API dinof_status DINOF_CALL dinof_job_wait(struct dinof_job *job, int64_t timeout_ms);
 
 /**
  * Asks the job to stop; returns at once. The job ends with DINOF_STATUS_CANCELLED before its next network call
  * (unless it already finished). Safe from any thread, also while another thread waits.
  */
-DINOF_API dinof_status dinof_job_cancel(struct dinof_job *job);
+DINOF_API dinof_status DINOF_CALL dinof_job_cancel(struct dinof_job *job);
 
 /**
  * Copies the message of the job's failure into `buf` ("" while it runs or after a success), from any thread: the
  * text dinof_job_wait leaves in the waiting thread's last error. Same conventions as dinof_last_error_copy (`len`
  * bytes, NUL-terminated, `needed` optional; DINOF_STATUS_BUFFER_TOO_SMALL when truncated). (ABI 2)
  */
-DINOF_API dinof_status dinof_job_error_message(const struct dinof_job *job, char *buf, size_t len, size_t *needed);
+DINOF_API dinof_status DINOF_CALL dinof_job_error_message(const struct dinof_job *job, char *buf, size_t len, size_t *needed);
 
 /**
  * Copies a finished job's images into `out` (4-byte aligned) as dinof_sample would write them; out_len counts
  * floats (>= n x image_len). Can be called repeatedly. On failure `out` is untouched.
  */
-DINOF_API dinof_status dinof_job_result(struct dinof_job *job, float *out, size_t out_len);
+DINOF_API dinof_status DINOF_CALL dinof_job_result(struct dinof_job *job, float *out, size_t out_len);
 
 /**
  * Copies a finished job's images into `out` as RGBA8, as dinof_sample_rgba8 would write them; out_len counts
  * bytes (>= n x rgba8_len). Refused for raw jobs and for channel counts other than 1, 3 or 4. On failure `out` is
  * untouched.
  */
-DINOF_API dinof_status dinof_job_result_rgba8(struct dinof_job *job, uint8_t *out, size_t out_len);
+DINOF_API dinof_status DINOF_CALL dinof_job_result_rgba8(struct dinof_job *job, uint8_t *out, size_t out_len);
 
 /**
  * Copies a finished job's report (seed, evaluations, timing, resolved settings) into *out; the caller sets
  * out->struct_size.
  */
-DINOF_API dinof_status dinof_job_report(struct dinof_job *job, struct dinof_sample_report *out);
+DINOF_API dinof_status DINOF_CALL dinof_job_report(struct dinof_job *job, struct dinof_sample_report *out);
 
 /**
  * Frees a job (NULL is fine) and returns promptly, also while it runs (from OnDestroy / EndPlay): a running job is
@@ -1025,7 +1025,7 @@ DINOF_API dinof_status dinof_job_report(struct dinof_job *job, struct dinof_samp
  * Called from the job's own progress callback it frees nothing and returns DINOF_STATUS_CALLED_FROM_CALLBACK
  * (return nonzero from the callback to cancel, and free the job after dinof_job_wait). (ABI 2: returns a status.)
  */
-DINOF_API dinof_status dinof_job_free(struct dinof_job *job);
+DINOF_API dinof_status DINOF_CALL dinof_job_free(struct dinof_job *job);
 
 /**
  * Sends the library's messages (DINOF_LOG_ERROR .. up to `max_level`) to `callback` with `user`; NULL removes the
@@ -1033,7 +1033,7 @@ DINOF_API dinof_status dinof_job_free(struct dinof_job *job);
  * the API boundary (DINOF_STATUS_PANIC), whose report goes to the callback at DINOF_LOG_ERROR. Process-wide.
  * (ABI 2)
  */
-DINOF_API dinof_status dinof_set_log_callback(dinof_log_fn callback, void *user, dinof_log_level max_level);
+DINOF_API dinof_status DINOF_CALL dinof_set_log_callback(dinof_log_fn callback, void *user, dinof_log_level max_level);
 
 /**
  * Waits for every thread dinof started to end and joins it: detached jobs (dinof_job_free on a running job) and
@@ -1043,7 +1043,7 @@ DINOF_API dinof_status dinof_set_log_callback(dinof_log_fn callback, void *user,
  * _TIMEOUT if threads remain at the deadline (call again), _CALLED_FROM_CALLBACK from a progress callback. The
  * library stays usable afterwards. (ABI 2)
  */
-DINOF_API dinof_status dinof_shutdown(int64_t timeout_ms);
+DINOF_API dinof_status DINOF_CALL dinof_shutdown(int64_t timeout_ms);
 
 #ifdef __cplusplus
 }  // extern "C"
