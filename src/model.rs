@@ -144,10 +144,10 @@ impl Model {
     pub fn load(dir: impl AsRef<Path>, opts: &LoadOptions) -> Result<Model> {
         let bundle = Bundle::open_with(dir, !opts.skip_checksums)?;
         let backend = backend::create(opts)?;
-        let score = backend.load(&bundle.file(&bundle.manifest.score.file), &score_spec(&bundle))?;
+        let score = load_network(&*backend, &bundle.file(&bundle.manifest.score.file), &score_spec(&bundle))?;
         let mut flows = Vec::new();
         for f in &bundle.manifest.flows {
-            let net = backend.load(&bundle.file(&f.file), &flow_spec(&bundle, f.t_m, f.conditional))?;
+            let net = load_network(&*backend, &bundle.file(&f.file), &flow_spec(&bundle, f.t_m, f.conditional))?;
             flows.push(Flow { t_m: f.t_m, conditional: f.conditional, net });
         }
         flows.sort_by(|a, b| a.t_m.total_cmp(&b.t_m));
@@ -232,6 +232,10 @@ impl Model {
         }
         if cfg.steps > 1_000_000 {
             return Err(Error::invalid(format!("steps = {} is unreasonably large (limit 1000000)", cfg.steps)));
+        }
+        if cfg.corrector_steps > MAX_CORRECTOR_STEPS {
+            // A manifest asking for 2^64 corrector steps would otherwise run forever (found by tests/fuzz_loader.rs).
+            return Err(Error::invalid(format!("corrector_steps = {} is unreasonably large (limit {MAX_CORRECTOR_STEPS})", cfg.corrector_steps)));
         }
         if cfg.method == Method::Sde && cfg.predictor == Predictor::None && cfg.corrector == Corrector::None {
             return Err(Error::invalid("predictor and corrector are both 'none': nothing would be sampled"));
@@ -361,6 +365,22 @@ impl Model {
         to_rgba8(&pixels, o.n, im.channels, hw, out);
         Ok(report)
     }
+}
+
+/// Langevin corrector steps per reverse step, at most (score_sde uses 1).
+pub const MAX_CORRECTOR_STEPS: usize = 1000;
+
+/// Loads one network. A backend's ONNX parser can panic on a hostile file (tract has `unimplemented!` paths a
+/// STRING tensor reaches, found by tests/fuzz_loader.rs): that is a bad file, so the panic becomes `InvalidOnnx`.
+fn load_network(backend: &dyn Backend, path: &Path, spec: &NetSpec) -> Result<Box<dyn Network>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| backend.load(path, spec))).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(Error::InvalidOnnx { path: path.to_path_buf(), msg: format!("the {} backend panicked while loading it: {what}", backend.info().name) })
+    })
 }
 
 /// Packs NCHW pixels in [0, 1] as RGBA8.
