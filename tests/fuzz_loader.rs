@@ -152,7 +152,7 @@ fn manifest_regressions(bases: &[(String, MemBundle)]) -> Vec<(String, MemBundle
 #[test]
 fn fuzz_manifests() {
     limit_address_space();
-    let cfg = Config::from_env(400);
+    let cfg = Config::from_env(1500);
     let bases = base_bundles();
     let mut tally = Tally::new("manifests");
     // Fixed pathological documents first (on two bases), then random mutations.
@@ -234,7 +234,7 @@ fn swap_file(rng: &mut fuzz::Rng, bases: &[(String, MemBundle)], target: &[u8]) 
 #[test]
 fn fuzz_onnx_bytes() {
     limit_address_space();
-    let cfg = Config::from_env(300);
+    let cfg = Config::from_env(1000);
     let bases = base_bundles();
     let mut tally = Tally::new("onnx-bytes");
     for i in cfg.indices() {
@@ -279,7 +279,7 @@ fn fuzz_onnx_bytes() {
 #[test]
 fn fuzz_onnx_protobuf() {
     limit_address_space();
-    let cfg = Config::from_env(300);
+    let cfg = Config::from_env(1000);
     let bases = base_bundles();
     let mut tally = Tally::new("onnx-protobuf");
     if cfg.only.is_none() {
@@ -443,7 +443,7 @@ mod c_abi {
 #[test]
 fn fuzz_c_abi_model_load() {
     limit_address_space();
-    let cfg = Config::from_env(120);
+    let cfg = Config::from_env(400);
     let bases = base_bundles();
     let mut tally = Tally::new("c-abi");
     for i in cfg.indices() {
@@ -468,7 +468,7 @@ fn fuzz_onnx_runtime_load() {
         return;
     }
     limit_address_space();
-    let cfg = Config::from_env(150);
+    let cfg = Config::from_env(300);
     let bases = base_bundles();
     let mut tally = Tally::new("ort");
     let opts = dinof::LoadOptions { backend: dinof::BackendKind::Ort, threads: 1, ..Default::default() };
