@@ -370,10 +370,19 @@ impl Model {
 /// Langevin corrector steps per reverse step, at most (score_sde uses 1).
 pub const MAX_CORRECTOR_STEPS: usize = 1000;
 
-/// Loads one network. A backend's ONNX parser can panic on a hostile file (tract has `unimplemented!` paths a
-/// STRING tensor reaches, found by tests/fuzz_loader.rs): that is a bad file, so the panic becomes `InvalidOnnx`.
+/// Loads one network: the file's claims about its own tensors are checked first (`backend::onnx_limits`), and a
+/// panic in a backend's parser (tract panics on some hostile graphs, found by tests/fuzz_loader.rs) marks a bad
+/// file, so it becomes `InvalidOnnx`.
 fn load_network(backend: &dyn Backend, path: &Path, spec: &NetSpec) -> Result<Box<dyn Network>> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| backend.load(path, spec))).unwrap_or_else(|payload| {
+    let load = || {
+        #[cfg(feature = "tract")]
+        {
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+            backend::onnx_limits::check_onnx_bytes(&bytes).map_err(|msg| Error::InvalidOnnx { path: path.to_path_buf(), msg })?;
+        }
+        backend.load(path, spec)
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)).unwrap_or_else(|payload| {
         let what = payload
             .downcast_ref::<&str>()
             .map(|s| s.to_string())

@@ -494,3 +494,16 @@ fn fuzz_onnx_runtime_load() {
     }
     tally.finish();
 }
+
+/// The checks that run before any parser (`backend::onnx_limits`) accept every network that ships, the MNIST
+/// model's and the analytic fixtures': they refuse hostile files, not real ones.
+#[test]
+fn file_checks_accept_the_shipped_networks() {
+    let mut dirs = good_fixtures();
+    dirs.push(repo().join("onnx/models/mnist"));
+    for dir in dirs {
+        for (name, bytes) in MemBundle::read(&dir).files {
+            dinof::backend::onnx_limits::check_onnx_bytes(&bytes).unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()));
+        }
+    }
+}

@@ -1,11 +1,73 @@
-//! Size claims an ONNX graph makes through constants, checked before tract sees the graph. tract evaluates every
-//! node whose inputs are all constants while it analyses a graph, so a ConstantOfShape, Expand or Tile fed a
-//! constant shape materialises that tensor at load time: a few bytes of protobuf can ask for terabytes (found by
-//! tests/fuzz_loader.rs). This is a guard for those three ops, not a general memory bound.
+//! Claims an ONNX file makes about its own tensors, checked before any backend parses it (found by
+//! tests/fuzz_loader.rs):
+//! - a constant tensor whose data is shorter or longer than its dims say: ONNX Runtime 1.19 reads past the end
+//!   (a segfault), tract hits `unimplemented!` for STRING raw data;
+//! - a ConstantOfShape, Expand or Tile fed a constant shape: tract evaluates it while analysing the graph, and ONNX
+//!   Runtime while running it, so a few bytes of protobuf can ask for terabytes. This is a guard for those three
+//!   ops, not a general memory bound.
+//!
+//! The protobuf types are tract-onnx's, so the checks run in builds with the `tract` feature (the default).
 
 use std::collections::HashMap;
 
-use tract_onnx::pb::{GraphProto, TensorProto};
+use tract_onnx::pb::{GraphProto, ModelProto, TensorProto};
+use tract_onnx::prelude::Framework;
+
+/// Decodes an ONNX file and applies every check of this module.
+pub fn check_onnx_bytes(bytes: &[u8]) -> Result<(), String> {
+    let proto: ModelProto =
+        tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).map_err(|e| format!("cannot parse ONNX protobuf: {e}"))?;
+    let graph = proto.graph.as_ref().ok_or("the file holds no graph")?;
+    check_tensor_data(graph)?;
+    check_constant_shapes(graph)
+}
+
+/// Every constant tensor (initializers, Constant nodes' values, in subgraphs too) carries exactly the data its
+/// dims and element type call for.
+pub fn check_tensor_data(graph: &GraphProto) -> Result<(), String> {
+    for t in &graph.initializer {
+        check_tensor(t)?;
+    }
+    for node in &graph.node {
+        for a in &node.attribute {
+            for t in a.t.iter().chain(a.tensors.iter()) {
+                check_tensor(t)?;
+            }
+            for g in a.g.iter().chain(a.graphs.iter()) {
+                check_tensor_data(g)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn check_tensor(t: &TensorProto) -> Result<(), String> {
+    if t.data_location == Some(1) {
+        return Err(format!("tensor '{}' keeps its data in an external file, which bundles do not support", t.name));
+    }
+    let elements = t.dims.iter().try_fold(1u128, |acc, &d| if d < 0 { None } else { acc.checked_mul(d as u128) });
+    let Some(elements) = elements else {
+        return Err(format!("tensor '{}' has dims {:?}: negative or overflowing", t.name, t.dims));
+    };
+    // Bytes per element in raw_data, and the typed field that holds the values otherwise (ONNX's TensorProto rules).
+    let (size, typed) = match t.data_type {
+        1 => (4, t.float_data.len()),
+        2 | 3 | 4 | 5 | 9 => (match t.data_type { 4 | 5 => 2, _ => 1 }, t.int32_data.len()),
+        6 => (4, t.int32_data.len()),
+        7 => (8, t.int64_data.len()),
+        10 | 16 => (2, t.int32_data.len()),
+        11 => (8, t.double_data.len()),
+        12 | 13 => (if t.data_type == 12 { 4 } else { 8 }, t.uint64_data.len()),
+        8 if t.raw_data.is_empty() => (0, t.string_data.len()),
+        other => return Err(format!("tensor '{}' has element type {other}, which dinof networks do not use", t.name)),
+    };
+    let ok = if t.raw_data.is_empty() { typed as u128 == elements } else { t.raw_data.len() as u128 == elements * size as u128 };
+    if !ok {
+        let have = if t.raw_data.is_empty() { format!("{typed} values") } else { format!("{} bytes", t.raw_data.len()) };
+        return Err(format!("tensor '{}' of dims {:?} (type {}) carries {have}, not what its dims call for", t.name, t.dims, t.data_type));
+    }
+    Ok(())
+}
 
 /// Elements a constant shape may ask one of these ops to build: 2^28 (1 GiB of f32), far above any real network's
 /// constants and far below what would exhaust a machine.

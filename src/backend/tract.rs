@@ -59,7 +59,6 @@ impl Backend for TractBackend {
         let graph = proto.graph.as_ref().ok_or_else(|| invalid("the file holds no graph".into()))?;
         let sig = signature_of(graph);
         check_signature(&sig, spec)?;
-        super::onnx_limits::check_constant_shapes(graph).map_err(invalid)?;
 
         // Compile with a symbolic batch; concrete plans are derived per batch size on first use.
         let mut model = tract_onnx::onnx()
