@@ -331,6 +331,21 @@ pub fn pathological(base: &[u8]) -> Vec<(String, Vec<u8>)> {
         }
     };
     out.push(with("the first initializer retyped UNDEFINED, no data", &undefined));
+    // ONNX Runtime 1.19.2 read past the end of a shape initializer cut short (a segfault).
+    let cut = |g: &mut pb::GraphProto| {
+        let i = g.initializer.iter().position(|t| t.data_type == 7 && !t.raw_data.is_empty()).unwrap_or(0);
+        if let Some(t) = g.initializer.get_mut(i) {
+            t.raw_data.truncate(2);
+        }
+    };
+    out.push(with("an INT64 initializer's raw_data cut to 2 bytes", &cut));
+    // tract indexed its map of values by a graph output name that no node produces (a panic).
+    let orphan = |g: &mut pb::GraphProto| {
+        if let Some(o) = g.output.first_mut() {
+            o.name = "produced_by_nobody".into();
+        }
+    };
+    out.push(with("a graph output that no node produces", &orphan));
     let overflow = |g: &mut pb::GraphProto| {
         g.initializer.push(TensorProto { name: "fuzz_o".into(), data_type: 1, dims: vec![1 << 32, 1 << 32, 1 << 32], raw_data: vec![0; 4], ..Default::default() });
     };
