@@ -322,6 +322,9 @@ impl Model {
             eval.labels = y.unwrap_or(&[]);
             let mut step_observer = |phase: Phase, step: usize, steps: usize| observe(&Progress { phase, step, steps, done, total });
             sampler::run(&self.bundle.sde, &cfg, &mut batch, &mut eval, &mut step_observer)?;
+            // The loop's own arithmetic can overflow too (beta_max = 2e27 gave NaN pixels, found by
+            // tests/fuzz_loader.rs): never hand out a non-finite image.
+            check_finite(&batch.x, "sampler (SDE arithmetic)", cfg.steps)?;
             self.write_output(&batch.x, o.raw, &mut out[done * dim..(done + b) * dim]);
             done += b;
         }

@@ -146,6 +146,13 @@ fn manifest_regressions(bases: &[(String, MemBundle)]) -> Vec<(String, MemBundle
     b.set_manifest_json(&v);
     b.recompute_checksums();
     out.push(("image 1×2^32×2^32 (C·H·W overflows), score shapes undeclared".into(), b));
+    // beta_max = 2e27: the sampler's own arithmetic overflowed and a "successful" run wrote NaN pixels
+    // (DINOF_FUZZ_SEED=20261129 manifests #15181).
+    let mut b = base("gauss-subvp");
+    let mut v = b.manifest_json();
+    v["sde"]["beta_max"] = serde_json::json!(2e27);
+    b.set_manifest_json(&v);
+    out.push(("sde.beta_max = 2e27".into(), b));
     out
 }
 
