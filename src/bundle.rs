@@ -327,6 +327,23 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Values per image (C·H·W), at most: 2^28 floats is 1 GiB per image, far above any model's, and keeps every size
+/// derived from the image (n·C·H·W, H·W·4 bytes of RGBA8, the C ABI's u32 fields) free of overflow.
+pub const MAX_IMAGE_VALUES: usize = 1 << 28;
+
+/// Image dimensions whose product overflows or exceeds `MAX_IMAGE_VALUES` (found by tests/fuzz_loader.rs: C·H·W
+/// overflowed in the flow's signature).
+fn check_image_size(im: &ImageSpec) -> Result<(), String> {
+    let values = im.channels.checked_mul(im.height).and_then(|v| v.checked_mul(im.width));
+    match values {
+        Some(v) if v <= MAX_IMAGE_VALUES => Ok(()),
+        _ => Err(format!(
+            "image: channels × height × width = {}×{}×{} exceeds the limit of {MAX_IMAGE_VALUES} values per image",
+            im.channels, im.height, im.width
+        )),
+    }
+}
+
 enum ParseError {
     Version(u64),
     Invalid(String),
@@ -361,6 +378,7 @@ impl Manifest {
         if im.channels == 0 || im.height == 0 || im.width == 0 {
             return Err(format!("image: channels, height and width must be ≥ 1 (got {}×{}×{})", im.channels, im.height, im.width));
         }
+        check_image_size(im)?;
         if !(im.pixel_scale.is_finite() && im.pixel_scale != 0.0 && im.pixel_offset.is_finite()) {
             return Err("image: pixel_scale must be finite and non-zero, pixel_offset finite".into());
         }

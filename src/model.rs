@@ -207,7 +207,7 @@ impl Model {
     fn load_source(src: &Source<'_>, opts: &LoadOptions) -> Result<Model> {
         let bundle = Bundle::open_source(src, !opts.skip_checksums)?;
         let backend = backend::create(opts)?;
-        let load = |file: &str, spec: &NetSpec| backend.load_bytes(&bundle.file(file), &src.read(file)?, spec);
+        let load = |file: &str, spec: &NetSpec| load_network(&*backend, &bundle.file(file), &src.read(file)?, spec);
         let score = load(&bundle.manifest.score.file, &score_spec(&bundle))?;
         let mut flows = Vec::new();
         for f in &bundle.manifest.flows {
@@ -299,6 +299,7 @@ impl Model {
             return Err(Error::invalid(format!("steps = {} is unreasonably large (limit {MAX_STEPS})", cfg.steps)));
         }
         if cfg.corrector_steps > MAX_CORRECTOR_STEPS {
+            // A manifest asking for 2^64 corrector steps would otherwise run forever (found by tests/fuzz_loader.rs).
             return Err(Error::invalid(format!("corrector_steps = {} is unreasonably large (limit {MAX_CORRECTOR_STEPS})", cfg.corrector_steps)));
         }
         if cfg.method == Method::Sde && cfg.predictor == Predictor::None && cfg.corrector == Corrector::None {
@@ -463,6 +464,9 @@ impl Model {
             eval.labels = y.unwrap_or(&[]);
             let mut step_observer = |phase: Phase, step: usize, steps: usize| observe(&at(phase, step, steps));
             sampler::run(&self.bundle.sde, cfg, batch, &mut eval, &mut step_observer)?;
+            // The loop's own arithmetic can overflow too (beta_max = 2e27 gave NaN pixels, found by
+            // tests/fuzz_loader.rs): never hand out a non-finite image.
+            check_finite(&batch.x, "sampler (SDE arithmetic)", cfg.steps)?;
             match out {
                 Output::F32(o) => self.write_output(&batch.x, *raw, &mut o[done * dim..(done + b) * dim]),
                 Output::Rgba8(o) => {
@@ -506,6 +510,25 @@ fn check_cancel(cancel: Option<&AtomicBool>) -> Result<()> {
     } else {
         Ok(())
     }
+}
+
+/// Loads one network: the file's claims about its own tensors are checked first (`backend::onnx_limits`), and a
+/// panic in a backend's parser (tract panics on some hostile graphs, found by tests/fuzz_loader.rs) marks a bad
+/// file, so it becomes `InvalidOnnx`.
+fn load_network(backend: &dyn Backend, path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>> {
+    let load = || {
+        #[cfg(feature = "tract")]
+        backend::onnx_limits::check_onnx_bytes(bytes).map_err(|msg| Error::InvalidOnnx { path: path.to_path_buf(), msg })?;
+        backend.load_bytes(path, bytes, spec)
+    };
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)).unwrap_or_else(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        Err(Error::InvalidOnnx { path: path.to_path_buf(), msg: format!("the {} backend panicked while loading it: {what}", backend.info().name) })
+    })
 }
 
 /// Packs NCHW pixels in [0, 1] as RGBA8.

@@ -9,6 +9,9 @@ use crate::error::{Error, Result};
 pub mod tract;
 
 #[cfg(feature = "tract")]
+pub mod onnx_limits;
+
+#[cfg(feature = "tract")]
 pub use tract::describe_onnx;
 
 #[cfg(feature = "ort")]

@@ -182,6 +182,15 @@ impl TractNetwork {
         Ok(outs.into_iter().map(|v| v.into_tensor()).collect())
     }
 
+    /// `run_chunk`, with a panic inside tract (a graph that loads but indexes out of bounds on real inputs, found by
+    /// tests/fuzz_loader.rs) turned into a backend error instead of unwinding through the caller.
+    fn run_chunk_guarded(&self, start: usize, n: usize, inputs: &[Input<'_>], per_in: &[usize]) -> Result<Vec<Tensor>> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_chunk(start, n, inputs, per_in))).unwrap_or_else(|payload| {
+            let what = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+            Err(self.fail(format!("tract panicked: {}", what.as_deref().unwrap_or("unknown panic"))))
+        })
+    }
+
     fn fail(&self, e: impl std::fmt::Display) -> Error {
         Error::Backend { backend: "tract", msg: format!("{}: {e:#}", self.spec.role) }
     }
@@ -211,9 +220,9 @@ impl Network for TractNetwork {
         let chunks: Vec<(usize, usize)> =
             (0..batch).step_by(self.sub_batch).map(|s| (s, self.sub_batch.min(batch - s))).collect();
         let results: Vec<Result<Vec<Tensor>>> = if chunks.len() == 1 {
-            vec![self.run_chunk(0, batch, inputs, &per_in)]
+            vec![self.run_chunk_guarded(0, batch, inputs, &per_in)]
         } else {
-            self.pool.install(|| chunks.par_iter().map(|&(s, n)| self.run_chunk(s, n, inputs, &per_in)).collect())
+            self.pool.install(|| chunks.par_iter().map(|&(s, n)| self.run_chunk_guarded(s, n, inputs, &per_in)).collect())
         };
         for ((s, n), res) in chunks.into_iter().zip(results) {
             let tensors = res?;
@@ -252,7 +261,8 @@ pub fn describe_onnx(path: &Path) -> Result<String> {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let params: i64 = graph.initializer.iter().map(|t| t.dims.iter().product::<i64>()).sum();
+    // Saturating: the dims are the file's claim, and a hostile file's overflow the product.
+    let params: i64 = graph.initializer.iter().map(|t| t.dims.iter().fold(1i64, |a, &d| a.saturating_mul(d))).fold(0i64, |a, n| a.saturating_add(n));
     let opset = proto.opset_import.iter().find(|o| o.domain.is_empty()).map_or(0, |o| o.version);
     Ok(format!("({}) -> ({}), {params} parameters, {} nodes, opset {opset}", fmt(&sig.inputs), fmt(&sig.outputs), graph.node.len()))
 }

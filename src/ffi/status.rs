@@ -109,8 +109,9 @@ pub(crate) const STATUSES: &[(dinof_status, &CStr)] = &[
     (DINOF_STATUS_BUSY, c"models or jobs still alive"),
 ];
 
-/// Every library error has its own code; a new `Error` variant fails to compile here until it gets one.
-pub(crate) fn status_of(e: &Error) -> dinof_status {
+/// Every library error has its own code; a new `Error` variant fails to compile here until it gets one. Public for
+/// tests that compare the C ABI's status with the Rust API's error (tests/fuzz_loader.rs).
+pub fn status_of(e: &Error) -> dinof_status {
     match e {
         Error::InvalidArgument(_) => DINOF_STATUS_INVALID_ARGUMENT,
         Error::BufferTooSmall { .. } => DINOF_STATUS_BUFFER_TOO_SMALL,
