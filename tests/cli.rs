@@ -1,7 +1,9 @@
-//! The `dinof` command line: outputs are well-formed, errors are clear and exit non-zero.
+//! The `dinof` command line: outputs are well-formed (the PNG grid holds exactly the .npy images, tile by tile; the
+//! shipped model's images are digits by the statistic of tests/common/digits.rs), errors are clear and exit non-zero.
 
 mod common;
 use common::*;
+use std::path::Path;
 use std::process::Command;
 
 fn dinof(args: &[&str]) -> (bool, String, String) {
@@ -15,6 +17,42 @@ fn tmp(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
+/// Reads a .npy written by the CLI: (shape, data).
+fn read_npy(path: &Path) -> (String, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
+    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap().to_string();
+    assert!(header.contains("'descr': '<f4'"), "{header}");
+    assert_eq!((10 + hlen) % 64, 0);
+    let data = bytes[10 + hlen..].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    (header, data)
+}
+
+/// Decodes the grid and checks its layout against the images it shows: `cols` images per row, a 2-pixel black
+/// border around each, image k's pixels quantised to 8 bits in tile (k / cols, k % cols).
+fn check_grid(png_path: &Path, images: &[f32], n: usize, h: usize, w: usize, cols: usize) {
+    let bytes = std::fs::read(png_path).unwrap();
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().expect("a PNG");
+    let mut buf = vec![0u8; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!((info.color_type, info.bit_depth), (png::ColorType::Grayscale, png::BitDepth::Eight));
+    let rows = n.div_ceil(cols);
+    let (gw, gh) = (cols * (w + 2) + 2, rows * (h + 2) + 2);
+    assert_eq!((info.width as usize, info.height as usize), (gw, gh));
+    let mut expected = vec![0u8; gw * gh];
+    for (k, img) in images.chunks(h * w).enumerate() {
+        let (ox, oy) = (2 + (k % cols) * (w + 2), 2 + (k / cols) * (h + 2));
+        for y in 0..h {
+            for x in 0..w {
+                expected[(oy + y) * gw + ox + x] = (img[y * w + x] * 255.0).round() as u8;
+            }
+        }
+    }
+    let bad = expected.iter().zip(&buf).filter(|(a, b)| a != b).count();
+    assert_eq!(bad, 0, "{bad} grid pixels differ from the images' (layout: {cols} per row, 2-pixel border)");
+}
+
 #[test]
 fn sample_writes_png_grid_and_npy() {
     let bundle = fixture("gauss-vp");
@@ -22,30 +60,38 @@ fn sample_writes_png_grid_and_npy() {
     let (ok, _, err) = dinof(&["sample", "--bundle", bundle.to_str().unwrap(), "--n", "6", "--seed", "3", "--steps", "20", "--out", png.to_str().unwrap(), "-q"]);
     assert!(ok, "{err}");
     assert!(err.contains("seed 3") && err.contains("20 score + 1 flow evaluations"), "{err}");
-    let bytes = std::fs::read(&png).unwrap();
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
-    // 3 images per row (ceil(sqrt(6))), 2 rows, 4x4 images with a 2-pixel border: 20 x 14.
-    assert_eq!(u32::from_be_bytes(bytes[16..20].try_into().unwrap()), 20);
-    assert_eq!(u32::from_be_bytes(bytes[20..24].try_into().unwrap()), 14);
 
     let npy = tmp("x.npy");
     let (ok, _, err) = dinof(&["sample", "--bundle", bundle.to_str().unwrap(), "--n", "6", "--seed", "3", "--steps", "20", "--out", npy.to_str().unwrap(), "-q"]);
     assert!(ok, "{err}");
-    let bytes = std::fs::read(&npy).unwrap();
-    assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
-    let hlen = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-    let header = std::str::from_utf8(&bytes[10..10 + hlen]).unwrap();
-    assert!(header.contains("'descr': '<f4'") && header.contains("'shape': (6, 1, 4, 4)"), "{header}");
-    assert_eq!((10 + hlen) % 64, 0);
-    let data: Vec<f32> = bytes[10 + hlen..].chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap())).collect();
+    let (header, data) = read_npy(&npy);
+    assert!(header.contains("'shape': (6, 1, 4, 4)"), "{header}");
     assert_eq!(data.len(), 96);
-    assert!(data.iter().all(|v| (0.0..=1.0).contains(v)));
     // Same seed and index → same values as the library gives (pixels = x·0.5 + 0.5 for VP).
     let model = load(&bundle, 1, 0);
     let raw = sample_raw(&model, &dinof::SampleOptions { n: 6, seed: Some(3), steps: Some(20), ..Default::default() });
     for (p, x) in data.iter().zip(&raw) {
         assert_eq!(*p, (x * 0.5 + 0.5).clamp(0.0, 1.0));
     }
+    // 3 images per row (ceil(sqrt(6))), 2 rows: 20 × 14 pixels, each tile the image of the same seed.
+    check_grid(&png, &data, 6, 4, 4, 3);
+}
+
+/// The shipped model through the CLI: the .npy holds digits (tests/common/digits.rs: at least 3 of 4 digit-like,
+/// and their mean image correlates with the mean MNIST digit), and the PNG grid shows exactly those images.
+#[test]
+fn shipped_model_cli_writes_digits() {
+    let bundle = shipped_model();
+    let (npy, png) = (tmp("digits.npy"), tmp("digits.png"));
+    for out in [&npy, &png] {
+        let (ok, _, err) = dinof(&["sample", "--bundle", bundle.to_str().unwrap(), "--n", "4", "--seed", "1", "--steps", "30", "--out", out.to_str().unwrap(), "-q"]);
+        assert!(ok, "{err}");
+    }
+    let (header, data) = read_npy(&npy);
+    assert!(header.contains("'shape': (4, 1, 28, 28)"), "{header}");
+    let (like, mean_corr) = digits::digit_count(&data);
+    assert!(like >= 3 && mean_corr >= digits::SET_CORR_MIN, "{like} of 4 images digit-like, mean image correlation {mean_corr:.3}");
+    check_grid(&png, &data, 4, 28, 28, 2);
 }
 
 #[test]
@@ -83,5 +129,29 @@ fn errors_exit_nonzero_with_a_message() {
         let (ok, _, err) = dinof(&refs);
         assert!(!ok, "{args:?} succeeded");
         assert!(err.contains(want), "{args:?}: stderr {err:?} lacks {want:?}");
+    }
+}
+
+/// The digit statistic can fail: noise, blank and saturated images, and the (blurry) mean digit itself, score no
+/// digit-like image.
+#[test]
+fn digit_statistic_rejects_noise_and_blur() {
+    let mut state = 12345u32;
+    let mut uniform = || {
+        state = state.wrapping_mul(1664525).wrapping_add(1013904223);
+        (state >> 8) as f32 / 16_777_216.0
+    };
+    let noise: Vec<f32> = (0..4 * digits::LEN).map(|_| uniform()).collect();
+    // Clamped N(0.5, 0.5²) (Box–Muller): what an untrained or diverged VP sampler's pixels look like.
+    let gauss: Vec<f32> = (0..4 * digits::LEN)
+        .map(|_| {
+            let (u, v) = (uniform().max(1e-7), uniform());
+            (0.5 + 0.5 * (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()).clamp(0.0, 1.0)
+        })
+        .collect();
+    let mean_digit: Vec<f32> = digits::reference().repeat(4);
+    for (name, images) in [("uniform", noise), ("gauss", gauss), ("black", vec![0.0; 4 * digits::LEN]), ("white", vec![1.0; 4 * digits::LEN]), ("mean digit", mean_digit)] {
+        let (like, _) = digits::digit_count(&images);
+        assert_eq!(like, 0, "{name}: {like} of 4 digit-like");
     }
 }

@@ -1,6 +1,8 @@
 #![allow(dead_code)]
 //! Shared helpers for the integration tests.
 
+pub mod digits;
+
 use std::path::PathBuf;
 
 use dinof::{LoadOptions, Model, SampleOptions};

@@ -1,0 +1,92 @@
+"""Breaks the sampler one coefficient or branch at a time and counts the tests that notice (the mutation table of
+tests/fixtures/README.md). Each mutation is a single textual edit of src/; the file is restored afterwards, also on
+an interrupt. Standard library only; run from the repository root:
+
+    python3 tests/mutants.py [--tests sampler_stats,cli] [--only NAME,...] [--cargo-args ...]
+
+Cargo's target directory is taken from CARGO_TARGET_DIR: point it at a private copy when others share the default
+one, since a mutated build overwrites target/debug/{dinof,libdinof.so}.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# name: [(file, original text, mutated text), ...]. Each original must occur exactly once in its file.
+STEPS = "src/sampler/steps.rs"
+MUTATIONS = {
+    "Euler–Maruyama g²h → ½g²h": [(STEPS, "(g * g * h) as f32", "(0.5 * g * g * h) as f32")],
+    "sign of the reverse-diffusion drift f": [(STEPS, "((1.0 - d.f_coeff) as f32", "((1.0 + d.f_coeff) as f32")],
+    "ODE −½g² → −g²": [(STEPS, "(0.5 * sde.diffusion(t).powi(2)) as f32", "(sde.diffusion(t).powi(2)) as f32")],
+    "Langevin step ×2": [(STEPS, "2.0 * alpha * (snr * n / g).powi(2)", "4.0 * alpha * (snr * n / g).powi(2)")],
+    "VP ancestral √β → β": [(STEPS, "(r, r * beta, beta.sqrt())", "(r, r * beta, beta)")],
+    "denoise removed": [
+        ("src/sampler/mod.rs", "    if cfg.denoise {\n        b.x.copy_from_slice(&b.x_mean);",
+         "    if false && cfg.denoise {\n        b.x.copy_from_slice(&b.x_mean);"),
+        ("src/sampler/mod.rs", "    if cfg.denoise {\n        let t = grid[cfg.steps];",
+         "    if false && cfg.denoise {\n        let t = grid[cfg.steps];")],
+    "flow start → prior noise at T_m": [
+        ("src/model.rs", "if let Some(flow) = flow {", "if let Some(flow) = flow.filter(|_| false) {")],
+    "temperature ignored": [("src/model.rs", "batch.draw_x(cfg.temperature as f32);", "batch.draw_x(1.0);")],
+    "default steps N instead of int(N·T_m)": [
+        ("src/sde.rs", "((self.n as f64 * t_start + 1e-9)", "((self.n as f64 + 1e-9)")],
+}
+
+
+def run_tests(tests: list[str], extra: list[str]) -> tuple[list[str], int, str]:
+    """Runs `cargo test --test T ...`; returns (failed test names, tests run, tail of the output)."""
+    cmd = ["cargo", "test", "--no-fail-fast", *extra]
+    for t in tests:
+        cmd += ["--test", t]
+    env = dict(os.environ, DINOF_STATS_FAIL_FAST="1")  # a failing test may stop at its first failing case
+    p = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env)
+    out = p.stdout + p.stderr
+    failed = re.findall(r"^test (\S+) \.\.\. FAILED", out, re.M)
+    ran = sum(int(a) + int(b) for a, b in re.findall(r"test result: \w+\. (\d+) passed; (\d+) failed", out))
+    if ran == 0:
+        raise RuntimeError(f"no test ran ({' '.join(cmd)}):\n{out[-3000:]}")
+    return failed, ran, out[-2000:]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--tests", default="sampler_stats,cli")
+    ap.add_argument("--only", default="", help="comma-separated substrings of mutation names")
+    ap.add_argument("--cargo-args", nargs=argparse.REMAINDER, default=[])
+    a = ap.parse_args()
+    tests = a.tests.split(",")
+    rows = []
+    for name, edits in MUTATIONS.items():
+        if a.only and not any(k in name for k in a.only.split(",")):
+            continue
+        originals = {rel: (ROOT / rel).read_text() for rel, _, _ in edits}
+        mutated = dict(originals)
+        for rel, old, new in edits:
+            if mutated[rel].count(old) != 1:
+                raise SystemExit(f"{name}: {rel} holds the original {mutated[rel].count(old)} times (the code moved?)")
+            mutated[rel] = mutated[rel].replace(old, new)
+        t0 = time.time()
+        try:
+            for rel, text in mutated.items():
+                (ROOT / rel).write_text(text)
+            failed, ran, _ = run_tests(tests, a.cargo_args)
+        finally:
+            for rel, text in originals.items():
+                (ROOT / rel).write_text(text)
+        rows.append((name, failed, ran))
+        print(f"{name}: {len(failed)} of {ran} fail ({time.time() - t0:.0f} s): {', '.join(failed)}", flush=True)
+    print("\n| mutation | tests failing | which |\n|---|---|---|")
+    for name, failed, ran in rows:
+        print(f"| {name} | {len(failed)} of {ran} | {', '.join(f.split('::')[-1] for f in failed)} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
