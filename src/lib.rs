@@ -28,7 +28,7 @@ pub use backend::{BackendInfo, BackendKind, ExecutionProvider, LoadOptions, OrtO
 pub use bundle::{Bundle, Manifest};
 pub use error::{Error, Result};
 pub use model::{Model, ModelInfo, Progress, SampleOptions, SampleReport};
-pub use sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Solver, Start};
+pub use sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Schedule, Solver, Start};
 pub use sde::{Sde, SdeKind};
 
 /// The crate version, also reported through the C ABI.

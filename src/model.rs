@@ -8,7 +8,7 @@ use crate::backend::{self, Backend, BackendInfo, DType, Input, LoadOptions, NetS
 use crate::bundle::Bundle;
 use crate::error::{Error, Result};
 use crate::rng::{self, SampleRng};
-use crate::sampler::{self, Batch, Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, ScoreFn, Solver, Start};
+use crate::sampler::{self, Batch, Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Schedule, ScoreFn, Solver, Start};
 use crate::sde::{Sde, SdeKind};
 
 /// What to generate. `None` fields take the bundle's defaults, then the runtime's.
@@ -32,8 +32,17 @@ pub struct SampleOptions {
     pub snr: Option<f64>,
     pub corrector_steps: Option<usize>,
     pub langevin_norm: Option<LangevinNorm>,
+    /// Solver: for method ode any but dpmpp_2m_sde; for method sde, dpmpp_2m_sde replaces predictor/corrector
+    /// (the ODE solvers are ignored there). Setting only the solver selects its method.
     pub solver: Option<Solver>,
-    /// Reverse steps from the start time; `None` = int(N·t_start).
+    /// Grid of the fixed-step solvers (default: uniform in t).
+    pub schedule: Option<Schedule>,
+    /// rk45's relative and absolute tolerances (default 1e-5 each, as score_sde).
+    pub rtol: Option<f64>,
+    pub atol: Option<f64>,
+    /// edm_heun's S_churn (default 0: deterministic).
+    pub churn: Option<f64>,
+    /// Reverse steps from the start time; `None` = int(N·t_start). Ignored by rk45.
     pub steps: Option<usize>,
     pub denoise: Option<bool>,
     /// Class labels for a conditional model: one per image, or one for all. `None` = image k gets class
@@ -74,7 +83,8 @@ pub struct SampleReport {
     /// The seed actually used (the random one, when none was given).
     pub seed: u64,
     pub config: SamplerConfig,
-    /// Score evaluations per image, counting only calls actually made.
+    /// Score evaluations per image, counting only calls actually made (rk45: a batch runs until its slowest image
+    /// is done, so this is the mean over chunks of the evaluations each image's slot received).
     pub score_evals: usize,
     /// Flow evaluations per image (1 for the flow start, else 0).
     pub flow_evals: usize,
@@ -211,16 +221,22 @@ impl Model {
             start,
             t_start,
             temperature: o.temperature.or(d.temperature).unwrap_or(1.0),
-            method: o.method.or(d.method).unwrap_or(Method::Sde),
+            // A solver chosen without a method brings its own (so `solver: dpmpp_2m` alone is not ignored).
+            method: o.method.or(o.solver.map(Solver::method)).or(d.method).unwrap_or(Method::Sde),
             predictor: o.predictor.or(d.predictor).unwrap_or(if ve { Predictor::ReverseDiffusion } else { Predictor::EulerMaruyama }),
             corrector: o.corrector.or(d.corrector).unwrap_or(if ve { Corrector::Langevin } else { Corrector::None }),
             snr: o.snr.or(d.snr).unwrap_or(0.16),
             corrector_steps: o.corrector_steps.or(d.corrector_steps).unwrap_or(1),
             langevin_norm: o.langevin_norm.or(d.langevin_norm).unwrap_or(LangevinNorm::PerSample),
             solver: o.solver.or(d.solver).unwrap_or(Solver::Heun),
+            schedule: o.schedule.or(d.schedule).unwrap_or(Schedule::Time),
+            rtol: o.rtol.or(d.rtol).unwrap_or(1e-5),
+            atol: o.atol.or(d.atol).unwrap_or(1e-5),
+            churn: o.churn.or(d.churn).unwrap_or(0.0),
             steps: o.steps.or(d.steps).unwrap_or_else(|| sde.default_steps(t_start)),
             denoise: o.denoise.or(d.denoise).unwrap_or(true),
         };
+        self.check_solver(o, &cfg)?;
         if !(cfg.temperature > 0.0 && cfg.temperature.is_finite()) {
             return Err(Error::invalid(format!("temperature must be > 0, got {}", cfg.temperature)));
         }
@@ -240,6 +256,33 @@ impl Model {
             return Err(Error::invalid("ancestral sampling is not defined for the sub-VP SDE (use euler_maruyama or reverse_diffusion)"));
         }
         Ok(cfg)
+    }
+
+    /// The solver options' own rules. A caller's explicit choice that the resolved sampler would ignore is an error
+    /// (it must not pass silently); the bundle's defaults for other solvers are simply not used.
+    fn check_solver(&self, o: &SampleOptions, cfg: &SamplerConfig) -> Result<()> {
+        if cfg.method == Method::Ode && cfg.solver == Solver::Dpmpp2mSde {
+            return Err(Error::invalid("solver dpmpp_2m_sde samples the reverse SDE: use method 'sde' (or dpmpp_2m for the ODE)"));
+        }
+        if !(cfg.rtol >= 1e-7 && cfg.rtol < 1.0 && cfg.atol > 0.0 && cfg.atol.is_finite()) {
+            return Err(Error::invalid(format!("rk45 needs 1e-7 ≤ rtol < 1 (the state is f32) and atol > 0, got rtol {}, atol {}", cfg.rtol, cfg.atol)));
+        }
+        if !(cfg.churn >= 0.0 && cfg.churn.is_finite()) {
+            return Err(Error::invalid(format!("churn must be ≥ 0, got {}", cfg.churn)));
+        }
+        let used = |s: Solver| !cfg.predictor_corrector() && cfg.solver == s;
+        if o.schedule.is_some_and(|s| s != Schedule::Time) && (cfg.predictor_corrector() || cfg.solver == Solver::Rk45) {
+            return Err(Error::invalid(format!(
+                "schedule '{}' applies to the fixed-step solvers (euler, heun, dpmpp_2m, dpmpp_2m_sde, edm_heun), not to {}",
+                o.schedule.unwrap(), if cfg.predictor_corrector() { "the predictor/corrector sampler" } else { "rk45" })));
+        }
+        if (o.rtol.is_some() || o.atol.is_some()) && !used(Solver::Rk45) {
+            return Err(Error::invalid("rtol/atol apply to solver rk45 only"));
+        }
+        if o.churn.is_some_and(|c| c > 0.0) && !used(Solver::EdmHeun) {
+            return Err(Error::invalid("churn applies to solver edm_heun only"));
+        }
+        Ok(())
     }
 
     fn flow(&self, t_m: f64) -> Result<&Flow> {
@@ -289,6 +332,7 @@ impl Model {
         let mut eval = ScoreEval { net: &*self.score, labels: &[], calls: 0, net_time: Duration::ZERO, step: 0 };
         let flow = if cfg.start == Start::Flow { Some(self.flow(cfg.t_start)?) } else { None };
         let mut done = 0;
+        let mut evals_times_images = 0;
         while done < o.n {
             let b = chunk.min(o.n - done);
             let rngs = (0..b).map(|k| SampleRng::new(seed, o.first_index + (done + k) as u64)).collect();
@@ -317,13 +361,13 @@ impl Model {
             }
             eval.labels = y.unwrap_or(&[]);
             let mut step_observer = |phase: Phase, step: usize, steps: usize| observe(&Progress { phase, step, steps, done, total });
-            sampler::run(&self.bundle.sde, &cfg, &mut batch, &mut eval, &mut step_observer)?;
+            evals_times_images += b * sampler::run(&self.bundle.sde, &cfg, &mut batch, &mut eval, &mut step_observer)?;
             self.write_output(&batch.x, o.raw, &mut out[done * dim..(done + b) * dim]);
             done += b;
         }
         Ok(SampleReport {
             seed,
-            score_evals: sampler::score_evals(&cfg),
+            score_evals: if o.n == 0 { sampler::score_evals(&cfg).unwrap_or(0) } else { evals_times_images.div_ceil(o.n) },
             flow_evals: usize::from(cfg.start == Start::Flow),
             network_calls: eval.calls,
             seconds: started.elapsed().as_secs_f64(),
@@ -406,8 +450,18 @@ struct ScoreEval<'a> {
 impl ScoreFn for ScoreEval<'_> {
     fn eval(&mut self, x: &[f32], t: f64, out: &mut [f32]) -> Result<()> {
         let b = out.len() / self.net.spec().output_len(0);
-        let ts = vec![t as f32; b];
-        let mut inputs = vec![Input::F32(x), Input::F32(&ts)];
+        self.run(x, &vec![t as f32; b], out)
+    }
+
+    fn eval_each(&mut self, x: &[f32], t: &[f64], out: &mut [f32]) -> Result<()> {
+        self.run(x, &t.iter().map(|&t| t as f32).collect::<Vec<_>>(), out)
+    }
+}
+
+impl ScoreEval<'_> {
+    fn run(&mut self, x: &[f32], ts: &[f32], out: &mut [f32]) -> Result<()> {
+        let b = ts.len();
+        let mut inputs = vec![Input::F32(x), Input::F32(ts)];
         if !self.labels.is_empty() {
             inputs.push(Input::I64(self.labels));
         }

@@ -245,6 +245,11 @@ pub unsafe fn sample_options(p: *const dinof_sample_options) -> FfiResult<Sample
         corrector_steps: nonzero(field!(p, corrector_steps)),
         langevin_norm,
         solver,
+        // Not settable from C yet: the new solvers' options come with the C ABI's next version (issue 10).
+        schedule: None,
+        rtol: None,
+        atol: None,
+        churn: None,
         steps: nonzero(field!(p, steps)),
         denoise,
         labels,
