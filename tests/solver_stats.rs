@@ -277,3 +277,26 @@ fn manifest_sampler_defaults_for_the_new_solvers() {
         assert!(e.to_string().contains(want), "{tag}: {e}");
     }
 }
+
+/// The CLI takes the new flags, says what it runs, and reports the evaluations made.
+#[test]
+fn cli_runs_the_new_solvers() {
+    let bundle = fixture("gauss-vp");
+    let out = std::env::temp_dir().join(format!("dinof-solver-cli-{}.npy", std::process::id()));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["sample", "--bundle", bundle.to_str().unwrap(), "--n", "4", "--seed", "1", "-q", "--out", out.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_dinof")).args(&args).output().unwrap();
+        (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let (ok, err) = run(&["--solver", "dpmpp_2m", "--schedule", "logsnr", "--steps", "10"]);
+    assert!(ok && err.contains("ode/dpmpp_2m 10 steps on the logsnr grid") && err.contains("11 score + 1 flow evaluations"), "{err}");
+    let (ok, err) = run(&["--solver", "rk45", "--rtol", "1e-4", "--atol", "1e-4"]);
+    assert!(ok && err.contains("adaptive (rtol 0.0001, atol 0.0001)"), "{err}");
+    let (ok, err) = run(&["--solver", "edm_heun", "--churn", "2", "--schedule", "edm", "--steps", "5"]);
+    assert!(ok && err.contains("11 score + 1 flow evaluations"), "{err}");
+    let (ok, err) = run(&["--method", "ode", "--solver", "dpmpp_2m_sde"]);
+    assert!(!ok && err.contains("use method 'sde'"), "{err}");
+    let (ok, err) = run(&["--schedule", "cosine"]);
+    assert!(!ok && err.contains("unknown schedule 'cosine'"), "{err}");
+}
