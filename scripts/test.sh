@@ -21,8 +21,8 @@ echo "ORT_DYLIB_PATH=$ORT_DYLIB_PATH"
 step "Rust tests (tract + ort)"
 cargo test --locked --all-targets --features ort 2>&1
 
-step "ONNX Runtime backend against the newest ONNX Runtime too"
-ORT_DYLIB_PATH="$(bash scripts/fetch-onnxruntime.sh 1.32.0)" cargo test --locked --features ort --test ort_backend 2>&1
+step "ONNX Runtime backend against the oldest tested ONNX Runtime too"
+ORT_DYLIB_PATH="$(bash scripts/fetch-onnxruntime.sh --oldest)" cargo test --locked --features ort --test ort_backend 2>&1
 
 step "C/C++ ABI tests"
 bash scripts/test-c.sh

@@ -157,6 +157,11 @@ pub struct OrtOptions {
     pub trt_engine_cache_dir: Option<PathBuf>,
     /// TensorRT workspace size in bytes; 0 = ONNX Runtime's default.
     pub trt_workspace_bytes: u64,
+    /// CPU provider: threads inside one session run. 0 (the default) = one, with a batch's runs spread over
+    /// `LoadOptions::threads` workers, which keeps images bit-identical whatever the batch size or thread count.
+    /// N > 0 = N threads inside each run, runs one after another: lower latency for a single image on many cores,
+    /// but the images then depend on how ONNX Runtime's kernels split their work (not guaranteed reproducible).
+    pub intra_op_threads: usize,
 }
 
 /// How to load a model.
@@ -165,7 +170,8 @@ pub struct LoadOptions {
     pub backend: BackendKind,
     /// Worker threads; 0 = one per available core.
     pub threads: usize,
-    /// Samples per network call; 0 = the backend's measured best.
+    /// Samples per network call; 0 = the backend's default: 1 on the CPU (tract, ONNX Runtime's CPU provider), which
+    /// keeps an image bit-identical whatever the batch size; the whole batch on CUDA/TensorRT.
     pub sub_batch: usize,
     /// Verify the manifest's sha256 checksums (on by default in the C ABI and CLI).
     pub skip_checksums: bool,
@@ -178,6 +184,18 @@ pub(crate) fn resolve_threads(threads: usize) -> usize {
     } else {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     }
+}
+
+/// The persistent pool a backend spreads one batch's network calls over (spawning threads per call costs more
+/// than a small network's forward pass).
+#[cfg(any(feature = "tract", feature = "ort"))]
+pub(crate) fn worker_pool(threads: usize, name: &'static str) -> Result<std::sync::Arc<rayon::ThreadPool>> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(move |i| format!("{name}-{i}"))
+        .build()
+        .map(std::sync::Arc::new)
+        .map_err(|e| Error::Internal(format!("cannot start the worker pool: {e}")))
 }
 
 /// Creates the backend the options ask for.

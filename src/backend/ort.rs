@@ -1,6 +1,11 @@
 //! The ONNX Runtime backend (feature `ort`). libonnxruntime is opened at run time: we find it and check it ourselves
 //! before ort sees it, because ort panics on a missing or too-old library. One session per network is created at
 //! load time; a run reads the caller's inputs and writes the caller's outputs in place.
+//!
+//! Reproducibility on the CPU provider holds by construction, as on tract: by default every session run computes
+//! one image on one thread (intra-op threads = 1), and the images of a batch are spread over a worker pool. An
+//! image's arithmetic is then the same whatever the batch size, chunking or thread count, for any ONNX Runtime
+//! version's kernels on any CPU: no result rests on how a multi-threaded or batched kernel splits its sums.
 
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -9,6 +14,7 @@ use std::ptr;
 use std::sync::{Arc, Mutex};
 
 use ::ort::environment::Environment;
+use rayon::prelude::*;
 use ::ort::ep::{self, ExecutionProviderDispatch};
 use ::ort::session::builder::GraphOptimizationLevel;
 use ::ort::session::Session;
@@ -16,7 +22,7 @@ use ::ort::value::{DynValueRef, TensorElementType, TensorRef, TensorRefMut, Valu
 use ::ort::AsPointer;
 
 use super::{
-    check_signature, resolve_threads, Backend, BackendInfo, DType, ExecutionProvider, Input, LoadOptions, NetSpec, Network, OrtOptions, Signature,
+    check_signature, resolve_threads, worker_pool, Backend, BackendInfo, DType, ExecutionProvider, Input, LoadOptions, NetSpec, Network, OrtOptions, Signature,
     TensorInfo,
 };
 use crate::error::{Error, Result};
@@ -40,12 +46,19 @@ struct Runtime {
 
 static RUNTIME: Mutex<Option<Arc<Runtime>>> = Mutex::new(None);
 
+/// Samples per session run on the CPU provider unless the caller chooses: one image per run, on one thread, is
+/// what makes an image independent of the batch it is computed in (see the module comment).
+pub const DEFAULT_CPU_SUB_BATCH: usize = 1;
+
 pub struct OrtBackend {
     runtime: Arc<Runtime>,
     opts: OrtOptions,
     threads: usize,
-    /// Samples per session run; 0 = the whole batch at once.
+    /// Samples per session run as the caller asked; 0 = the provider's default (`DEFAULT_CPU_SUB_BATCH` on the CPU,
+    /// the whole batch on CUDA/TensorRT).
     sub_batch: usize,
+    /// Runs the CPU sessions' single-threaded runs side by side.
+    pool: Arc<rayon::ThreadPool>,
     providers: Mutex<Providers>,
 }
 
@@ -65,11 +78,13 @@ impl OrtBackend {
             // TensorRT leaves the subgraphs it cannot compile to CUDA, and CUDA leaves the rest to the CPU.
             ExecutionProvider::TensorRt => vec!["tensorrt", "cuda", "cpu"],
         };
+        let threads = resolve_threads(opts.threads);
         Ok(OrtBackend {
             runtime,
             opts: opts.ort.clone(),
-            threads: resolve_threads(opts.threads),
+            threads,
             sub_batch: opts.sub_batch,
+            pool: worker_pool(threads, "dinof-ort")?,
             providers: Mutex::new(Providers { names: names.into_iter().map(String::from).collect(), fell_back: false }),
         })
     }
@@ -79,13 +94,16 @@ impl OrtBackend {
         &self.runtime.version
     }
 
+    /// A session on the given providers; none = the CPU, where every run is single-threaded (the pool supplies
+    /// the parallelism). On CUDA/TensorRT the intra-op threads serve the operators left to the CPU.
     fn session(&self, path: &Path, providers: Vec<ExecutionProviderDispatch>) -> std::result::Result<Session, String> {
+        let intra_threads = if providers.is_empty() { self.opts.intra_op_threads.max(1) } else { self.threads };
         guarded("creating a session", || {
             let builder = Session::builder(&self.runtime.env)
                 .map_err(|e| e.to_string())?
                 .with_optimization_level(GraphOptimizationLevel::All)
                 .map_err(|e| e.to_string())?
-                .with_intra_threads(self.threads)
+                .with_intra_threads(intra_threads)
                 .map_err(|e| e.to_string())?;
             let mut builder =
                 if providers.is_empty() { builder } else { builder.with_execution_providers(providers).map_err(|e| e.to_string())? };
@@ -121,6 +139,11 @@ impl OrtBackend {
         })
     }
 
+    /// Samples per session run on the CPU provider.
+    fn cpu_sub_batch(&self) -> usize {
+        if self.sub_batch > 0 { self.sub_batch } else { DEFAULT_CPU_SUB_BATCH }
+    }
+
     fn ep_name(&self) -> &'static str {
         match self.opts.execution_provider {
             ExecutionProvider::Cpu => "CPU",
@@ -133,7 +156,9 @@ impl OrtBackend {
 impl Backend for OrtBackend {
     fn info(&self) -> BackendInfo {
         let p = self.providers.lock().unwrap_or_else(|e| e.into_inner());
-        BackendInfo { name: "ort", execution_providers: p.names.clone(), fell_back: p.fell_back, threads: self.threads, sub_batch: self.sub_batch }
+        let on_cpu = p.names.len() == 1;
+        let sub_batch = if on_cpu { self.cpu_sub_batch() } else { self.sub_batch };
+        BackendInfo { name: "ort", execution_providers: p.names.clone(), fell_back: p.fell_back, threads: self.threads, sub_batch }
     }
 
     fn load(&self, path: &Path, spec: &NetSpec) -> Result<Box<dyn Network>> {
@@ -165,7 +190,13 @@ impl Backend for OrtBackend {
         };
         check_signature(&signature_of(&session), spec)?;
 
-        let cap = if accelerated && self.opts.execution_provider == ExecutionProvider::TensorRt { TRT_MAX_BATCH } else { usize::MAX };
+        let max_batch = match (accelerated, self.opts.execution_provider) {
+            (false, _) => self.cpu_sub_batch(),
+            (true, ExecutionProvider::TensorRt) if self.sub_batch > 0 => self.sub_batch.min(TRT_MAX_BATCH),
+            (true, ExecutionProvider::TensorRt) => TRT_MAX_BATCH,
+            (true, _) if self.sub_batch > 0 => self.sub_batch,
+            (true, _) => usize::MAX,
+        };
         let c_names = |names: Vec<&str>| {
             names.into_iter().map(CString::new).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| invalid(e.to_string()))
         };
@@ -174,9 +205,14 @@ impl Backend for OrtBackend {
             output_names: c_names(spec.outputs.iter().map(|o| o.0.as_str()).collect())?,
             per_in: spec.inputs.iter().map(|(_, _, d)| d.iter().product()).collect(),
             per_out: (0..spec.outputs.len()).map(|i| spec.output_len(i)).collect(),
-            max_batch: if self.sub_batch > 0 { self.sub_batch.min(cap) } else { cap },
+            max_batch,
             spec: spec.clone(),
-            session: Mutex::new(session),
+            session,
+            // ONNX Runtime's Run may be called concurrently on the CPU provider; GPU providers get one run at a time.
+            exclusive: accelerated.then(|| Mutex::new(())),
+            // Single-threaded CPU runs go side by side; multi-threaded ones would only fight over the cores.
+            parallel: !accelerated && self.opts.intra_op_threads == 0,
+            pool: self.pool.clone(),
         };
         Ok(Box::new(net))
     }
@@ -215,10 +251,14 @@ fn signature_of(session: &Session) -> Signature {
 
 struct OrtNetwork {
     spec: NetSpec,
-    /// ort's `Session::run` needs `&mut` (ONNX Runtime's Run is not safe to call concurrently on every provider), so
-    /// concurrent callers queue here. A pool of sessions measured no faster on the CPU (two callers on the MNIST
-    /// score network, batch 1 and 16: one run already keeps every intra-op thread busy) and holds the weights twice.
-    session: Mutex<Session>,
+    /// One session shared by every caller: ONNX Runtime documents Run as safe to call concurrently (the weights are
+    /// held once); `exclusive` serialises runs where a provider is not known to allow it.
+    session: Session,
+    /// Held during runs on CUDA/TensorRT; `None` on the CPU provider.
+    exclusive: Option<Mutex<()>>,
+    /// The runs of one batch go side by side on `pool` (CPU provider, single-threaded runs).
+    parallel: bool,
+    pool: Arc<rayon::ThreadPool>,
     /// Contract names in spec order, as C strings once instead of per run.
     input_names: Vec<CString>,
     output_names: Vec<CString>,
@@ -229,11 +269,13 @@ struct OrtNetwork {
 }
 
 impl OrtNetwork {
-    /// Runs samples [start, start + n): tensors are views of the caller's buffers, and the outputs are passed to
-    /// ONNX Runtime pre-allocated, so it writes the results in place (copying from the device for CUDA/TensorRT).
-    /// Measured against ort's `run` plus a copy: as fast on the MNIST U-Net, 1 µs (≈12%) less per call on the
-    /// small analytic networks. (ort's IoBinding would copy borrowed inputs, so it is not used.)
-    fn run_chunk(&self, session: &mut Session, start: usize, n: usize, inputs: &[Input<'_>], outputs: &mut [&mut [f32]]) -> std::result::Result<(), String> {
+    /// Runs samples [start, start + n) of the inputs into `outputs` (which hold exactly those n samples): tensors are
+    /// views of the caller's buffers, and the outputs are passed to ONNX Runtime pre-allocated, so it writes the
+    /// results in place (copying from the device for CUDA/TensorRT). Measured against ort's `run` plus a copy: as
+    /// fast on the MNIST U-Net, 1 µs (≈12%) less per call on the small analytic networks. (ort's IoBinding would
+    /// copy borrowed inputs, so it is not used.)
+    fn run_chunk(&self, start: usize, n: usize, inputs: &[Input<'_>], outputs: &mut [&mut [f32]]) -> std::result::Result<(), String> {
+        let session = &self.session;
         let s = |e: ::ort::Error| e.to_string();
         let mut values: Vec<DynValueRef<'_>> = Vec::with_capacity(inputs.len());
         for (k, input) in inputs.iter().enumerate() {
@@ -247,16 +289,16 @@ impl OrtNetwork {
         let mut results: Vec<TensorRefMut<'_, f32>> = Vec::with_capacity(outputs.len());
         for (i, out) in outputs.iter_mut().enumerate() {
             let shape: Vec<usize> = std::iter::once(n).chain(self.spec.outputs[i].1.iter().copied()).collect();
-            let (a, b) = (start * self.per_out[i], (start + n) * self.per_out[i]);
-            results.push(TensorRefMut::from_array_view_mut((shape, &mut out[a..b])).map_err(s)?);
+            results.push(TensorRefMut::from_array_view_mut((shape, &mut out[..n * self.per_out[i]])).map_err(s)?);
         }
         let in_names: Vec<*const c_char> = self.input_names.iter().map(|c| c.as_ptr()).collect();
         let out_names: Vec<*const c_char> = self.output_names.iter().map(|c| c.as_ptr()).collect();
         let in_ptrs: Vec<*const ::ort::sys::OrtValue> = values.iter().map(|v| v.ptr()).collect();
         let mut out_ptrs: Vec<*mut ::ort::sys::OrtValue> = results.iter().map(|v| v.ptr().cast_mut()).collect();
-        // SAFETY: the session is held exclusively (`&mut`); names and values outlive the call; every output value is
-        // a tensor of exactly the shape the contract gives, over a live slice of the caller's buffer, which ONNX
-        // Runtime fills (it verifies a pre-allocated output's shape against the one the graph produces).
+        // SAFETY: ONNX Runtime's Run is thread-safe on a shared session (callers on GPU providers also hold
+        // `exclusive`); names and values outlive the call; every output value is a tensor of exactly the shape the
+        // contract gives, over a live slice of the caller's buffer that no other run touches, which ONNX Runtime
+        // fills (it verifies a pre-allocated output's shape against the one the graph produces).
         let status = unsafe {
             (::ort::api().Run)(
                 session.ptr().cast_mut(),
@@ -296,15 +338,27 @@ impl Network for OrtNetwork {
                 return Err(Error::Internal(format!("{role}: output {i} has room for {}, expected {}", out.len(), batch * self.per_out[i])));
             }
         }
-        let mut session = self.session.lock().unwrap_or_else(|e| e.into_inner());
-        let mut start = 0;
-        while start < batch {
-            let n = self.max_batch.min(batch - start);
-            guarded("running a network", || self.run_chunk(&mut session, start, n, inputs, outputs))
-                .map_err(|msg| Error::Backend { backend: "ort", msg: format!("{role}: {msg}") })?;
-            start += n;
+        // Each chunk gets its own disjoint piece of every output.
+        let chunk = self.max_batch.min(batch.max(1));
+        let mut pieces: Vec<Vec<&mut [f32]>> = (0..batch.div_ceil(chunk)).map(|_| Vec::with_capacity(outputs.len())).collect();
+        for (i, out) in outputs.iter_mut().enumerate() {
+            for (c, piece) in out.chunks_mut(chunk * self.per_out[i]).enumerate() {
+                pieces[c].push(piece);
+            }
         }
-        Ok(())
+        let run = |(c, mut outs): (usize, Vec<&mut [f32]>)| {
+            let start = c * chunk;
+            guarded("running a network", || self.run_chunk(start, chunk.min(batch - start), inputs, &mut outs))
+                .map_err(|msg| Error::Backend { backend: "ort", msg: format!("{role}: {msg}") })
+        };
+        match &self.exclusive {
+            None if self.parallel && pieces.len() > 1 => self.pool.install(|| pieces.into_par_iter().enumerate().try_for_each(run)),
+            None => pieces.into_iter().enumerate().try_for_each(run),
+            Some(lock) => {
+                let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
+                pieces.into_iter().enumerate().try_for_each(run)
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use tract_onnx::pb::{tensor_proto::DataType, type_proto::Value, ModelProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
-use super::{check_signature, resolve_threads, Backend, BackendInfo, DType, Input, LoadOptions, NetSpec, Network, Signature, TensorInfo};
+use super::{check_signature, resolve_threads, worker_pool, Backend, BackendInfo, DType, Input, LoadOptions, NetSpec, Network, Signature, TensorInfo};
 use crate::error::{Error, Result};
 
 /// Sub-batch size used when the caller does not choose one. One image per network call is what keeps an image
@@ -29,13 +29,8 @@ pub struct TractBackend {
 impl TractBackend {
     pub fn new(opts: &LoadOptions) -> Result<Self> {
         let threads = resolve_threads(opts.threads);
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("dinof-tract-{i}"))
-            .build()
-            .map_err(|e| Error::Internal(format!("cannot start the worker pool: {e}")))?;
         let sub_batch = if opts.sub_batch > 0 { opts.sub_batch } else { DEFAULT_SUB_BATCH };
-        Ok(TractBackend { pool: Arc::new(pool), threads, sub_batch })
+        Ok(TractBackend { pool: worker_pool(threads, "dinof-tract")?, threads, sub_batch })
     }
 }
 

@@ -54,9 +54,14 @@ struct LoadArgs {
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Images per network call inside the backend (0 = backend default).
+    /// Images per network call inside the backend (0 = backend default: 1 on the CPU, which keeps images
+    /// bit-identical whatever the batch size; larger is a throughput option, equal to ~1e-5).
     #[arg(long, default_value_t = 0)]
     sub_batch: usize,
+    /// ONNX Runtime CPU: threads inside each network call (0 = one per call, calls side by side: reproducible;
+    /// N: lower single-image latency, images not guaranteed bit-identical across thread counts).
+    #[arg(long, default_value_t = 0)]
+    ort_intra_threads: usize,
     /// TensorRT: fp16 engines.
     #[arg(long)]
     trt_fp16: bool,
@@ -80,6 +85,7 @@ impl LoadArgs {
                 trt_fp16: self.trt_fp16,
                 trt_engine_cache_dir: self.trt_cache.clone(),
                 trt_workspace_bytes: 0,
+                intra_op_threads: self.ort_intra_threads,
             },
         }
     }

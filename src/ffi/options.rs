@@ -174,6 +174,8 @@ pub unsafe fn load_options(p: *const dinof_load_options) -> FfiResult<LoadOption
             trt_fp16: field!(p, trt_fp16 as u8) != 0,
             trt_engine_cache_dir: optional_path(field!(p, trt_engine_cache_dir), "dinof_load_options.trt_engine_cache_dir")?,
             trt_workspace_bytes: field!(p, trt_workspace_bytes),
+            // Not exposed in the C ABI yet: the reproducible default.
+            intra_op_threads: 0,
         },
     })
 }
