@@ -195,7 +195,8 @@ typedef int32_t dinof_predictor;
 typedef int32_t dinof_corrector;
 
 /**
- * Solver of the ODE method (DINOF_SOLVER_*).
+ * Fixed-step or adaptive solver (DINOF_SOLVER_*): Euler/Heun/DPM-Solver++(2M)/EDM Heun/RK45 for the ODE method,
+ * DPM-Solver++(2M) SDE for the SDE method (in place of predictor/corrector). Values are appended, never renumbered.
  */
 typedef int32_t dinof_solver;
 
@@ -209,6 +210,11 @@ typedef int32_t dinof_langevin_norm;
  * Whether the last step returns the noise-free mean (DINOF_DENOISE_*).
  */
 typedef int32_t dinof_denoise;
+
+/**
+ * Time grid of the fixed-step solvers (DINOF_SCHEDULE_*).
+ */
+typedef int32_t dinof_schedule;
 
 /**
  * What to generate. Initialise with dinof_sample_options_init(&o, sizeof o), then set n. For every field, 0 (or a
@@ -304,6 +310,20 @@ typedef struct dinof_sample_options {
      * DINOF_STATUS_OUT_OF_MEMORY.
      */
     uint64_t batch_size;
+    /**
+     * DINOF_SCHEDULE_*: the time grid of the fixed-step solvers (euler, heun, dpmpp_2m, dpmpp_2m_sde, edm_heun).
+     * Appended in ABI 2 with the few-step solvers: an older struct without it gets the default.
+     */
+    dinof_schedule schedule;
+    /**
+     * rk45's relative and absolute tolerances; <= 0 = default (1e-5). rtol must be at least 1e-7 (f32 state).
+     */
+    double rtol;
+    double atol;
+    /**
+     * edm_heun's S_churn; <= 0 = default (0: deterministic).
+     */
+    double churn;
 } dinof_sample_options;
 
 /**
@@ -739,6 +759,43 @@ typedef void (DINOF_CALL *dinof_log_fn)(dinof_log_level level, const char *messa
 #define DINOF_SOLVER_EULER 1
 
 #define DINOF_SOLVER_HEUN 2
+
+/**
+ * DPM-Solver++(2M), data-prediction form (method ODE).
+ */
+#define DINOF_SOLVER_DPMPP_2M 3
+
+/**
+ * Its stochastic variant (method SDE).
+ */
+#define DINOF_SOLVER_DPMPP_2M_SDE 4
+
+/**
+ * EDM (Karras et al. 2022) Heun in sigma, optional churn (method ODE).
+ */
+#define DINOF_SOLVER_EDM_HEUN 5
+
+/**
+ * Adaptive Dormand-Prince RK45 with rtol/atol (method ODE).
+ */
+#define DINOF_SOLVER_RK45 6
+
+/**
+ * The bundle's default (else uniform in t).
+ */
+#define DINOF_SCHEDULE_DEFAULT 0
+
+#define DINOF_SCHEDULE_TIME 1
+
+/**
+ * Uniform in log-SNR.
+ */
+#define DINOF_SCHEDULE_LOGSNR 2
+
+/**
+ * EDM's rho = 7 sigma schedule.
+ */
+#define DINOF_SCHEDULE_EDM 3
 
 /**
  * The bundle's default (else per sample).

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::sampler::options::{Corrector, LangevinNorm, Method, Predictor, Solver, Start};
+use crate::sampler::options::{Corrector, LangevinNorm, Method, Predictor, Schedule, Solver, Start};
 use crate::sde::{Sde, SdeKind};
 
 pub const MANIFEST_FILE: &str = "dinof.json";
@@ -101,6 +101,10 @@ pub struct SamplerDefaults {
     pub corrector_steps: Option<usize>,
     pub langevin_norm: Option<LangevinNorm>,
     pub solver: Option<Solver>,
+    pub schedule: Option<Schedule>,
+    pub rtol: Option<f64>,
+    pub atol: Option<f64>,
+    pub churn: Option<f64>,
     pub steps: Option<usize>,
     pub denoise: Option<bool>,
     pub temperature: Option<f64>,
@@ -452,6 +456,15 @@ impl Manifest {
         }
         if d.temperature.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
             return Err("sampler.temperature must be > 0".into());
+        }
+        if d.rtol.is_some_and(|v| !(1e-7..1.0).contains(&v)) || d.atol.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
+            return Err("sampler.rtol must be in [1e-7, 1) and sampler.atol > 0".into());
+        }
+        if d.churn.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
+            return Err("sampler.churn must be ≥ 0".into());
+        }
+        if d.method == Some(Method::Ode) && d.solver == Some(Solver::Dpmpp2mSde) {
+            return Err("sampler.solver 'dpmpp_2m_sde' samples the reverse SDE: it needs sampler.method 'sde'".into());
         }
         for (file, sum) in &self.checksums {
             if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {

@@ -9,7 +9,7 @@ use crate::backend::{self, Backend, BackendInfo, DType, Input, LoadOptions, NetS
 use crate::bundle::{Bundle, Source};
 use crate::error::{try_capacity, try_filled, Error, Result};
 use crate::rng::{self, SampleRng};
-use crate::sampler::{self, Batch, Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, ScoreFn, Solver, Start};
+use crate::sampler::{self, Batch, Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Schedule, ScoreFn, Solver, Start};
 use crate::sde::{Sde, SdeKind};
 
 /// What to generate. `None` fields take the bundle's defaults, then the runtime's.
@@ -33,8 +33,17 @@ pub struct SampleOptions {
     pub snr: Option<f64>,
     pub corrector_steps: Option<usize>,
     pub langevin_norm: Option<LangevinNorm>,
+    /// Solver: for method ode any but dpmpp_2m_sde; for method sde, dpmpp_2m_sde replaces predictor/corrector
+    /// (the ODE solvers are ignored there). Setting only the solver selects its method.
     pub solver: Option<Solver>,
-    /// Reverse steps from the start time; `None` = int(N·t_start).
+    /// Grid of the fixed-step solvers (default: uniform in t).
+    pub schedule: Option<Schedule>,
+    /// rk45's relative and absolute tolerances (default 1e-5 each, as score_sde).
+    pub rtol: Option<f64>,
+    pub atol: Option<f64>,
+    /// edm_heun's S_churn (default 0: deterministic).
+    pub churn: Option<f64>,
+    /// Reverse steps from the start time; `None` = int(N·t_start). Ignored by rk45.
     pub steps: Option<usize>,
     pub denoise: Option<bool>,
     /// Class labels for a conditional model: one per image, or one for all. `None` = image k gets class
@@ -123,7 +132,8 @@ pub struct SampleReport {
     /// The seed actually used (the random one, when none was given).
     pub seed: u64,
     pub config: SamplerConfig,
-    /// Score evaluations per image, counting only calls actually made.
+    /// Score evaluations per image, counting only calls actually made (rk45: a batch runs until its slowest image
+    /// is done, so this is the mean over chunks of the evaluations each image's slot received).
     pub score_evals: usize,
     /// Flow evaluations per image (1 for the flow start, else 0).
     pub flow_evals: usize,
@@ -276,16 +286,22 @@ impl Model {
             start,
             t_start,
             temperature: o.temperature.or(d.temperature).unwrap_or(1.0),
-            method: o.method.or(d.method).unwrap_or(Method::Sde),
+            // A solver chosen without a method brings its own (so `solver: dpmpp_2m` alone is not ignored).
+            method: o.method.or(o.solver.map(Solver::method)).or(d.method).unwrap_or(Method::Sde),
             predictor: o.predictor.or(d.predictor).unwrap_or(if ve { Predictor::ReverseDiffusion } else { Predictor::EulerMaruyama }),
             corrector: o.corrector.or(d.corrector).unwrap_or(if ve { Corrector::Langevin } else { Corrector::None }),
             snr: o.snr.or(d.snr).unwrap_or(0.16),
             corrector_steps: o.corrector_steps.or(d.corrector_steps).unwrap_or(1),
             langevin_norm: o.langevin_norm.or(d.langevin_norm).unwrap_or(LangevinNorm::PerSample),
             solver: o.solver.or(d.solver).unwrap_or(Solver::Heun),
+            schedule: o.schedule.or(d.schedule).unwrap_or(Schedule::Time),
+            rtol: o.rtol.or(d.rtol).unwrap_or(1e-5),
+            atol: o.atol.or(d.atol).unwrap_or(1e-5),
+            churn: o.churn.or(d.churn).unwrap_or(0.0),
             steps: o.steps.or(d.steps).unwrap_or_else(|| sde.default_steps(t_start)),
             denoise: o.denoise.or(d.denoise).unwrap_or(true),
         };
+        self.check_solver(o, &cfg)?;
         if !(cfg.temperature > 0.0 && cfg.temperature.is_finite()) {
             return Err(Error::invalid(format!("temperature must be > 0, got {}", cfg.temperature)));
         }
@@ -309,6 +325,33 @@ impl Model {
             return Err(Error::invalid("ancestral sampling is not defined for the sub-VP SDE (use euler_maruyama or reverse_diffusion)"));
         }
         Ok(cfg)
+    }
+
+    /// The solver options' own rules. A caller's explicit choice that the resolved sampler would ignore is an error
+    /// (it must not pass silently); the bundle's defaults for other solvers are simply not used.
+    fn check_solver(&self, o: &SampleOptions, cfg: &SamplerConfig) -> Result<()> {
+        if cfg.method == Method::Ode && cfg.solver == Solver::Dpmpp2mSde {
+            return Err(Error::invalid("solver dpmpp_2m_sde samples the reverse SDE: use method 'sde' (or dpmpp_2m for the ODE)"));
+        }
+        if !(cfg.rtol >= 1e-7 && cfg.rtol < 1.0 && cfg.atol > 0.0 && cfg.atol.is_finite()) {
+            return Err(Error::invalid(format!("rk45 needs 1e-7 ≤ rtol < 1 (the state is f32) and atol > 0, got rtol {}, atol {}", cfg.rtol, cfg.atol)));
+        }
+        if !(cfg.churn >= 0.0 && cfg.churn.is_finite()) {
+            return Err(Error::invalid(format!("churn must be ≥ 0, got {}", cfg.churn)));
+        }
+        let used = |s: Solver| !cfg.predictor_corrector() && cfg.solver == s;
+        if o.schedule.is_some_and(|s| s != Schedule::Time) && (cfg.predictor_corrector() || cfg.solver == Solver::Rk45) {
+            return Err(Error::invalid(format!(
+                "schedule '{}' applies to the fixed-step solvers (euler, heun, dpmpp_2m, dpmpp_2m_sde, edm_heun), not to {}",
+                o.schedule.unwrap(), if cfg.predictor_corrector() { "the predictor/corrector sampler" } else { "rk45" })));
+        }
+        if (o.rtol.is_some() || o.atol.is_some()) && !used(Solver::Rk45) {
+            return Err(Error::invalid("rtol/atol apply to solver rk45 only"));
+        }
+        if o.churn.is_some_and(|c| c > 0.0) && !used(Solver::EdmHeun) {
+            return Err(Error::invalid("churn applies to solver edm_heun only"));
+        }
+        Ok(())
     }
 
     fn flow(&self, t_m: f64) -> Result<&Flow> {
@@ -363,7 +406,11 @@ impl Model {
         let chunk = (if o.batch_size == 0 { o.n.min(256) } else { o.batch_size.min(o.n) }).max(1);
         let dim = self.image_len();
         let ode = cfg.method == Method::Ode;
-        let batch = Batch::try_new(dim, chunk, ode, ode && cfg.solver == Solver::Heun)?;
+        // The solver's own buffers are reserved here too, so that no step allocates (rk45 reserves its stages itself).
+        let fixed_step = !cfg.predictor_corrector();
+        let derivative = ode || (fixed_step && cfg.solver == Solver::Dpmpp2mSde);
+        let two_stage = fixed_step && matches!(cfg.solver, Solver::Heun | Solver::Dpmpp2m | Solver::Dpmpp2mSde | Solver::EdmHeun);
+        let batch = Batch::try_new(dim, chunk, derivative, two_stage)?;
         let flow_out = if flow.is_some() { try_filled(batch.x.len(), 0f32, "the flow's output")? } else { Vec::new() };
         let ts = try_capacity(chunk, "the time input")?;
         let seed = o.seed.unwrap_or_else(rng::random_seed);
@@ -434,6 +481,8 @@ impl Model {
         let (n, seed) = (*n, *seed);
         let mut eval = ScoreEval { net: &*self.score, labels: &[], calls: 0, net_time: Duration::ZERO, step: 0, cancel, ts };
         let mut done = 0;
+        // Score evaluations summed over images: rk45 makes a different number per batch.
+        let mut evals_times_images = 0;
         while done < n {
             let b = (*chunk).min(n - done);
             let first = *first_index + done as u64;
@@ -463,7 +512,7 @@ impl Model {
             }
             eval.labels = y.unwrap_or(&[]);
             let mut step_observer = |phase: Phase, step: usize, steps: usize| observe(&at(phase, step, steps));
-            sampler::run(&self.bundle.sde, cfg, batch, &mut eval, &mut step_observer)?;
+            evals_times_images += b * sampler::run(&self.bundle.sde, cfg, batch, &mut eval, &mut step_observer)?;
             // The loop's own arithmetic can overflow too (beta_max = 2e27 gave NaN pixels, found by
             // tests/fuzz_loader.rs): never hand out a non-finite image.
             check_finite(&batch.x, "sampler (SDE arithmetic)", cfg.steps)?;
@@ -478,7 +527,7 @@ impl Model {
         }
         Ok(SampleReport {
             seed,
-            score_evals: sampler::score_evals(cfg),
+            score_evals: if n == 0 { sampler::score_evals(cfg).unwrap_or(0) } else { evals_times_images.div_ceil(n) },
             flow_evals: usize::from(cfg.start == Start::Flow),
             network_calls: eval.calls,
             seconds: started.elapsed().as_secs_f64(),
@@ -578,9 +627,29 @@ impl ScoreFn for ScoreEval<'_> {
     fn eval(&mut self, x: &[f32], t: f64, out: &mut [f32]) -> Result<()> {
         check_cancel(self.cancel)?;
         let b = out.len() / self.net.spec().output_len(0);
-        self.ts.clear();
-        self.ts.resize(b, t as f32);
-        let ts = &self.ts[..];
+        let mut ts = std::mem::take(&mut *self.ts);
+        ts.clear();
+        ts.resize(b, t as f32);
+        let result = self.run(x, &ts, out);
+        *self.ts = ts;
+        result
+    }
+
+    fn eval_each(&mut self, x: &[f32], t: &[f64], out: &mut [f32]) -> Result<()> {
+        check_cancel(self.cancel)?;
+        // The buffer's capacity is the batch's, reserved fallibly up front: no allocation here.
+        let mut ts = std::mem::take(&mut *self.ts);
+        ts.clear();
+        ts.extend(t.iter().map(|&t| t as f32));
+        let result = self.run(x, &ts, out);
+        *self.ts = ts;
+        result
+    }
+}
+
+impl ScoreEval<'_> {
+    fn run(&mut self, x: &[f32], ts: &[f32], out: &mut [f32]) -> Result<()> {
+        let b = ts.len();
         let mut inputs = vec![Input::F32(x), Input::F32(ts)];
         if !self.labels.is_empty() {
             inputs.push(Input::I64(self.labels));

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::sampler::options::Schedule;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SdeKind {
@@ -189,6 +191,58 @@ impl Sde {
         (0..=steps).map(|k| if k == steps { self.eps } else { t_start - h * k as f64 }).collect()
     }
 
+    /// Log signal-to-noise ratio λ(t) = log(α/σ) of the marginal x(t) = α·x(0) + σ·ε; decreasing in t.
+    pub fn log_snr(&self, t: f64) -> f64 {
+        let m = self.marginal(t);
+        match self.kind {
+            SdeKind::Ve => -m.std.ln(),
+            // log α is exact here; α itself underflows nowhere in [0, 1] but its log is what we have.
+            SdeKind::Vp | SdeKind::Subvp => self.log_mean_coeff(t) - m.std.ln(),
+        }
+    }
+
+    /// The inverse of `log_snr`: the time at which λ(t) = `lambda` (closed forms; may leave [0, 1] for λ outside
+    /// the SDE's range).
+    pub fn t_of_log_snr(&self, lambda: f64) -> f64 {
+        match self.kind {
+            SdeKind::Ve => (-lambda - self.sigma_min.ln()) / (self.sigma_max / self.sigma_min).ln(),
+            SdeKind::Vp | SdeKind::Subvp => {
+                // L = −log α from λ: VP: α² = 1/(1 + e^(−2λ)); sub-VP: α/(1 − α²) = r = e^λ, the positive root of
+                // rα² + α − r = 0, written so that L = log((1 + √(1+4r²))/2r) keeps its digits for large r.
+                let l = if self.kind == SdeKind::Vp {
+                    0.5 * (-2.0 * lambda).exp().ln_1p()
+                } else {
+                    let r = lambda.exp();
+                    let q = 1f64.hypot(2.0 * r);
+                    ((1.0 + 1.0 / (q + 2.0 * r)) / (2.0 * r)).ln_1p()
+                };
+                // ¼Δβ·t² + ½β0·t = L, the root ≥ 0 in the form without cancellation.
+                let (a, b) = (0.25 * (self.beta_max - self.beta_min), 0.5 * self.beta_min);
+                2.0 * l / (b + (b * b + 4.0 * a * l).sqrt())
+            }
+        }
+    }
+
+    /// The fixed-step solvers' grid: `steps` intervals from t_start down to eps (steps + 1 points, both ends exact),
+    /// uniform in t, in λ, or in σ̃^(1/7) with σ̃ = e^(−λ) (EDM), mapped back to t through the SDE.
+    pub fn schedule_grid(&self, schedule: Schedule, t_start: f64, steps: usize) -> Vec<f64> {
+        assert!(steps >= 1);
+        let (l0, l1) = (self.log_snr(t_start), self.log_snr(self.eps));
+        let frac = |k: usize| k as f64 / steps as f64;
+        let mut grid: Vec<f64> = match schedule {
+            Schedule::Time => return self.ode_grid(t_start, steps),
+            Schedule::LogSnr => (0..=steps).map(|k| self.t_of_log_snr(l0 + frac(k) * (l1 - l0))).collect(),
+            Schedule::Edm => {
+                const RHO: f64 = 7.0;
+                let (hi, lo) = ((-l0 / RHO).exp(), (-l1 / RHO).exp()); // σ̃^(1/ρ) at both ends
+                (0..=steps).map(|k| self.t_of_log_snr(-RHO * (hi + frac(k) * (lo - hi)).ln())).collect()
+            }
+        };
+        grid[0] = t_start;
+        grid[steps] = self.eps;
+        grid
+    }
+
     /// score_sde's default number of reverse steps from t_start: int(N · t_start).
     pub fn default_steps(&self, t_start: f64) -> usize {
         ((self.n as f64 * t_start + 1e-9).floor() as usize).max(1)
@@ -286,5 +340,46 @@ mod tests {
         assert_eq!(o.len(), 11);
         assert_eq!(o[10], 1e-3);
         assert_eq!(vp.default_steps(1.0), 1000);
+    }
+
+    fn all_kinds() -> [Sde; 3] {
+        [Sde::ve(0.01, 50.0, 1000, 1e-5), Sde::vp(0.1, 20.0, 1000, 1e-3), Sde::subvp(0.1, 20.0, 1000, 1e-3)]
+    }
+
+    #[test]
+    fn log_snr_inverse_round_trips() {
+        for sde in all_kinds() {
+            for &t in &[sde.eps, 0.01, 0.2, 0.4, 0.6, 0.9, 1.0] {
+                let l = sde.log_snr(t);
+                let m = sde.marginal(t);
+                assert!(close(l, (m.mean / m.std).ln(), 1e-12), "{:?} t {t}", sde.kind);
+                let back = sde.t_of_log_snr(l);
+                assert!((back - t).abs() < 1e-10 * (1.0 + t), "{:?}: t {t} → λ {l} → {back}", sde.kind);
+            }
+        }
+    }
+
+    #[test]
+    fn schedule_grids_are_uniform_in_their_variable() {
+        for sde in all_kinds() {
+            for t0 in [0.6, 1.0] {
+                let steps = 8;
+                for sch in Schedule::ALL.iter().copied() {
+                    let g = sde.schedule_grid(sch, t0, steps);
+                    assert_eq!((g.len(), g[0], g[steps]), (steps + 1, t0, sde.eps), "{:?} {sch}", sde.kind);
+                    assert!(g.windows(2).all(|w| w[1] < w[0]), "{:?} {sch}: not decreasing {g:?}", sde.kind);
+                    // The variable each grid is uniform in: t, λ, or e^(−λ/7).
+                    let v = |t: f64| match sch {
+                        Schedule::Time => t,
+                        Schedule::LogSnr => sde.log_snr(t),
+                        Schedule::Edm => (-sde.log_snr(t) / 7.0).exp(),
+                    };
+                    let d0 = v(g[1]) - v(g[0]);
+                    for w in g.windows(2) {
+                        assert!(close(v(w[1]) - v(w[0]), d0, 1e-8), "{:?} {sch}: uneven steps {g:?}", sde.kind);
+                    }
+                }
+            }
+        }
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use dinof::backend::{BackendKind, ExecutionProvider, LoadOptions, OrtOptions};
-use dinof::{Corrector, LangevinNorm, Method, Model, Predictor, SampleOptions, Solver, Start};
+use dinof::{Corrector, LangevinNorm, Method, Model, Predictor, SampleOptions, Schedule, Solver, Start};
 
 #[derive(Parser)]
 #[command(name = "dinof", version, about = "Generate images with DiNof models (diffusion with a normalizing-flow prior)")]
@@ -134,9 +134,22 @@ struct SampleArgs {
     /// per_sample (default) or batch (score_sde's batch-averaged norms).
     #[arg(long)]
     langevin_norm: Option<LangevinNorm>,
-    /// ODE solver: euler or heun.
+    /// Solver: euler, heun, dpmpp_2m, edm_heun, rk45 (method ode) or dpmpp_2m_sde (method sde; replaces
+    /// predictor/corrector). Given alone, it selects its method.
     #[arg(long)]
     solver: Option<Solver>,
+    /// Step grid of the fixed-step solvers: time (uniform t), logsnr (uniform log-SNR) or edm (Karras ρ = 7).
+    #[arg(long)]
+    schedule: Option<Schedule>,
+    /// rk45 relative tolerance (default 1e-5).
+    #[arg(long)]
+    rtol: Option<f64>,
+    /// rk45 absolute tolerance (default 1e-5).
+    #[arg(long)]
+    atol: Option<f64>,
+    /// edm_heun's S_churn: fresh noise per step (default 0, deterministic).
+    #[arg(long)]
+    churn: Option<f64>,
     /// Return the last step's noisy sample instead of its mean.
     #[arg(long)]
     no_denoise: bool,
@@ -211,6 +224,10 @@ fn sample(a: SampleArgs) -> CliResult {
         corrector_steps: a.corrector_steps,
         langevin_norm: a.langevin_norm,
         solver: a.solver,
+        schedule: a.schedule,
+        rtol: a.rtol,
+        atol: a.atol,
+        churn: a.churn,
         steps: a.steps,
         denoise: a.no_denoise.then_some(false),
         labels: a.labels.clone(),
@@ -219,10 +236,16 @@ fn sample(a: SampleArgs) -> CliResult {
     };
     let cfg = model.resolve(&opts)?;
     let info = model.info();
+    let steps = match cfg.solver {
+        Solver::Rk45 if !cfg.predictor_corrector() => format!("adaptive (rtol {}, atol {})", cfg.rtol, cfg.atol),
+        _ if cfg.predictor_corrector() => format!("{} steps", cfg.steps),
+        _ => format!("{} steps on the {} grid", cfg.steps, cfg.schedule),
+    };
     eprintln!(
-        "{}: {} images, start {} (t={}), {} {} steps, backend {} [{}]",
-        a.bundle.display(), a.n, cfg.start, cfg.t_start, cfg.steps,
-        if cfg.method == Method::Ode { format!("ode/{}", cfg.solver) } else { format!("{}+{}", cfg.predictor, cfg.corrector) },
+        "{}: {} images, start {} (t={}), {} {}, backend {} [{}]",
+        a.bundle.display(), a.n, cfg.start, cfg.t_start,
+        if cfg.predictor_corrector() { format!("{}+{}", cfg.predictor, cfg.corrector) } else { format!("{}/{}", cfg.method, cfg.solver) },
+        steps,
         info.backend.name, info.backend.execution_providers.join(",")
     );
     let bar = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(1000) };

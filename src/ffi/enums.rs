@@ -7,7 +7,7 @@
 
 use super::status::{Failure, FfiResult, DINOF_STATUS_BAD_ENUM_VALUE};
 use crate::backend::{BackendKind, ExecutionProvider};
-use crate::sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, Solver, Start};
+use crate::sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, Schedule, Solver, Start};
 use crate::sde::SdeKind;
 
 /// Which backend runs the networks (DINOF_BACKEND_*).
@@ -59,12 +59,31 @@ pub const DINOF_CORRECTOR_DEFAULT: dinof_corrector = 0;
 pub const DINOF_CORRECTOR_LANGEVIN: dinof_corrector = 1;
 pub const DINOF_CORRECTOR_NONE: dinof_corrector = 2;
 
-/// Solver of the ODE method (DINOF_SOLVER_*).
+/// Fixed-step or adaptive solver (DINOF_SOLVER_*): Euler/Heun/DPM-Solver++(2M)/EDM Heun/RK45 for the ODE method,
+/// DPM-Solver++(2M) SDE for the SDE method (in place of predictor/corrector). Values are appended, never renumbered.
 pub type dinof_solver = i32;
 /// The bundle's default (else Heun).
 pub const DINOF_SOLVER_DEFAULT: dinof_solver = 0;
 pub const DINOF_SOLVER_EULER: dinof_solver = 1;
 pub const DINOF_SOLVER_HEUN: dinof_solver = 2;
+/// DPM-Solver++(2M), data-prediction form (method ODE).
+pub const DINOF_SOLVER_DPMPP_2M: dinof_solver = 3;
+/// Its stochastic variant (method SDE).
+pub const DINOF_SOLVER_DPMPP_2M_SDE: dinof_solver = 4;
+/// EDM (Karras et al. 2022) Heun in sigma, optional churn (method ODE).
+pub const DINOF_SOLVER_EDM_HEUN: dinof_solver = 5;
+/// Adaptive Dormand-Prince RK45 with rtol/atol (method ODE).
+pub const DINOF_SOLVER_RK45: dinof_solver = 6;
+
+/// Time grid of the fixed-step solvers (DINOF_SCHEDULE_*).
+pub type dinof_schedule = i32;
+/// The bundle's default (else uniform in t).
+pub const DINOF_SCHEDULE_DEFAULT: dinof_schedule = 0;
+pub const DINOF_SCHEDULE_TIME: dinof_schedule = 1;
+/// Uniform in log-SNR.
+pub const DINOF_SCHEDULE_LOGSNR: dinof_schedule = 2;
+/// EDM's rho = 7 sigma schedule.
+pub const DINOF_SCHEDULE_EDM: dinof_schedule = 3;
 
 /// How the Langevin step size averages norms: per sample (images independent of their batch-mates) or over the
 /// batch (score_sde's behaviour) (DINOF_LANGEVIN_NORM_*).
@@ -123,7 +142,16 @@ pub(crate) const PREDICTORS: &[(i32, Predictor)] = &[
     (DINOF_PREDICTOR_NONE, Predictor::None),
 ];
 pub(crate) const CORRECTORS: &[(i32, Corrector)] = &[(DINOF_CORRECTOR_LANGEVIN, Corrector::Langevin), (DINOF_CORRECTOR_NONE, Corrector::None)];
-pub(crate) const SOLVERS: &[(i32, Solver)] = &[(DINOF_SOLVER_EULER, Solver::Euler), (DINOF_SOLVER_HEUN, Solver::Heun)];
+pub(crate) const SOLVERS: &[(i32, Solver)] = &[
+    (DINOF_SOLVER_EULER, Solver::Euler),
+    (DINOF_SOLVER_HEUN, Solver::Heun),
+    (DINOF_SOLVER_DPMPP_2M, Solver::Dpmpp2m),
+    (DINOF_SOLVER_DPMPP_2M_SDE, Solver::Dpmpp2mSde),
+    (DINOF_SOLVER_EDM_HEUN, Solver::EdmHeun),
+    (DINOF_SOLVER_RK45, Solver::Rk45),
+];
+pub(crate) const SCHEDULES: &[(i32, Schedule)] =
+    &[(DINOF_SCHEDULE_TIME, Schedule::Time), (DINOF_SCHEDULE_LOGSNR, Schedule::LogSnr), (DINOF_SCHEDULE_EDM, Schedule::Edm)];
 pub(crate) const NORMS: &[(i32, LangevinNorm)] =
     &[(DINOF_LANGEVIN_NORM_PER_SAMPLE, LangevinNorm::PerSample), (DINOF_LANGEVIN_NORM_BATCH, LangevinNorm::Batch)];
 pub(crate) const DENOISE: &[(i32, bool)] = &[(DINOF_DENOISE_ON, true), (DINOF_DENOISE_OFF, false)];
@@ -190,6 +218,9 @@ mod tests {
         }
         for &s in Solver::ALL {
             assert_ne!(to_raw(s, SOLVERS), 0);
+        }
+        for &s in Schedule::ALL {
+            assert_ne!(to_raw(s, SCHEDULES), 0);
         }
         for &s in Start::ALL {
             assert_ne!(to_raw(s, STARTS), 0);

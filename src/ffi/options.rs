@@ -97,6 +97,14 @@ pub struct dinof_sample_options {
     /// changes the images. Memory for it is allocated before sampling starts; too much gives
     /// DINOF_STATUS_OUT_OF_MEMORY.
     pub batch_size: u64,
+    /// DINOF_SCHEDULE_*: the time grid of the fixed-step solvers (euler, heun, dpmpp_2m, dpmpp_2m_sde, edm_heun).
+    /// Appended in ABI 2 with the few-step solvers: an older struct without it gets the default.
+    pub schedule: dinof_schedule,
+    /// rk45's relative and absolute tolerances; <= 0 = default (1e-5). rtol must be at least 1e-7 (f32 state).
+    pub rtol: f64,
+    pub atol: f64,
+    /// edm_heun's S_churn; <= 0 = default (0: deterministic).
+    pub churn: f64,
 }
 
 unsafe impl Versioned for dinof_load_options {
@@ -118,7 +126,8 @@ unsafe impl Versioned for dinof_sample_options {
     const NAME: &'static str = "dinof_sample_options";
     fn fields() -> Vec<Field> {
         fields!(dinof_sample_options: struct_size, random_seed, raw, n, seed, first_index, start, steps, t_m, temperature,
-            method, predictor, corrector, solver, snr, corrector_steps, langevin_norm, denoise, labels, label_count, batch_size)
+            method, predictor, corrector, solver, snr, corrector_steps, langevin_norm, denoise, labels, label_count, batch_size,
+            schedule, rtol, atol, churn)
     }
     fn defaults() -> Self {
         // SAFETY: every field is an integer, a double or a raw pointer, for which zero is valid (and means "default").
@@ -243,6 +252,10 @@ pub unsafe fn sample_options(p: *const dinof_sample_options) -> FfiResult<Sample
         solver: from_raw(o.solver, "dinof_sample_options.solver", SOLVERS)?,
         steps: nonzero(o.steps),
         denoise: from_raw(o.denoise, "dinof_sample_options.denoise", DENOISE)?,
+        schedule: from_raw(o.schedule, "dinof_sample_options.schedule", SCHEDULES)?,
+        rtol: positive_or_default(o.rtol, "rtol")?,
+        atol: positive_or_default(o.atol, "atol")?,
+        churn: positive_or_default(o.churn, "churn")?,
         labels,
         // Above n means n; saturating keeps a 32-bit platform's huge values meaning "all".
         batch_size: usize::try_from(o.batch_size).unwrap_or(usize::MAX),

@@ -1,7 +1,9 @@
-//! The reverse-time loop: score_sde order (corrector, then predictor) for the SDE, Euler/Heun for the
-//! probability-flow ODE. The loop owns the math; networks are reached through `ScoreFn` only.
+//! The reverse-time loops: score_sde order (corrector, then predictor) for the SDE; Euler/Heun, DPM-Solver++ and
+//! EDM Heun on a schedule's grid; adaptive RK45 (`rk45.rs`). The loops own the order of calls; the update rules
+//! live in `steps.rs`; networks are reached through `ScoreFn` only.
 
 pub mod options;
+pub mod rk45;
 pub mod steps;
 
 use crate::error::{try_capacity, Error, Result};
@@ -12,6 +14,25 @@ pub use options::*;
 /// The score network as the loop sees it: s(x, t) for a whole lockstep batch at one time t.
 pub trait ScoreFn {
     fn eval(&mut self, x: &[f32], t: f64, out: &mut [f32]) -> Result<()>;
+    /// s(x_k, t_k) with a time per sample (adaptive solvers: each sample follows its own steps).
+    fn eval_each(&mut self, x: &[f32], t: &[f64], out: &mut [f32]) -> Result<()>;
+}
+
+/// Counts the evaluations a loop makes, so reports state calls made, not calls planned.
+struct Counted<'a> {
+    inner: &'a mut dyn ScoreFn,
+    evals: usize,
+}
+
+impl ScoreFn for Counted<'_> {
+    fn eval(&mut self, x: &[f32], t: f64, out: &mut [f32]) -> Result<()> {
+        self.evals += 1;
+        self.inner.eval(x, t, out)
+    }
+    fn eval_each(&mut self, x: &[f32], t: &[f64], out: &mut [f32]) -> Result<()> {
+        self.evals += 1;
+        self.inner.eval_each(x, t, out)
+    }
 }
 
 /// Phase of a run, reported to progress observers.
@@ -94,12 +115,20 @@ impl Batch {
 /// Progress inside one chunk: (phase, step, steps). Returns false to cancel.
 pub type StepObserver<'a> = dyn FnMut(Phase, usize, usize) -> bool + 'a;
 
-/// Runs the reverse process on `b.x` (holding x(t_start)) and leaves the result in `b.x`.
-pub fn run(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
-    match cfg.method {
-        Method::Sde => run_sde(sde, cfg, b, score, observe),
-        Method::Ode => run_ode(sde, cfg, b, score, observe),
+/// Runs the reverse process on `b.x` (holding x(t_start)) and leaves the result in `b.x`. Returns the score
+/// evaluations made per sample.
+pub fn run(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<usize> {
+    let mut counted = Counted { inner: score, evals: 0 };
+    let score = &mut counted;
+    match (cfg.method, cfg.solver) {
+        (Method::Sde, Solver::Dpmpp2mSde) | (Method::Ode, Solver::Dpmpp2m) => run_dpmpp(sde, cfg, b, score, observe)?,
+        (Method::Sde, _) => run_sde(sde, cfg, b, score, observe)?,
+        (Method::Ode, Solver::Euler | Solver::Heun) => run_ode(sde, cfg, b, score, observe)?,
+        (Method::Ode, Solver::EdmHeun) => run_edm(sde, cfg, b, score, observe)?,
+        (Method::Ode, Solver::Rk45) => rk45::run(sde, cfg, b, score, observe)?,
+        (Method::Ode, Solver::Dpmpp2mSde) => return Err(Error::invalid("dpmpp_2m_sde is stochastic: use method 'sde'")),
     }
+    Ok(counted.evals)
 }
 
 fn check_cancel(observe: &mut StepObserver<'_>, phase: Phase, step: usize, steps: usize) -> Result<()> {
@@ -142,7 +171,7 @@ fn run_sde(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreF
 }
 
 fn run_ode(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
-    let grid = sde.ode_grid(cfg.t_start, cfg.steps);
+    let grid = sde.schedule_grid(cfg.schedule, cfg.t_start, cfg.steps);
     let n = b.x.len();
     b.d.resize(n, 0.0);
     if cfg.solver == Solver::Heun {
@@ -155,8 +184,8 @@ fn run_ode(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreF
         steps::ode_derivative(sde, t, &b.x, &b.s, &mut b.d);
         match cfg.solver {
             Solver::Euler => steps::axpy(&mut b.x, h, &b.d),
-            Solver::Heun => {
-                // x2 = Euler guess; then x += h/2 (d + d(x2, t_next)).
+            _ => {
+                // Heun (the only other solver `run` sends here). x2 = Euler guess; then x += h/2 (d + d(x2, t_next)).
                 b.x2.copy_from_slice(&b.x);
                 steps::axpy(&mut b.x2, h, &b.d);
                 steps::axpy(&mut b.x, 0.5 * h, &b.d);
@@ -167,26 +196,86 @@ fn run_ode(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreF
         }
         check_cancel(observe, Phase::Steps, k + 1, cfg.steps)?;
     }
+    finish(sde, cfg, b, score, observe)
+}
+
+/// The last, noise-free evaluation at eps (Tweedie's denoiser) of the solvers that end there.
+fn finish(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
     if cfg.denoise {
-        let t = grid[cfg.steps];
-        score.eval(&b.x, t, &mut b.s)?;
-        steps::tweedie(sde, t, &mut b.x, &b.s);
+        score.eval(&b.x, sde.eps, &mut b.s)?;
+        steps::tweedie(sde, sde.eps, &mut b.x, &b.s);
         check_cancel(observe, Phase::Denoise, 1, 1)?;
     }
     Ok(())
 }
 
-/// Score evaluations per sample that a configuration makes (honest NFE: only calls actually made).
-pub fn score_evals(cfg: &SamplerConfig) -> usize {
-    match cfg.method {
-        Method::Sde => {
-            let c = if cfg.corrector == Corrector::Langevin { cfg.corrector_steps } else { 0 };
-            let p = usize::from(cfg.predictor != Predictor::None);
-            cfg.steps * (c + p)
+/// DPM-Solver++(2M), deterministic or stochastic: one evaluation per step, the previous step's x̂0 kept in `x2`.
+fn run_dpmpp(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
+    let grid = sde.schedule_grid(cfg.schedule, cfg.t_start, cfg.steps);
+    let n = b.x.len();
+    b.d.resize(n, 0.0);
+    b.x2.resize(n, 0.0);
+    let stochastic = cfg.solver == Solver::Dpmpp2mSde;
+    let mut h_prev = None;
+    for k in 0..cfg.steps {
+        let (t, t_next) = (grid[k], grid[k + 1]);
+        score.eval(&b.x, t, &mut b.s)?;
+        steps::data_prediction(sde, t, &b.x, &b.s, &mut b.d);
+        let prev = h_prev.map(|h| (h, &b.x2[..]));
+        if stochastic {
+            Batch::fill_noise(&mut b.z, &mut b.rngs, b.dim, 1.0);
+            steps::dpmpp_2m_sde(sde, t, t_next, prev, &mut b.x, &b.d, &b.z);
+        } else {
+            steps::dpmpp_2m(sde, t, t_next, prev, &mut b.x, &b.d);
         }
-        Method::Ode => {
-            let per = if cfg.solver == Solver::Heun { 2 } else { 1 };
-            cfg.steps * per + usize::from(cfg.denoise)
-        }
+        std::mem::swap(&mut b.d, &mut b.x2);
+        h_prev = Some(sde.log_snr(t_next) - sde.log_snr(t));
+        check_cancel(observe, Phase::Steps, k + 1, cfg.steps)?;
     }
+    finish(sde, cfg, b, score, observe)
+}
+
+/// EDM's sampler (Karras et al. 2022, Algorithm 2): optional churn, then a Heun step in σ̃. Churn never raises the
+/// noise above the start's, so the score is only asked where it was trained.
+fn run_edm(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
+    let grid = sde.schedule_grid(cfg.schedule, cfg.t_start, cfg.steps);
+    let n = b.x.len();
+    b.d.resize(n, 0.0);
+    b.x2.resize(n, 0.0);
+    let gamma = (cfg.churn / cfg.steps as f64).min(std::f64::consts::SQRT_2 - 1.0);
+    let lambda_start = sde.log_snr(cfg.t_start);
+    for k in 0..cfg.steps {
+        let (mut t, t_next) = (grid[k], grid[k + 1]);
+        if gamma > 0.0 {
+            // σ̃ = e^(−λ): raising σ̃ by (1 + γ) lowers λ by ln(1 + γ).
+            let t_hat = sde.t_of_log_snr((sde.log_snr(t) - gamma.ln_1p()).max(lambda_start)).min(cfg.t_start);
+            Batch::fill_noise(&mut b.z, &mut b.rngs, b.dim, 1.0);
+            steps::edm_churn(sde, t, t_hat, &mut b.x, &b.z);
+            t = t_hat;
+        }
+        // Euler guess into x2 with s(x, t) kept in d, then Heun's correction with s(x2, t_next).
+        score.eval(&b.x, t, &mut b.d)?;
+        steps::edm_step(sde, t, t_next, &b.x, &b.d, None, &mut b.x2);
+        score.eval(&b.x2, t_next, &mut b.s)?;
+        steps::edm_step(sde, t, t_next, &b.x, &b.d, Some(&b.s), &mut b.x2);
+        std::mem::swap(&mut b.x, &mut b.x2);
+        check_cancel(observe, Phase::Steps, k + 1, cfg.steps)?;
+    }
+    finish(sde, cfg, b, score, observe)
+}
+
+/// Score evaluations per sample that a fixed-step configuration makes; `None` for rk45, whose count depends on
+/// the run (the loops return the count they made).
+pub fn score_evals(cfg: &SamplerConfig) -> Option<usize> {
+    if cfg.predictor_corrector() {
+        let c = if cfg.corrector == Corrector::Langevin { cfg.corrector_steps } else { 0 };
+        let p = usize::from(cfg.predictor != Predictor::None);
+        return Some(cfg.steps * (c + p));
+    }
+    let per = match cfg.solver {
+        Solver::Euler | Solver::Dpmpp2m | Solver::Dpmpp2mSde => 1,
+        Solver::Heun | Solver::EdmHeun => 2,
+        Solver::Rk45 => return None,
+    };
+    Some(cfg.steps * per + usize::from(cfg.denoise))
 }

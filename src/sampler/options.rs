@@ -56,8 +56,37 @@ named_enum!(
 );
 
 named_enum!(
-    /// Probability-flow ODE solvers.
-    Solver { Euler = "euler", Heun = "heun" }
+    /// Solvers. Probability-flow ODE (method `ode`): Euler and Heun in t, DPM-Solver++(2M), EDM's Heun in σ
+    /// (with optional churn), adaptive Dormand–Prince RK45. Reverse SDE (method `sde`, in place of the
+    /// predictor/corrector): the stochastic DPM-Solver++(2M).
+    Solver {
+        Euler = "euler",
+        Heun = "heun",
+        Dpmpp2m = "dpmpp_2m",
+        Dpmpp2mSde = "dpmpp_2m_sde",
+        EdmHeun = "edm_heun",
+        Rk45 = "rk45",
+    }
+);
+
+impl Solver {
+    /// The method a solver belongs to: only `dpmpp_2m_sde` integrates the reverse SDE.
+    pub fn method(self) -> Method {
+        if self == Solver::Dpmpp2mSde { Method::Sde } else { Method::Ode }
+    }
+}
+
+named_enum!(
+    /// Where the fixed-step solvers put their steps between the start time and eps. Every grid is mapped back to t
+    /// through the SDE, so it works for VE, VP and sub-VP alike.
+    Schedule {
+        /// Uniform in t (score_sde).
+        Time = "time",
+        /// Uniform in the log signal-to-noise ratio λ = log(α/σ) (DPM-Solver).
+        LogSnr = "logsnr",
+        /// Karras et al. (EDM): uniform in σ̃^(1/ρ), ρ = 7, with σ̃ = σ/α = e^(−λ).
+        Edm = "edm",
+    }
 );
 
 named_enum!(
@@ -80,6 +109,20 @@ pub struct SamplerConfig {
     pub corrector_steps: usize,
     pub langevin_norm: LangevinNorm,
     pub solver: Solver,
+    /// Grid of the fixed-step solvers (ignored by rk45, which chooses its own steps).
+    pub schedule: Schedule,
+    /// rk45's tolerances on the f32 state.
+    pub rtol: f64,
+    pub atol: f64,
+    /// EDM's S_churn (0 = deterministic); edm_heun only.
+    pub churn: f64,
     pub steps: usize,
     pub denoise: bool,
+}
+
+impl SamplerConfig {
+    /// Whether the predictor/corrector loop runs (the SDE method without an SDE solver).
+    pub fn predictor_corrector(&self) -> bool {
+        self.method == Method::Sde && self.solver.method() != Method::Sde
+    }
 }

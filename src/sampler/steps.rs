@@ -99,3 +99,74 @@ pub fn tweedie(sde: &Sde, t: f64, x: &mut [f32], s: &[f32]) {
         x[i] = (x[i] + v * s[i]) * inv;
     }
 }
+
+/// The data prediction x̂0 = (x + σ²·s)/α from the score, through the marginal x(t) = α·x(0) + σ·ε.
+pub fn data_prediction(sde: &Sde, t: f64, x: &[f32], s: &[f32], x0: &mut [f32]) {
+    let m = sde.marginal(t);
+    let (inv, v) = (1.0 / m.mean, m.std * m.std);
+    for i in 0..x.len() {
+        x0[i] = ((x[i] as f64 + v * s[i] as f64) * inv) as f32;
+    }
+}
+
+/// DPM-Solver++(2M), data-prediction form (Lu et al. 2022, Algorithm 2), from t to t_next with h = λ' − λ:
+/// x' = (σ'/σ)·x + α'(1 − e^(−h))·D, D = (1 + 1/2r)·x̂0 − (1/2r)·x̂0_prev, r = h_prev/h.
+/// Without a previous step (`prev` = None) it is first order (DDIM): D = x̂0.
+pub fn dpmpp_2m(sde: &Sde, t: f64, t_next: f64, prev: Option<(f64, &[f32])>, x: &mut [f32], x0: &[f32]) {
+    let (m, mn) = (sde.marginal(t), sde.marginal(t_next));
+    let h = sde.log_snr(t_next) - sde.log_snr(t);
+    let (keep, c) = (mn.std / m.std, mn.mean * -(-h).exp_m1());
+    let w = prev.map_or(0.0, |(h_prev, _)| 0.5 * h / h_prev);
+    for i in 0..x.len() {
+        let d = match prev {
+            Some((_, p)) => (1.0 + w) * x0[i] as f64 - w * p[i] as f64,
+            None => x0[i] as f64,
+        };
+        x[i] = (keep * x[i] as f64 + c * d) as f32;
+    }
+}
+
+/// Stochastic DPM-Solver++(2M) (Lu et al. 2022, SDE-DPM-Solver++(2M); k-diffusion's midpoint form, η = 1):
+/// x' = (σ'/σ)e^(−h)·x + α'(1 − e^(−2h))·[x̂0 + (1/2r)(x̂0 − x̂0_prev)] + σ'·√(1 − e^(−2h))·z.
+/// First order (the exact solution of the linear part given x̂0) without a previous step.
+pub fn dpmpp_2m_sde(sde: &Sde, t: f64, t_next: f64, prev: Option<(f64, &[f32])>, x: &mut [f32], x0: &[f32], z: &[f32]) {
+    let (m, mn) = (sde.marginal(t), sde.marginal(t_next));
+    let h = sde.log_snr(t_next) - sde.log_snr(t);
+    let one_minus = -(-2.0 * h).exp_m1();
+    let (keep, c, noise) = (mn.std / m.std * (-h).exp(), mn.mean * one_minus, mn.std * one_minus.sqrt());
+    let w = prev.map_or(0.0, |(h_prev, _)| 0.5 * h / h_prev);
+    for i in 0..x.len() {
+        let d = match prev {
+            Some((_, p)) => (1.0 + w) * x0[i] as f64 - w * p[i] as f64,
+            None => x0[i] as f64,
+        };
+        x[i] = (keep * x[i] as f64 + c * d + noise * z[i] as f64) as f32;
+    }
+}
+
+/// One EDM step (Karras et al. 2022) in the scaled variables x̃ = x/α, σ̃ = σ/α, where the ODE is
+/// dx̃/dσ̃ = (x̃ − x̂0)/σ̃ = −σ·s: x̃' = x̃ + (σ̃' − σ̃)·d̄ with d̄ = −σ(t)·s (Euler) or the mean of that and
+/// −σ(t')·s2, s2 the score at the Euler guess (Heun). Result in `out`, unscaled (x' = α'·x̃').
+pub fn edm_step(sde: &Sde, t: f64, t_next: f64, x: &[f32], s: &[f32], s2: Option<&[f32]>, out: &mut [f32]) {
+    let (m, mn) = (sde.marginal(t), sde.marginal(t_next));
+    let dsig = mn.std / mn.mean - m.std / m.mean;
+    let (a, inv) = (mn.mean, 1.0 / m.mean);
+    for i in 0..x.len() {
+        let dir = match s2 {
+            Some(s2) => -0.5 * (m.std * s[i] as f64 + mn.std * s2[i] as f64),
+            None => -m.std * s[i] as f64,
+        };
+        out[i] = (a * (x[i] as f64 * inv + dsig * dir)) as f32;
+    }
+}
+
+/// EDM's churn: raises the noise from σ̃(t) to σ̃(t_hat) ≥ σ̃(t) by adding fresh noise,
+/// x̃ ← x̃ + √(σ̃(t_hat)² − σ̃(t)²)·z, in place (unscaled: x ← α(t_hat)·x̃).
+pub fn edm_churn(sde: &Sde, t: f64, t_hat: f64, x: &mut [f32], z: &[f32]) {
+    let (m, mh) = (sde.marginal(t), sde.marginal(t_hat));
+    let (sig, sig_hat) = (m.std / m.mean, mh.std / mh.mean);
+    let (scale, noise) = (mh.mean / m.mean, mh.mean * (sig_hat * sig_hat - sig * sig).max(0.0).sqrt());
+    for i in 0..x.len() {
+        x[i] = (scale * x[i] as f64 + noise * z[i] as f64) as f32;
+    }
+}
