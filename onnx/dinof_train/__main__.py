@@ -9,6 +9,14 @@ import sys
 from .config import Config, make_config
 
 
+def _bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes"):
+        return True
+    if s.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected 0/1/true/false, got {s!r}")
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
@@ -17,6 +25,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=typ, nargs="*", default=None)
         elif f.name == "eps":
             p.add_argument(flag, type=float, default=None)
+        elif isinstance(f.default, bool):
+            p.add_argument(flag, type=_bool, default=None, metavar="{0,1}")
         else:
             p.add_argument(flag, type=type(f.default), default=None)
 
