@@ -49,6 +49,8 @@ def main(argv=None) -> int:
     e.add_argument("--description", default=None)
     e.add_argument("--no-density", action="store_true", help="skip flow_density_*.onnx")
     e.add_argument("--sampler-t-m", type=float, default=None, help="default T_m of the sampler (max T_m)")
+    e.add_argument("--score-from", default=None,
+                   help="bundle whose score.onnx is copied unchanged (required for a --flows-only run)")
     e.add_argument("--eval-n", type=int, default=0, help="also record flow bits/dim on this many dataset images")
 
     s = sub.add_parser("sample", help="reference PC sampler over a bundle's ONNX files (onnxruntime)")
@@ -84,7 +86,8 @@ def main(argv=None) -> int:
     elif a.cmd == "export":
         from .export import export_bundle
         man = export_bundle(a.ckpt, a.out, name=a.name, description=a.description,
-                            density=not a.no_density, sampler_t_m=a.sampler_t_m, eval_n=a.eval_n)
+                            density=not a.no_density, sampler_t_m=a.sampler_t_m, eval_n=a.eval_n,
+                            score_from=a.score_from)
         print(json.dumps(man["provenance"].get("export_parity", {}), indent=1))
     elif a.cmd == "sample":
         from .sample import sample_bundle
