@@ -1,4 +1,4 @@
-"""python -m dinof_train train|export|sample|eval"""
+"""python -m dinof_train train|export|sample|eval|fid"""
 from __future__ import annotations
 
 import argparse
@@ -76,6 +76,20 @@ def main(argv=None) -> int:
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--samples", type=int, default=16, help="flow-started samples for the moment check (0: skip)")
 
+    q = sub.add_parser("fid", help="sample quality: Fréchet distance on a digit classifier's features, "
+                       "precision/recall, class histogram, real-vs-real level (docs/evaluation.md)")
+    q.add_argument("samples", nargs="?", help="float32 [N,C,H,W] (or [N,H,W]) .npy of pixels in [0,1]; with "
+                   "--bundle: where to keep the sampled images")
+    q.add_argument("--dataset", default="mnist")
+    q.add_argument("--bundle", default=None, help="sample N images from this bundle through the Rust CLI first")
+    q.add_argument("--n", type=int, default=None)
+    q.add_argument("--dinof-bin", default=None, help="dinof binary (default: cargo run --release)")
+    q.add_argument("--cli-args", default=None, help="extra `dinof sample` options, e.g. '--steps 200 --start prior'")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--bootstrap", type=int, default=50, help="bootstrap resamples of the samples (0: none)")
+    q.add_argument("--k", type=int, default=3, help="k of the k-NN precision/recall")
+    q.add_argument("--json", default=None, help="also write the figures as JSON")
+
     a = ap.parse_args(argv)
     if a.cmd == "train":
         from .train import train
@@ -94,6 +108,9 @@ def main(argv=None) -> int:
         sample_bundle(a.bundle, n=a.n, batch=a.batch, seed=a.seed, png=a.png, npy=a.npy, start=a.start,
                       t_m=a.t_m, predictor=a.predictor, corrector=a.corrector, snr=a.snr, steps=a.steps,
                       temperature=a.temperature, label=a.label)
+    elif a.cmd == "fid":
+        from .quality import main_fid
+        return main_fid(a)
     elif a.cmd == "eval":
         from .sample import evaluate_bundle
         print(json.dumps(evaluate_bundle(a.bundle, dataset=a.dataset, n=a.n, seed=a.seed,
