@@ -68,6 +68,8 @@ def main(argv=None) -> int:
     s.add_argument("--steps", type=int, default=None)
     s.add_argument("--temperature", type=float, default=None)
     s.add_argument("--label", type=int, default=None, help="class label for conditional bundles")
+    s.add_argument("--method", choices=["sde", "ode"], default=None)
+    s.add_argument("--solver", choices=["euler", "heun"], default=None, help="ODE solver")
 
     v = sub.add_parser("eval", help="flow bits/dim on held-out data and sample statistics of a bundle")
     v.add_argument("--bundle", required=True)
@@ -107,7 +109,7 @@ def main(argv=None) -> int:
         from .sample import sample_bundle
         sample_bundle(a.bundle, n=a.n, batch=a.batch, seed=a.seed, png=a.png, npy=a.npy, start=a.start,
                       t_m=a.t_m, predictor=a.predictor, corrector=a.corrector, snr=a.snr, steps=a.steps,
-                      temperature=a.temperature, label=a.label)
+                      temperature=a.temperature, label=a.label, method=a.method, solver=a.solver)
     elif a.cmd == "fid":
         from .quality import main_fid
         return main_fid(a)
