@@ -1,4 +1,4 @@
-"""python -m dinof_train train|export|sample|eval|fid"""
+"""python -m dinof_train train|export|sample|eval|fid|sweep"""
 from __future__ import annotations
 
 import argparse
@@ -92,6 +92,24 @@ def main(argv=None) -> int:
     q.add_argument("--k", type=int, default=3, help="k of the k-NN precision/recall")
     q.add_argument("--json", default=None, help="also write the figures as JSON")
 
+    w = sub.add_parser("sweep", help="quality vs score evaluations: starts x samplers x NFE (issue 13)")
+    w.add_argument("--bundle", required=True)
+    w.add_argument("--dataset", default="mnist")
+    w.add_argument("--curves", default="prior:em,flow0.6:em,prior:ode-euler,prior:ode-heun,flow0.6:ode-euler,"
+                   "flow0.6:ode-heun", help="comma-separated start:sampler (start prior or flow<T_m>; sampler em, "
+                   "ode-euler, ode-heun)")
+    w.add_argument("--nfe", default="10,20,50,100,200,500,1000")
+    w.add_argument("--n", type=int, default=500)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--out", required=True, help="directory: sweep.json (resumable), table.md")
+    w.add_argument("--plot", default=None, help="PNG path (default OUT/fid_vs_nfe.png)")
+    w.add_argument("--sampler", choices=["rust", "python"], default="rust",
+                   help="rust: dinof sample (the runtime); python: the reference sampler")
+    w.add_argument("--dinof-bin", default=None)
+    w.add_argument("--cli-args", default=None, help="extra `dinof sample` options, e.g. '--backend ort'")
+    w.add_argument("--bootstrap", type=int, default=30)
+    w.add_argument("--quick", action="store_true", help="n = 64, first/middle/last NFE, first two curves")
+
     a = ap.parse_args(argv)
     if a.cmd == "train":
         from .train import train
@@ -113,6 +131,9 @@ def main(argv=None) -> int:
     elif a.cmd == "fid":
         from .quality import main_fid
         return main_fid(a)
+    elif a.cmd == "sweep":
+        from .sweep import main_sweep
+        return main_sweep(a)
     elif a.cmd == "eval":
         from .sample import evaluate_bundle
         print(json.dumps(evaluate_bundle(a.bundle, dataset=a.dataset, n=a.n, seed=a.seed,
