@@ -91,6 +91,8 @@ def main(argv=None) -> int:
     q.add_argument("--bootstrap", type=int, default=50, help="bootstrap resamples of the samples (0: none)")
     q.add_argument("--k", type=int, default=3, help="k of the k-NN precision/recall")
     q.add_argument("--json", default=None, help="also write the figures as JSON")
+    q.add_argument("--calibrate", action="store_true",
+                   help="score known sets (real, blurred, shifted, one class, noise) at --n (default 500)")
 
     w = sub.add_parser("sweep", help="quality vs score evaluations: starts x samplers x NFE (issue 13)")
     w.add_argument("--bundle", required=True)

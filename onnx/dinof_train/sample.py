@@ -309,6 +309,9 @@ def evaluate_bundle(bundle, dataset=None, n=1000, seed=0, samples=16) -> dict:
     y = labels[idx] if b.classes > 0 else None
     D = int(np.prod(b.shape))
     res = {"dataset": dataset, "n": len(idx), "flows": {}}
+    from .train import flow_bounds
+
+    bounds = flow_bounds(b.sde, images * 2 - 1 if b.sde.centered else images, sorted(b.flows))
     for t_m, f in sorted(b.flows.items()):
         if "density_file" not in f:
             continue
@@ -319,7 +322,9 @@ def evaluate_bundle(bundle, dataset=None, n=1000, seed=0, samples=16) -> dict:
             z, logdet = b.flow_density(t_m, xt[k:k + 250], None if y is None else y[k:k + 250])
             lp.append(-0.5 * (z.double() ** 2).sum(1) - 0.5 * D * math.log(2 * math.pi) + logdet.double())
         lp = torch.cat(lp)
-        res["flows"][str(t_m)] = {"bits_per_dim": float(-lp.mean() / (D * math.log(2)))}
+        # bound: noise entropy (no model can go below); gauss: a Gaussian with the data's covariance
+        res["flows"][str(t_m)] = {"bits_per_dim": float(-lp.mean() / (D * math.log(2))),
+                                  "bound": bounds[str(t_m)]["bound"], "gauss": bounds[str(t_m)]["gauss"]}
     if b.flows and samples > 0:
         pix = sample_bundle(bundle, n=samples, seed=seed, quiet=True)
         res["samples"] = {"n": len(pix), "pixel_mean": float(pix.mean()), "data_pixel_mean": float(x01.mean()),
