@@ -13,8 +13,8 @@ RUN="${RUN:-$CACHE/runs/mnist-flows-L2K16H112}"
 TIME_BUDGET="${TIME_BUDGET:-172800}"  # 48 h of training
 PY="$CACHE/venv/bin/python"
 if [ "${1:-}" = "status" ]; then
-  grep -h flow_bounds "$RUN/train_log.jsonl" | tail -n 1   # per T_m: noise-entropy bound and Gaussian level
-  grep -h eval_bpd_ema "$RUN/train_log.jsonl" | tail -n 1  # EMA flows on a fixed set of 1000 x(T_m)
+  { grep -h flow_bounds "$RUN/train_log.jsonl" || true; } | tail -n 1   # per T_m: noise-entropy bound and Gaussian level
+  { grep -h eval_bpd_ema "$RUN/train_log.jsonl" || true; } | tail -n 1  # EMA flows on a fixed set of 1000 x(T_m)
   tail -n 1 "$RUN/train_log.jsonl"
   pid="$(cat "$RUN/pid" 2>/dev/null || true)"
   if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then echo "running: pid $pid"; else echo "not running"; fi
