@@ -152,9 +152,11 @@ def flow_eval_bpd(flows, t_ms, sde, data, labels, classes: int, n: int = 1000, s
     for f, t_m in zip(flows, t_ms):
         mean, std = sde.marginal_prob(x0, torch.full((len(x0),), t_m))
         xt = mean + std[:, None, None, None] * torch.randn(x0.shape, generator=g)
+        dev = next(f.parameters()).device  # noise drawn on the CPU: the same set on any device
+        xt, yd = xt.to(dev), None if y is None else y.to(dev)
         was = f.training
         f.eval()
-        lp = torch.cat([f.log_prob(xt[k:k + 250], None if y is None else y[k:k + 250]).double()
+        lp = torch.cat([f.log_prob(xt[k:k + 250], None if yd is None else yd[k:k + 250]).double()
                         for k in range(0, len(xt), 250)])
         f.train(was)
         out[str(t_m)] = float(-lp.mean() / (D * math.log(2.0)))
