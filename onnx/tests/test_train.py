@@ -128,3 +128,19 @@ def test_flow_bounds_bracket_the_entropy_of_x_tm():
         assert b[str(t)]["bound"] == pytest.approx(0.5 * math.log2(2 * math.pi * math.e * s2), abs=1e-9)
     const = flow_bounds(sde, torch.full((50, 1, 2, 2), 0.7), [0.4])["0.4"]
     assert const["gauss"] == pytest.approx(const["bound"], abs=1e-9)
+
+
+def test_flows_only_run_logs_flow_quality_and_learns(tiny_cfg, tmp_path):
+    """Flows-only: the score is untouched (no loss recorded), the flows' NLL drops, and the log carries the
+    entropy bounds once and the EMA flows' bits/dim on the fixed evaluation set every flow_eval_every steps."""
+    cfg = dataclasses.replace(tiny_cfg, flows_only=True, iterations=60, flow_eval_every=20, log_every=20,
+                              flow_lr=3e-3, t_ms=[0.3], ckpt_every=-1.0)
+    train(cfg, tmp_path, quiet=True)
+    c = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert c["history"]["score_loss"] == [] and c["opt"]["score"] is None
+    bpd = c["history"]["bpd"][0]
+    assert np.mean(bpd[-10:]) < np.mean(bpd[:10])
+    recs = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert "flow_bounds_bpd" in recs[0] and recs[0]["flow_bounds_bpd"]["0.3"]["bound"] > 0
+    evals = [r["eval_bpd_ema"]["0.3"] for r in recs if "eval_bpd_ema" in r]
+    assert len(evals) == 3 and all(e > recs[0]["flow_bounds_bpd"]["0.3"]["bound"] for e in evals)
