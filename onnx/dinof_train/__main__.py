@@ -1,4 +1,4 @@
-"""python -m dinof_train train|export|sample|eval"""
+"""python -m dinof_train train|export|sample|eval|fid|sweep"""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,14 @@ import sys
 from .config import Config, make_config
 
 
+def _bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes"):
+        return True
+    if s.lower() in ("0", "false", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected 0/1/true/false, got {s!r}")
+
+
 def _add_config_args(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
@@ -17,6 +25,8 @@ def _add_config_args(p: argparse.ArgumentParser) -> None:
             p.add_argument(flag, type=typ, nargs="*", default=None)
         elif f.name == "eps":
             p.add_argument(flag, type=float, default=None)
+        elif isinstance(f.default, bool):
+            p.add_argument(flag, type=_bool, default=None, metavar="{0,1}")
         else:
             p.add_argument(flag, type=type(f.default), default=None)
 
@@ -39,6 +49,8 @@ def main(argv=None) -> int:
     e.add_argument("--description", default=None)
     e.add_argument("--no-density", action="store_true", help="skip flow_density_*.onnx")
     e.add_argument("--sampler-t-m", type=float, default=None, help="default T_m of the sampler (max T_m)")
+    e.add_argument("--score-from", default=None,
+                   help="bundle whose score.onnx is copied unchanged (required for a --flows-only run)")
     e.add_argument("--eval-n", type=int, default=0, help="also record flow bits/dim on this many dataset images")
 
     s = sub.add_parser("sample", help="reference PC sampler over a bundle's ONNX files (onnxruntime)")
@@ -56,6 +68,8 @@ def main(argv=None) -> int:
     s.add_argument("--steps", type=int, default=None)
     s.add_argument("--temperature", type=float, default=None)
     s.add_argument("--label", type=int, default=None, help="class label for conditional bundles")
+    s.add_argument("--method", choices=["sde", "ode"], default=None)
+    s.add_argument("--solver", choices=["euler", "heun"], default=None, help="ODE solver")
 
     v = sub.add_parser("eval", help="flow bits/dim on held-out data and sample statistics of a bundle")
     v.add_argument("--bundle", required=True)
@@ -63,6 +77,40 @@ def main(argv=None) -> int:
     v.add_argument("--n", type=int, default=1000)
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--samples", type=int, default=16, help="flow-started samples for the moment check (0: skip)")
+
+    q = sub.add_parser("fid", help="sample quality: Fréchet distance on a digit classifier's features, "
+                       "precision/recall, class histogram, real-vs-real level (docs/evaluation.md)")
+    q.add_argument("samples", nargs="?", help="float32 [N,C,H,W] (or [N,H,W]) .npy of pixels in [0,1]; with "
+                   "--bundle: where to keep the sampled images")
+    q.add_argument("--dataset", default="mnist")
+    q.add_argument("--bundle", default=None, help="sample N images from this bundle through the Rust CLI first")
+    q.add_argument("--n", type=int, default=None)
+    q.add_argument("--dinof-bin", default=None, help="dinof binary (default: cargo run --release)")
+    q.add_argument("--cli-args", default=None, help="extra `dinof sample` options, e.g. '--steps 200 --start prior'")
+    q.add_argument("--seed", type=int, default=0)
+    q.add_argument("--bootstrap", type=int, default=50, help="bootstrap resamples of the samples (0: none)")
+    q.add_argument("--k", type=int, default=3, help="k of the k-NN precision/recall")
+    q.add_argument("--json", default=None, help="also write the figures as JSON")
+    q.add_argument("--calibrate", action="store_true",
+                   help="score known sets (real, blurred, shifted, one class, noise) at --n (default 500)")
+
+    w = sub.add_parser("sweep", help="quality vs score evaluations: starts x samplers x NFE (issue 13)")
+    w.add_argument("--bundle", required=True)
+    w.add_argument("--dataset", default="mnist")
+    w.add_argument("--curves", default="prior:em,flow0.6:em,prior:ode-euler,prior:ode-heun,flow0.6:ode-euler,"
+                   "flow0.6:ode-heun", help="comma-separated start:sampler (start prior or flow<T_m>; sampler em, "
+                   "ode-euler, ode-heun)")
+    w.add_argument("--nfe", default="10,20,50,100,200,500,1000")
+    w.add_argument("--n", type=int, default=500)
+    w.add_argument("--seed", type=int, default=0)
+    w.add_argument("--out", required=True, help="directory: sweep.json (resumable), table.md")
+    w.add_argument("--plot", default=None, help="PNG path (default OUT/fid_vs_nfe.png)")
+    w.add_argument("--sampler", choices=["rust", "python"], default="rust",
+                   help="rust: dinof sample (the runtime); python: the reference sampler")
+    w.add_argument("--dinof-bin", default=None)
+    w.add_argument("--cli-args", default=None, help="extra `dinof sample` options, e.g. '--backend ort'")
+    w.add_argument("--bootstrap", type=int, default=30)
+    w.add_argument("--quick", action="store_true", help="n = 64, first/middle/last NFE, first two curves")
 
     a = ap.parse_args(argv)
     if a.cmd == "train":
@@ -74,13 +122,20 @@ def main(argv=None) -> int:
     elif a.cmd == "export":
         from .export import export_bundle
         man = export_bundle(a.ckpt, a.out, name=a.name, description=a.description,
-                            density=not a.no_density, sampler_t_m=a.sampler_t_m, eval_n=a.eval_n)
+                            density=not a.no_density, sampler_t_m=a.sampler_t_m, eval_n=a.eval_n,
+                            score_from=a.score_from)
         print(json.dumps(man["provenance"].get("export_parity", {}), indent=1))
     elif a.cmd == "sample":
         from .sample import sample_bundle
         sample_bundle(a.bundle, n=a.n, batch=a.batch, seed=a.seed, png=a.png, npy=a.npy, start=a.start,
                       t_m=a.t_m, predictor=a.predictor, corrector=a.corrector, snr=a.snr, steps=a.steps,
-                      temperature=a.temperature, label=a.label)
+                      temperature=a.temperature, label=a.label, method=a.method, solver=a.solver)
+    elif a.cmd == "fid":
+        from .quality import main_fid
+        return main_fid(a)
+    elif a.cmd == "sweep":
+        from .sweep import main_sweep
+        return main_sweep(a)
     elif a.cmd == "eval":
         from .sample import evaluate_bundle
         print(json.dumps(evaluate_bundle(a.bundle, dataset=a.dataset, n=a.n, seed=a.seed,

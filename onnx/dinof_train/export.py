@@ -7,6 +7,7 @@ PyTorch with onnxruntime at batch 1 and 3; past 1e-4 absolute error the export f
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import json
@@ -147,18 +148,26 @@ def export_models(cfg, sde, score, flows, out: str | Path, density: bool = True,
     """Export live models (already in eval mode with the weights to ship). Returns the manifest parts."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    C, H, W = cfg.channels, cfg.resolution, cfg.resolution
-    D = C * H * W
-    cond = cfg.classes > 0
-    for m in [score, *flows]:
+    nets = ([score] if score is not None else []) + list(flows)  # score None: copied from a bundle instead
+    for m in nets:
         m.eval()
         set_export_mode(m, True)
     report, ops_used, files = {}, {}, []
+    flow_entries = export_flows(cfg, flows, cfg.t_ms, out, density, report, ops_used, files, seed)
+    if score is not None:
+        export_score(cfg, sde, score, out, report, ops_used, files, seed)
+    for m in nets:
+        set_export_mode(m, False)
+    return {"flows": flow_entries, "parity": report, "ops": ops_used, "files": files}
+
+
+def export_score(cfg, sde, score, out: Path, report, ops_used, files, seed: int = 0) -> None:
+    C, H, W = cfg.channels, cfg.resolution, cfg.resolution
+    cond = cfg.classes > 0
 
     def y_of(b, g):
         return torch.randint(0, cfg.classes, (b,), generator=g)
 
-    # score
     sg = ScoreGraph(score, cond).eval()
     names_in = ["x", "t"] + (["y"] if cond else [])
 
@@ -171,10 +180,19 @@ def export_models(cfg, sde, score, flows, out: str | Path, density: bool = True,
     _export(sg, score_inputs(2, torch.Generator().manual_seed(123)), names_in, ["score"], path)
     ops_used[path.name] = check_graph(path)
     report[path.name] = parity(sg, path, score_inputs, names_in, ["score"], seed=seed)
-    files.append(path.name)
+    files.insert(0, path.name)
+
+
+def export_flows(cfg, flows, t_ms, out: Path, density: bool, report, ops_used, files, seed: int = 0) -> list:
+    C, H, W = cfg.channels, cfg.resolution, cfg.resolution
+    D = C * H * W
+    cond = cfg.classes > 0
+
+    def y_of(b, g):
+        return torch.randint(0, cfg.classes, (b,), generator=g)
 
     flow_entries = []
-    for flow, t_m in zip(flows, cfg.t_ms):
+    for flow, t_m in zip(flows, t_ms):
         fg = FlowGenerateGraph(flow, cond).eval()
         names_in = ["z"] + (["y"] if cond else [])
 
@@ -206,9 +224,34 @@ def export_models(cfg, sde, score, flows, out: str | Path, density: bool = True,
             files.append(dpath.name)
             entry["density_file"] = dpath.name
         flow_entries.append(entry)
-    for m in [score, *flows]:
-        set_export_mode(m, False)
-    return {"flows": flow_entries, "parity": report, "ops": ops_used, "files": files}
+    return flow_entries
+
+
+def copy_score(src_bundle: Path, cfg, sde, out: Path) -> dict:
+    """score.onnx of an existing bundle, byte for byte, for a flows-only run; the SDE and image must agree."""
+    import shutil
+
+    src = json.loads((Path(src_bundle) / "dinof.json").read_text())
+    if src["sde"] != sde.manifest():
+        raise ValueError(f"--score-from {src_bundle}: SDE {src['sde']} != this run's {sde.manifest()}")
+    img = src["image"]
+    if (img["channels"], img["height"], img["width"]) != (cfg.channels, cfg.resolution, cfg.resolution):
+        raise ValueError(f"--score-from {src_bundle}: image {img} != this run's "
+                         f"{(cfg.channels, cfg.resolution, cfg.resolution)}")
+    if int(src.get("classes", 0)) != cfg.classes:
+        raise ValueError(f"--score-from {src_bundle}: classes {src.get('classes', 0)} != {cfg.classes}")
+    f = Path(src_bundle) / src["score"]["file"]
+    digest = sha256(f)
+    if src.get("checksums", {}).get(src["score"]["file"], digest) != digest:
+        raise ValueError(f"{f}: checksum does not match its manifest")
+    shutil.copyfile(f, out / "score.onnx")
+    p = src.get("provenance", {})
+    return {"bundle": str(src_bundle), "name": src.get("name"), "sha256": digest, "t_max": src["score"]["t_max"],
+            "params": p.get("params", {}).get("score"),
+            **{k: p[k] for k in ("train_steps", "train_seconds", "score_loss_final", "config", "versions")
+               if k in p},
+            "export_parity": p.get("export_parity", {}).get("score.onnx"),
+            "onnx_ops": p.get("onnx_ops", {}).get("score.onnx")}
 
 
 def build_manifest(cfg, sde, parts: dict, out: Path, name: str, description: str, provenance: dict,
@@ -240,7 +283,7 @@ def write_manifest(manifest: dict, out: Path) -> None:
 
 
 def export_bundle(ckpt_path, out, name=None, description=None, density=True, sampler_t_m=None,
-                  eval_n: int = 0) -> dict:
+                  eval_n: int = 0, score_from=None) -> dict:
     import onnx
     import onnxruntime
 
@@ -248,18 +291,32 @@ def export_bundle(ckpt_path, out, name=None, description=None, density=True, sam
     cfg, sde, score, flows = ema_models_from_checkpoint(ckpt)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if score is None and score_from is None:
+        raise ValueError(f"{ckpt_path} is a flows-only run: give --score-from BUNDLE for its score network")
+    if score_from is not None and Path(score_from).resolve() == out.resolve():
+        raise ValueError("--score-from must be another directory than --out")
     for p in out.glob("*.onnx"):  # a bundle directory holds one export only
         p.unlink()
+    score_prov = None
+    if score_from is not None:
+        score_prov = copy_score(Path(score_from), cfg, sde, out)
+        score = None  # the copied graph is the one shipped
     parts = export_models(cfg, sde, score, flows, out, density=density)
+    if score_prov is not None:
+        parts["files"].insert(0, "score.onnx")
+        cfg = dataclasses.replace(cfg, t_max=float(score_prov["t_max"]))
     tag = Path(str(ckpt.get("dataset", cfg.dataset))).name
     name = name or f"{tag}-{sde.kind}"
+    score_desc = (f"score network of bundle {score_prov['name']!r} (unchanged)" if score_prov is not None else
+                  f"DDPM++-style score U-Net (nf {cfg.nf}, mult {cfg.ch_mult}) trained on (0, {cfg.t_max}]")
     description = description or (
-        f"DiNof {sde.kind.upper()} model on {tag} ({cfg.channels}x{cfg.resolution}x{cfg.resolution}): DDPM++-style "
-        f"score U-Net (nf {cfg.nf}, mult {cfg.ch_mult}) trained on (0, {cfg.t_max}], Glow priors "
+        f"DiNof {sde.kind.upper()} model on {tag} ({cfg.channels}x{cfg.resolution}x{cfg.resolution}): "
+        f"{score_desc}, Glow priors "
         f"({cfg.flow_levels} levels x {cfg.flow_steps} steps, hidden {cfg.flow_hidden}) at T_m = "
         f"{', '.join(_fmt_t(t) for t in cfg.t_ms)}; EMA weights.")
     prov = {"dataset": tag, "dataset_source": cfg.dataset, **summarize(ckpt),
-            "params": {"score": sum(p.numel() for p in score.parameters()),
+            "params": {"score": sum(p.numel() for p in score.parameters()) if score is not None
+                       else score_prov.get("params"),
                        "flows": [sum(p.numel() for p in f.parameters()) for f in flows]},
             "config": ckpt["config"], "world_size": ckpt.get("world_size", 1),
             "ema_decay": cfg.ema,
@@ -269,6 +326,8 @@ def export_bundle(ckpt_path, out, name=None, description=None, density=True, sam
             "versions": {"torch": torch.__version__, "onnx": onnx.__version__,
                          "onnxruntime": onnxruntime.__version__, "python": platform.python_version()},
             "exported_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if score_prov is not None:
+        prov["score_from"] = score_prov
     manifest = build_manifest(cfg, sde, parts, out, name, description, prov, sampler_t_m)
     write_manifest(manifest, out)
     if eval_n > 0 and density:

@@ -1,7 +1,8 @@
 """Reference sampler over a bundle's ONNX files (onnxruntime), with the official score_sde / DiNof semantics.
 
-Flow start: z ~ N(0, τ²I) -> flow -> x(T_m), then the PC loop on linspace(T_m, eps, int(N·T_m)); prior start: x(1)
-from the SDE prior on linspace(1, eps, N). Each step runs the corrector, then the predictor; the returned image is
+Flow start: z ~ N(0, τ²I) -> flow -> x(T_m), then the PC loop on linspace(T_m, eps, steps) (default int(N·T_m));
+prior start: x(1) from the SDE prior on linspace(1, eps, steps) (default N). Step sizes come from the grid, as in
+the Rust runtime (src/sde.rs); the probability-flow ODE (Euler or Heun, Tweedie denoise) is there too. Each step runs the corrector, then the predictor; the returned image is
 the noise-free mean of the last step (denoise). Differences from the official code, on purpose: seeded, and the
 Langevin step size uses per-sample norms (the official batch-averaged norms make samples depend on batch-mates).
 This is the behaviour the Rust runtime reproduces; it is a reference, not a fast path.
@@ -84,45 +85,94 @@ def _bc(v, x):
     return v.reshape((-1,) + (1,) * (x.dim() - 1))
 
 
-def _predictor(name, b: Bundle, x, t, y, gen):
-    sde, N = b.sde, b.sde.N
+def time_grid(sde: SDE, t_start: float, steps: int) -> list[float]:
+    """The SDE sampler's times, as the Rust runtime (src/sde.rs): linspace(t_start, eps, steps) as in score_sde,
+    plus the end of the last step (one more uniform step, clamped at 0); step k goes from grid[k] to grid[k+1].
+    Every step's size comes from this grid, whatever `steps` is (a fixed dt = 1/N would cover only part of
+    [eps, t_start] when steps != int(N·t_start))."""
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+    h = t_start if steps == 1 else (t_start - sde.eps) / (steps - 1)
+    grid = [t_start] if steps == 1 else [sde.eps if k == steps - 1 else t_start - h * k for k in range(steps)]
+    return grid + [max(sde.eps - h, 0.0)]
+
+
+def ode_grid(sde: SDE, t_start: float, steps: int) -> list[float]:
+    """The probability-flow ODE's grid: `steps` uniform intervals from t_start to eps (steps + 1 points)."""
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+    h = (t_start - sde.eps) / steps
+    return [sde.eps if k == steps else t_start - h * k for k in range(steps + 1)]
+
+
+def default_steps(sde: SDE, t_start: float) -> int:
+    """score_sde's int(N·t_start)."""
+    return max(1, int(math.floor(sde.N * t_start + 1e-9)))
+
+
+def _log_mean_coeff(sde: SDE, t: float) -> float:
+    return 0.0 if sde.kind == "ve" else float(sde.log_mean_coeff(torch.tensor(t, dtype=torch.float64)))
+
+
+def _scalar(v) -> float:
+    return float(torch.as_tensor(v).reshape(-1)[0])
+
+
+def _drift_diffusion(sde: SDE, t: float):
+    """(f, g): the linear drift coefficient f(t) (drift = f·x) and the diffusion g(t)."""
+    one = torch.ones(1, dtype=torch.float64)
+    f, g = sde.sde(one, torch.tensor([t], dtype=torch.float64))
+    return _scalar(f), _scalar(g)
+
+
+def _predictor(name, b: Bundle, x, t, t_next, y, gen):
+    """One reverse step from t to t_next (< t) with the update rules of src/sampler/steps.rs."""
+    sde = b.sde
     if name == "none":
         return x, x
-    s = b.score(x, t, y).double()
+    vt = torch.full((len(x),), t, dtype=torch.float64)
+    s = b.score(x, vt, y).double()
     z = torch.randn(x.shape, generator=gen, dtype=torch.float64)
     if name == "euler_maruyama":
-        dt = -1.0 / N
-        f, g = sde.sde(x, t)
-        drift = f - _bc(g ** 2, x) * s
-        x_mean = x + drift * dt
-        return x_mean + _bc(g, x) * math.sqrt(-dt) * z, x_mean
+        h = t - t_next
+        f, g = _drift_diffusion(sde, t)
+        x_mean = x * (1.0 - f * h) + (g * g * h) * s
+        return x_mean + g * math.sqrt(h) * z, x_mean
     if name == "reverse_diffusion":
-        f, G = sde.discretize(x, t)
-        x_mean = x - (f - _bc(G ** 2, x) * s)
-        return x_mean + _bc(G, x) * z, x_mean
-    if name == "ancestral":
-        i = (t * (N - 1)).long()
-        if sde.kind == "vp":
-            beta = sde.discrete_betas.double()[i]
-            x_mean = (x + _bc(beta, x) * s) / _bc(torch.sqrt(1.0 - beta), x)
-            return x_mean + _bc(torch.sqrt(beta), x) * z, x_mean
         if sde.kind == "ve":
-            sig = sde.discrete_sigmas.double()[i]
-            adj = torch.where(i == 0, torch.zeros_like(sig), sde.discrete_sigmas.double()[(i - 1).clamp(min=0)])
-            x_mean = x + _bc(sig ** 2 - adj ** 2, x) * s
-            std = torch.sqrt(adj ** 2 * (sig ** 2 - adj ** 2) / sig ** 2)
-            return x_mean + _bc(std, x) * z, x_mean
+            s2 = _scalar(sde.sigma(torch.tensor(t, dtype=torch.float64))) ** 2
+            s2n = 0.0 if t_next <= 0 else _scalar(sde.sigma(torch.tensor(t_next, dtype=torch.float64))) ** 2
+            fc, G = 0.0, math.sqrt(max(s2 - s2n, 0.0))
+        elif sde.kind == "vp":
+            beta = -math.expm1(2.0 * (_log_mean_coeff(sde, t) - _log_mean_coeff(sde, max(t_next, 0.0))))
+            fc, G = math.sqrt(1.0 - beta) - 1.0, math.sqrt(beta)
+        else:  # sub-VP: Euler-Maruyama form of the continuous SDE
+            f, g = _drift_diffusion(sde, t)
+            fc, G = f * (t - t_next), g * math.sqrt(t - t_next)
+        x_mean = x * (1.0 - fc) + (G * G) * s
+        return x_mean + G * z, x_mean
+    if name == "ancestral":
+        if sde.kind == "vp":
+            beta = -math.expm1(2.0 * (_log_mean_coeff(sde, t) - _log_mean_coeff(sde, max(t_next, 0.0))))
+            x_mean = (x + beta * s) / math.sqrt(1.0 - beta)
+            return x_mean + math.sqrt(beta) * z, x_mean
+        if sde.kind == "ve":
+            s2 = _scalar(sde.sigma(torch.tensor(t, dtype=torch.float64))) ** 2
+            s2n = 0.0 if t_next <= 0 else _scalar(sde.sigma(torch.tensor(t_next, dtype=torch.float64))) ** 2
+            x_mean = x + (s2 - s2n) * s
+            return x_mean + math.sqrt(max(s2n * (s2 - s2n) / s2, 0.0)) * z, x_mean
         raise ValueError("ancestral sampling is defined for VE and VP only")
     raise ValueError(f"unknown predictor {name!r}")
 
 
 def _langevin(b: Bundle, x, t, y, snr, gen):
     sde = b.sde
+    vt = torch.full((len(x),), t, dtype=torch.float64)
     if sde.kind in ("vp", "subvp"):
-        alpha = sde.alphas.double()[(t * (sde.N - 1)).long()]
+        alpha = sde.alphas.double()[(vt * (sde.N - 1)).long()]
     else:
-        alpha = torch.ones_like(t)
-    s = b.score(x, t, y).double()
+        alpha = torch.ones_like(vt)
+    s = b.score(x, vt, y).double()
     noise = torch.randn(x.shape, generator=gen, dtype=torch.float64)
     g_norm = s.flatten(1).norm(dim=1)  # per sample (official: batch mean)
     n_norm = noise.flatten(1).norm(dim=1)
@@ -131,10 +181,38 @@ def _langevin(b: Bundle, x, t, y, snr, gen):
     return x_mean + _bc(torch.sqrt(2 * step), x) * noise, x_mean
 
 
+def _ode_derivative(b: Bundle, x, t, y):
+    f, g = _drift_diffusion(b.sde, t)
+    s = b.score(x, torch.full((len(x),), t, dtype=torch.float64), y).double()
+    return f * x - 0.5 * g * g * s
+
+
+def _run_ode(b: Bundle, x, y, t0, steps, solver, denoise):
+    grid = ode_grid(b.sde, t0, steps)
+    for t, t_next in zip(grid[:-1], grid[1:]):
+        h = t_next - t
+        d = _ode_derivative(b, x, t, y)
+        if solver == "euler":
+            x = x + h * d
+        elif solver == "heun":
+            x2 = x + h * d
+            x = x + 0.5 * h * (d + _ode_derivative(b, x2, t_next, y))
+        else:
+            raise ValueError(f"unknown ODE solver {solver!r}")
+    if denoise:  # Tweedie: E[x(0) | x(eps)] = (x + std²·s) / mean
+        t = grid[-1]
+        s = b.score(x, torch.full((len(x),), t, dtype=torch.float64), y).double()
+        std = _scalar(b.sde.marginal_prob(torch.ones(1, dtype=torch.float64),
+                                          torch.tensor([t], dtype=torch.float64))[1])
+        x = (x + std * std * s) * math.exp(-_log_mean_coeff(b.sde, t))
+    return x
+
+
 def pc_sample(b: Bundle, n: int, seed: int = 0, start: str = "flow", t_m: float | None = None,
               predictor: str = "euler_maruyama", corrector: str = "none", snr: float = 0.16,
               corrector_steps: int = 1, steps: int | None = None, denoise: bool = True, temperature: float = 1.0,
-              label: int | None = None, gen: torch.Generator | None = None) -> torch.Tensor:
+              label: int | None = None, gen: torch.Generator | None = None, method: str = "sde",
+              solver: str = "heun") -> torch.Tensor:
     """n samples in SDE space (float64 [n, C, H, W]); the SDE math runs in float64, the networks in float32."""
     sde = b.sde
     gen = gen or torch.Generator().manual_seed(seed)
@@ -154,16 +232,20 @@ def pc_sample(b: Bundle, n: int, seed: int = 0, start: str = "flow", t_m: float 
         t0 = 1.0
     else:
         raise ValueError(f"unknown start {start!r}")
-    steps = steps or int(sde.N * t0)
+    steps = steps or default_steps(sde, t0)
+    if method == "ode":
+        return _run_ode(b, x, y, t0, steps, solver, denoise)
+    if method != "sde":
+        raise ValueError(f"unknown method {method!r}")
     x_mean = x
-    for t in torch.linspace(t0, sde.eps, steps, dtype=torch.float64):
-        vt = torch.full((n,), float(t), dtype=torch.float64)
+    grid = time_grid(sde, t0, steps)
+    for t, t_next in zip(grid[:-1], grid[1:]):
         if corrector == "langevin":
             for _ in range(corrector_steps):
-                x, x_mean = _langevin(b, x, vt, y, snr, gen)
+                x, x_mean = _langevin(b, x, t, y, snr, gen)
         elif corrector != "none":
             raise ValueError(f"unknown corrector {corrector!r}")
-        x, x_mean = _predictor(predictor, b, x, vt, y, gen)
+        x, x_mean = _predictor(predictor, b, x, t, t_next, y, gen)
     return x_mean if denoise else x
 
 
@@ -184,7 +266,8 @@ def save_grid(pixels: torch.Tensor, path: str | Path, nrow: int | None = None, p
 
 
 def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None, t_m=None, predictor=None,
-                  corrector=None, snr=None, steps=None, temperature=None, label=None, quiet=False):
+                  corrector=None, snr=None, steps=None, temperature=None, label=None, quiet=False, method=None,
+                  solver=None):
     b = Bundle(bundle)
     d = b.manifest.get("sampler", {})
     start = start or d.get("start", "flow" if b.flows else "prior")
@@ -192,7 +275,8 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
     opts = dict(start=start, t_m=t_m, predictor=predictor or d.get("predictor", "euler_maruyama"),
                 corrector=corrector or d.get("corrector", "none"), snr=snr or d.get("snr", 0.16),
                 corrector_steps=d.get("corrector_steps", 1), steps=steps or d.get("steps"),
-                denoise=d.get("denoise", True), temperature=temperature or d.get("temperature", 1.0), label=label)
+                denoise=d.get("denoise", True), temperature=temperature or d.get("temperature", 1.0), label=label,
+                method=method or d.get("method", "sde"), solver=solver or d.get("solver", "heun"))
     gen = torch.Generator().manual_seed(seed)
     out, t0 = [], time.time()
     for k in range(0, n, batch):
@@ -225,6 +309,9 @@ def evaluate_bundle(bundle, dataset=None, n=1000, seed=0, samples=16) -> dict:
     y = labels[idx] if b.classes > 0 else None
     D = int(np.prod(b.shape))
     res = {"dataset": dataset, "n": len(idx), "flows": {}}
+    from .train import flow_bounds
+
+    bounds = flow_bounds(b.sde, images * 2 - 1 if b.sde.centered else images, sorted(b.flows))
     for t_m, f in sorted(b.flows.items()):
         if "density_file" not in f:
             continue
@@ -235,7 +322,9 @@ def evaluate_bundle(bundle, dataset=None, n=1000, seed=0, samples=16) -> dict:
             z, logdet = b.flow_density(t_m, xt[k:k + 250], None if y is None else y[k:k + 250])
             lp.append(-0.5 * (z.double() ** 2).sum(1) - 0.5 * D * math.log(2 * math.pi) + logdet.double())
         lp = torch.cat(lp)
-        res["flows"][str(t_m)] = {"bits_per_dim": float(-lp.mean() / (D * math.log(2)))}
+        # bound: noise entropy (no model can go below); gauss: a Gaussian with the data's covariance
+        res["flows"][str(t_m)] = {"bits_per_dim": float(-lp.mean() / (D * math.log(2))),
+                                  "bound": bounds[str(t_m)]["bound"], "gauss": bounds[str(t_m)]["gauss"]}
     if b.flows and samples > 0:
         pix = sample_bundle(bundle, n=samples, seed=seed, quiet=True)
         res["samples"] = {"n": len(pix), "pixel_mean": float(pix.mean()), "data_pixel_mean": float(x01.mean()),

@@ -107,13 +107,60 @@ def load_checkpoint(path: Path):
 
 
 def ema_models_from_checkpoint(ckpt: dict):
-    """(cfg, sde, score, flows) with EMA weights loaded, in eval mode."""
+    """(cfg, sde, score, flows) with EMA weights loaded, in eval mode; score is None for a flows-only run."""
     cfg = from_dict(ckpt["config"])
     sde, score, flows = build_models(cfg)
-    score.load_state_dict(ckpt["ema"]["score"]["module"])
+    if ckpt["ema"]["score"] is None:
+        score = None
+    else:
+        score.load_state_dict(ckpt["ema"]["score"]["module"])
+        score.eval()
     for f, s in zip(flows, ckpt["ema"]["flows"]):
         f.load_state_dict(s["module"])
-    return cfg, sde, score.eval(), [f.eval() for f in flows]
+    return cfg, sde, score, [f.eval() for f in flows]
+
+
+def flow_bounds(sde, data: torch.Tensor, t_ms) -> dict:
+    """Per T_m, in bits/dim, the interval that holds the true entropy of x(T_m) = a·x0 + s·ε:
+    `bound` = h(s·ε) (noise alone, a lower bound: h(x_t) = h(s·ε) + I(x0; x_t)) and `gauss` = the entropy of a
+    Gaussian with x_t's covariance a²Σ0 + s²I (the maximum for that covariance, an upper bound). A flow whose
+    NLL is not below `gauss` has learnt nothing a Gaussian would not; the room to improve is NLL − bound."""
+    x = data.flatten(1).double()
+    D = x.shape[1]
+    cov = torch.cov(x.T)
+    eig = torch.linalg.eigvalsh(cov).clamp(min=0.0)
+    out = {}
+    for t_m in t_ms:
+        m, s = sde.marginal_prob(torch.ones(1, 1, dtype=torch.float64), torch.tensor([float(t_m)], dtype=torch.float64))
+        a, var = float(m.reshape(-1)[0]), float(s.reshape(-1)[0]) ** 2  # mean coefficient, noise variance
+        c = math.log2(2 * math.pi * math.e)
+        out[str(t_m)] = {"bound": 0.5 * (c + math.log2(var)),
+                         "gauss": 0.5 * (c + float(torch.log2(a * a * eig + var).mean()))}
+    return out
+
+
+@torch.no_grad()
+def flow_eval_bpd(flows, t_ms, sde, data, labels, classes: int, n: int = 1000, seed: int = 12345) -> dict:
+    """Bits/dim of (EMA) flows on a fixed set of x(T_m): fixed images and noise from their own generator, so the
+    figure is comparable across steps and the training RNG streams are untouched."""
+    g = torch.Generator().manual_seed(seed)
+    idx = torch.randperm(len(data), generator=g)[:n]
+    x0 = data[idx]
+    y = labels[idx] if classes else None
+    D = x0[0].numel()
+    out = {}
+    for f, t_m in zip(flows, t_ms):
+        mean, std = sde.marginal_prob(x0, torch.full((len(x0),), t_m))
+        xt = mean + std[:, None, None, None] * torch.randn(x0.shape, generator=g)
+        dev = next(f.parameters()).device  # noise drawn on the CPU: the same set on any device
+        xt, yd = xt.to(dev), None if y is None else y.to(dev)
+        was = f.training
+        f.eval()
+        lp = torch.cat([f.log_prob(xt[k:k + 250], None if yd is None else yd[k:k + 250]).double()
+                        for k in range(0, len(xt), 250)])
+        f.train(was)
+        out[str(t_m)] = float(-lp.mean() / (D * math.log(2.0)))
+    return out
 
 
 def _dist_setup():
@@ -159,7 +206,8 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         saved = from_dict(ckpt["config"])
         # The run-length knobs may change on resume; the model and SDE may not.
         cfg = Config(**{**to_dict(saved), **{k: getattr(cfg, k) for k in
-                                             ("iterations", "time_budget", "ckpt_every", "log_every", "threads")}})
+                                             ("iterations", "time_budget", "ckpt_every", "log_every", "threads",
+                                              "flow_eval_every")}})
     elif resume and rank == 0 and not quiet:
         print(f"no checkpoint at {ckpt_path}; starting fresh", flush=True)
     if rank == 0:
@@ -196,19 +244,20 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
     # DDP broadcasts rank 0's parameters and buffers (incl. the ActNorm init) before the EMAs copy them.
     score_m = DDP(score) if world > 1 else score
     flow_ms = [DDP(f) if world > 1 else f for f in flows]
-    ema_score = EMA(score, cfg.ema)
+    ema_score = None if cfg.flows_only else EMA(score, cfg.ema)
     ema_flows = [EMA(f, cfg.ema) for f in flows]
-    opt_score = torch.optim.Adam(score.parameters(), lr=cfg.lr)
+    opt_score = None if cfg.flows_only else torch.optim.Adam(score.parameters(), lr=cfg.lr)
     opt_flows = [torch.optim.Adam(f.parameters(), lr=cfg.flow_lr) for f in flows]
     history = {"score_loss": [], "bpd": [[] for _ in flows]}
-    if ckpt is not None:
+    if ckpt is not None and not cfg.flows_only:
         score.load_state_dict(ckpt["model"]["score"])
+        ema_score.load_state_dict(ckpt["ema"]["score"])
+        opt_score.load_state_dict(ckpt["opt"]["score"])
+    if ckpt is not None:
         for f, s in zip(flows, ckpt["model"]["flows"]):
             f.load_state_dict(s)
-        ema_score.load_state_dict(ckpt["ema"]["score"])
         for e, s in zip(ema_flows, ckpt["ema"]["flows"]):
             e.load_state_dict(s)
-        opt_score.load_state_dict(ckpt["opt"]["score"])
         for o, s in zip(opt_flows, ckpt["opt"]["flows"]):
             o.load_state_dict(s)
         step, elapsed, history = ckpt["step"], ckpt["elapsed"], ckpt["history"]
@@ -233,9 +282,12 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         if rank == 0:
             atomic_save({"config": to_dict(cfg), "step": step, "elapsed": elapsed, "history": history,
                          "dataset": tag, "world_size": world,
-                         "model": {"score": score.state_dict(), "flows": [f.state_dict() for f in flows]},
-                         "ema": {"score": ema_score.state_dict(), "flows": [e.state_dict() for e in ema_flows]},
-                         "opt": {"score": opt_score.state_dict(), "flows": [o.state_dict() for o in opt_flows]},
+                         "model": {"score": None if cfg.flows_only else score.state_dict(),
+                                   "flows": [f.state_dict() for f in flows]},
+                         "ema": {"score": None if cfg.flows_only else ema_score.state_dict(),
+                                 "flows": [e.state_dict() for e in ema_flows]},
+                         "opt": {"score": None if cfg.flows_only else opt_score.state_dict(),
+                                 "flows": [o.state_dict() for o in opt_flows]},
                          "rng": rngs}, ckpt_path)
 
     pbar = None
@@ -244,6 +296,11 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         total = cfg.iterations if cfg.iterations < 1_000_000 else None
         pbar = tqdm(total=total, initial=step, dynamic_ncols=True, mininterval=5.0, file=sys.stderr)
     log = open(out / "train_log.jsonl", "a") if rank == 0 else None
+    if rank == 0 and cfg.flow_eval_every > 0:
+        bounds = flow_bounds(sde, data, cfg.t_ms)
+        history["flow_bounds"] = bounds
+        log.write(json.dumps({"step": step, "flow_bounds_bpd": bounds}) + "\n")
+        log.flush()
     last_ckpt = time.time()
     t_start = time.time() - elapsed
     flags = torch.zeros(2)
@@ -262,21 +319,26 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         x0 = data[idx].to(device)
         y = labels[idx].to(device) if cfg.classes else None
 
-        for g in opt_score.param_groups:
-            g["lr"] = _lr(cfg.lr, step, cfg.warmup)
-        loss = score.dsm_loss(x0, y, gen, model=score_m)
-        opt_score.zero_grad(set_to_none=True)
-        loss.backward()
-        gnorm = _clip(score.parameters(), cfg.grad_clip)
-        opt_score.step()
-        ema_score.update(score)
-        history["score_loss"].append(loss.item())
+        gnorm = None
+        if not cfg.flows_only:
+            for g in opt_score.param_groups:
+                g["lr"] = _lr(cfg.lr, step, cfg.warmup)
+            loss = score.dsm_loss(x0, y, gen, model=score_m)
+            opt_score.zero_grad(set_to_none=True)
+            loss.backward()
+            gnorm = _clip(score.parameters(), cfg.grad_clip)
+            opt_score.step()
+            ema_score.update(score)
+            history["score_loss"].append(loss.item())
 
         if step % cfg.flow_every == 0:
             for i, (f, fm, o, e, t_m) in enumerate(zip(flows, flow_ms, opt_flows, ema_flows, cfg.t_ms)):
                 mean, std = sde.marginal_prob(x0, torch.full((len(x0),), t_m, device=device))
                 xt = mean + std[:, None, None, None] * torch.randn(x0.shape, generator=gen).to(device)
                 nll = -fm(xt, y).mean()
+                if not torch.isfinite(nll):  # one bad batch must not poison hours of training: skip it
+                    history.setdefault("skipped_nonfinite", []).append(step)
+                    continue
                 for g in o.param_groups:
                     g["lr"] = _lr(cfg.flow_lr, step // cfg.flow_every, cfg.warmup)
                 o.zero_grad(set_to_none=True)
@@ -292,13 +354,18 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
             pbar.update(1)
         if rank == 0 and step % cfg.log_every == 0:
             rec = {"step": step, "elapsed": round(time.time() - t_start, 1), "threads": torch.get_num_threads(),
-                   "score_loss": float(np.mean(history["score_loss"][-cfg.log_every:])), "grad_norm": gnorm,
+                   "score_loss": float(np.mean(history["score_loss"][-cfg.log_every:]))
+                   if history["score_loss"] else None, "grad_norm": gnorm,
                    "bpd": {str(t): float(np.mean(b[-max(1, cfg.log_every // cfg.flow_every):])) if b else None
                            for t, b in zip(cfg.t_ms, history["bpd"])}}
+            if cfg.flow_eval_every > 0 and step % cfg.flow_eval_every == 0:
+                rec["eval_bpd_ema"] = flow_eval_bpd([e.module for e in ema_flows], cfg.t_ms, sde, data, labels,
+                                                    cfg.classes)
+                history.setdefault("eval_bpd_ema", []).append({"step": step, **rec["eval_bpd_ema"]})
             log.write(json.dumps(rec) + "\n")
             log.flush()
             if pbar is not None:
-                pbar.set_postfix(loss=f"{rec['score_loss']:.4f}",
+                pbar.set_postfix(loss=f"{rec['score_loss']:.4f}" if rec["score_loss"] is not None else "-",
                                  bpd=",".join(f"{v:.3f}" for v in rec["bpd"].values() if v is not None))
     elapsed = time.time() - t_start
     save()
@@ -309,8 +376,9 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
     if dist.is_initialized():
         dist.barrier()
     return {"step": step, "elapsed": elapsed, "checkpoint": str(ckpt_path), "rank": rank, "world": world,
-            "params_sha256": params_digest([score, *flows]),
-            "ema_sha256": params_digest([ema_score.module, *(e.module for e in ema_flows)])}
+            "params_sha256": params_digest(([] if cfg.flows_only else [score]) + flows),
+            "ema_sha256": params_digest(([] if cfg.flows_only else [ema_score.module]) +
+                                        [e.module for e in ema_flows])}
 
 
 def params_digest(modules) -> str:

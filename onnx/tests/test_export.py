@@ -188,3 +188,32 @@ def test_eval_bits_per_dim_match_an_independent_density(bundle, monkeypatch):
         want = -sum(logp) / len(logp) / (D * math.log(2))
         got = res["flows"][f"{t_m:g}"]["bits_per_dim"]
         assert abs(got - want) < 1e-4, (t_m, got, want)
+
+
+def test_flows_only_run_keeps_the_score_graph_byte_identical(bundle, toy_npz, tmp_path):
+    """A flows-only run trains no score (none in its checkpoint); export --score-from copies score.onnx
+    unchanged, records its origin, and still exports/parity-checks the new flows."""
+    from dinof_train.config import make_config
+
+    ckpt, src = bundle
+    src_m = json.loads((src / "dinof.json").read_text())
+    cfg = make_config("tiny", dataset=str(toy_npz), threads=1, iterations=3, ckpt_every=-1.0, flows_only=True,
+                      classes=src_m["classes"], flow_steps=3, t_ms=[0.3, 0.6])
+    train(cfg, tmp_path / "run", quiet=True)
+    c = load_checkpoint(tmp_path / "run" / "checkpoint.pt")
+    assert c["ema"]["score"] is None and c["model"]["score"] is None and c["history"]["score_loss"] == []
+    with pytest.raises(ValueError, match="score-from"):
+        export_bundle(tmp_path / "run" / "checkpoint.pt", tmp_path / "x")
+    out = tmp_path / "bundle"
+    m = export_bundle(tmp_path / "run" / "checkpoint.pt", out, score_from=src)
+    assert (out / "score.onnx").read_bytes() == (src / "score.onnx").read_bytes()
+    assert m["checksums"]["score.onnx"] == src_m["checksums"]["score.onnx"] == m["provenance"]["score_from"]["sha256"]
+    assert [f["t_m"] for f in m["flows"]] == [0.3, 0.6]
+    assert set(m["checksums"]) == {p.name for p in out.glob("*.onnx")}
+    assert "score.onnx" not in m["provenance"]["export_parity"]  # not re-exported
+    pix = sample_bundle(out, n=2, steps=3, t_m=0.3, quiet=True)
+    assert pix.shape == (2, 1, 8, 8) and torch.isfinite(pix).all()
+    # flows trained for another SDE than the score's must be refused
+    train(dataclasses.replace(cfg, beta_max=10.0), tmp_path / "run2", quiet=True)
+    with pytest.raises(ValueError, match="SDE"):
+        export_bundle(tmp_path / "run2" / "checkpoint.pt", tmp_path / "y", score_from=src)

@@ -8,6 +8,7 @@ import time
 
 import dataclasses
 import numpy as np
+import pytest
 import torch
 
 from conftest import subprocess_env
@@ -104,3 +105,42 @@ def test_torchrun_two_ranks_agree(toy_npz, tmp_path):
     ck = load_checkpoint(tmp_path / "checkpoint.pt")
     assert ck["world_size"] == 2 and ck["step"] == 6 and len(ck["rng"]) == 2
     assert lines[0]["ema_sha256"] == lines[1]["ema_sha256"]
+
+
+def test_flow_bounds_bracket_the_entropy_of_x_tm():
+    """bound = entropy of the noise alone; gauss = entropy of a Gaussian with x(T_m)'s covariance. For constant
+    data they coincide; for Gaussian data gauss is the exact entropy of x(T_m)."""
+    import math
+
+    from dinof_train.sde import make_sde
+    from dinof_train.train import flow_bounds
+
+    sde = make_sde("vp", n=1000)
+    g = torch.Generator().manual_seed(0)
+    sd = torch.tensor([0.1, 0.5, 1.0, 2.0])
+    x = torch.randn(200_000, 1, 2, 2, generator=g) * sd.reshape(1, 1, 2, 2)
+    b = flow_bounds(sde, x, [0.3, 0.6])
+    for t in (0.3, 0.6):
+        lmc = float(sde.log_mean_coeff(torch.tensor(t, dtype=torch.float64)))
+        a2, s2 = math.exp(2 * lmc), 1 - math.exp(2 * lmc)
+        exact = float(np.mean([0.5 * math.log2(2 * math.pi * math.e * (a2 * v * v + s2)) for v in sd.tolist()]))
+        assert b[str(t)]["gauss"] == pytest.approx(exact, abs=2e-3)
+        assert b[str(t)]["bound"] == pytest.approx(0.5 * math.log2(2 * math.pi * math.e * s2), abs=1e-9)
+    const = flow_bounds(sde, torch.full((50, 1, 2, 2), 0.7), [0.4])["0.4"]
+    assert const["gauss"] == pytest.approx(const["bound"], abs=1e-9)
+
+
+def test_flows_only_run_logs_flow_quality_and_learns(tiny_cfg, tmp_path):
+    """Flows-only: the score is untouched (no loss recorded), the flows' NLL drops, and the log carries the
+    entropy bounds once and the EMA flows' bits/dim on the fixed evaluation set every flow_eval_every steps."""
+    cfg = dataclasses.replace(tiny_cfg, flows_only=True, iterations=60, flow_eval_every=20, log_every=20,
+                              flow_lr=3e-3, t_ms=[0.3], ckpt_every=-1.0)
+    train(cfg, tmp_path, quiet=True)
+    c = load_checkpoint(tmp_path / "checkpoint.pt")
+    assert c["history"]["score_loss"] == [] and c["opt"]["score"] is None
+    bpd = c["history"]["bpd"][0]
+    assert np.mean(bpd[-10:]) < np.mean(bpd[:10])
+    recs = [json.loads(line) for line in (tmp_path / "train_log.jsonl").read_text().splitlines()]
+    assert "flow_bounds_bpd" in recs[0] and recs[0]["flow_bounds_bpd"]["0.3"]["bound"] > 0
+    evals = [r["eval_bpd_ema"]["0.3"] for r in recs if "eval_bpd_ema" in r]
+    assert len(evals) == 3 and all(e > recs[0]["flow_bounds_bpd"]["0.3"]["bound"] for e in evals)
