@@ -54,7 +54,7 @@ def _dinof_bin():
     env = os.environ.get("DINOF_BIN")
     if env:
         return env
-    for d in (os.environ.get("CARGO_TARGET_DIR"), ROOT / "target", "/work/target"):
+    for d in (os.environ.get("CARGO_TARGET_DIR"), ROOT / "target"):
         for profile in ("release", "debug"):
             if d and (Path(d) / profile / "dinof").exists():
                 return str(Path(d) / profile / "dinof")
