@@ -1,5 +1,7 @@
 //! Fuzzing the bundle loader and the C ABI's load entry point (issue 8, item 5): mutated manifests, damaged and
-//! hostile ONNX files, through `Model::load` and `dinof_model_load`. Properties, for every case: no panic, no hang
+//! hostile ONNX files, through `Model::load` and `dinof_model_load`; hostile files on disk (FIFOs, devices,
+//! directories, symlinks out of the bundle, escaping names: each must give its own error) and in-memory bundles
+//! (`Model::load_from_memory`). Properties, for every case: no panic, no hang
 //! (a watchdog per case), no allocation of a gigabyte or more, and every failure a typed `dinof::Error` (never
 //! `Internal`) with a message; a model that loads must sample two images into [0, 1] or fail with a typed error.
 //!
@@ -515,4 +517,138 @@ fn file_checks_accept_the_shipped_networks() {
             dinof::backend::onnx_limits::check_onnx_bytes(&bytes).unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()));
         }
     }
+}
+
+/// One hostile change to a written bundle's files (bundles from mods and downloads; the C ABI version 2 rules):
+/// a named file (manifest, network, checksum key) replaced by a FIFO, a device, a directory or a symlink out of
+/// the bundle, or a manifest file name that escapes the directory. Applied after `run_case` wrote the bundle.
+/// Returns what was done, the outcomes allowed for it (error variants, or "loaded+sampled"), and the change.
+type Change = Box<dyn FnOnce(&Path) + Send>;
+fn hostile_change(rng: &mut fuzz::Rng, b: &mut MemBundle) -> (String, &'static [&'static str], Change) {
+    let mut names = vec!["dinof.json".to_string()];
+    names.extend(b.network_files());
+    let target = names[rng.random_range(0..names.len())].clone();
+    let path_of = move |dir: &Path| dir.join(&target);
+    let what = names.last().cloned().unwrap_or_default();
+    match rng.random_range(0..6) {
+        0 => ("a FIFO".into(), &["NotRegularFile"], Box::new(move |dir: &Path| {
+            let p = path_of(dir);
+            std::fs::remove_file(&p).ok();
+            let c = CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+            // SAFETY: a valid NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+        })),
+        1 => ("a symlink to a device (/dev/zero)".into(), &["OutsideBundle", "NotRegularFile"], Box::new(move |dir: &Path| {
+            let p = path_of(dir);
+            std::fs::remove_file(&p).ok();
+            std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
+        })),
+        2 => ("a directory".into(), &["NotRegularFile"], Box::new(move |dir: &Path| {
+            let p = path_of(dir);
+            std::fs::remove_file(&p).ok();
+            std::fs::create_dir(&p).unwrap();
+        })),
+        3 => ("a symlink to a copy outside the bundle".into(), &["OutsideBundle"], Box::new(move |dir: &Path| {
+            let p = path_of(dir);
+            let outside = dir.with_extension("outside");
+            std::fs::copy(&p, &outside).unwrap();
+            std::fs::remove_file(&p).ok();
+            std::os::unix::fs::symlink(&outside, &p).unwrap();
+        })),
+        4 => ("a symlink to a copy inside the bundle (allowed)".into(), &["loaded+sampled"], Box::new(move |dir: &Path| {
+            let p = path_of(dir);
+            let inside = dir.join("inside.copy");
+            std::fs::copy(&p, &inside).unwrap();
+            std::fs::remove_file(&p).ok();
+            std::os::unix::fs::symlink("inside.copy", &p).unwrap();
+        })),
+        _ => {
+            // A manifest name that leaves the directory: relative, absolute or with a separator.
+            let escape = ["../score.onnx", "/etc/hostname", "sub/score.onnx", "..", ".", "c:score.onnx"][rng.random_range(0..6)];
+            let mut v = b.manifest_json();
+            v["score"]["file"] = serde_json::Value::String(escape.into());
+            b.set_manifest_json(&v);
+            (format!("score.file = {escape:?} (last network {what})"), &["BadFileName"], Box::new(|_: &Path| {}))
+        }
+    }
+}
+
+#[test]
+fn fuzz_hostile_files() {
+    limit_address_space();
+    let cfg = Config::from_env(200);
+    let bases = base_bundles();
+    // Bundles that load as they are, so each outcome is the change's alone.
+    let bases: Vec<_> = bases.into_iter().filter(|(name, _)| name != "mnist-manifest").collect();
+    let mut tally = Tally::new("hostile-files");
+    for i in cfg.indices() {
+        let mut rng = cfg.rng("hostile-files", i);
+        let (name, base) = &bases[rng.random_range(0..bases.len())];
+        let mut b = base.clone();
+        let (what, allowed, change) = hostile_change(&mut rng, &mut b);
+        let l = label("hostile-files", i, name, &[what]);
+        let opts = load_opts();
+        if !run_case(&mut tally, &l, &b, cfg.timeout, move |dir| {
+            change(dir);
+            let outcome = load_and_sample(dir, &opts).map(|(outcome, _)| outcome);
+            std::fs::remove_file(dir.with_extension("outside")).ok();
+            let outcome = outcome?;
+            if allowed.contains(&outcome.as_str()) {
+                Ok(outcome)
+            } else {
+                Err(format!("outcome {outcome}, expected one of {allowed:?}"))
+            }
+        }) {
+            break;
+        }
+    }
+    tally.finish();
+}
+
+/// `Model::load_from_memory` (the C ABI's `dinof_model_load_from_memory`): mutated bundles handed over as blobs,
+/// with names dropped, added or renamed, under the same properties as loading from a directory.
+#[test]
+fn fuzz_in_memory_bundles() {
+    limit_address_space();
+    let cfg = Config::from_env(300);
+    let bases = base_bundles();
+    let mut tally = Tally::new("in-memory");
+    for i in cfg.indices() {
+        let mut rng = cfg.rng("in-memory", i);
+        let (name, mut b, mut what) = mutated_bundle(&mut rng, &bases);
+        match rng.random_range(0..4) {
+            0 => {
+                let nets = b.network_files();
+                let gone = nets[rng.random_range(0..nets.len())].clone();
+                b.files.remove(&gone);
+                what.push(format!("blob {gone} missing"));
+            }
+            1 => {
+                b.files.insert("../escape.onnx".into(), vec![0u8; 16]);
+                what.push("an extra blob named ../escape.onnx".into());
+            }
+            _ => {}
+        }
+        let l = label("in-memory", i, &name, &what);
+        let opts = load_opts();
+        let blobs: Vec<(String, Vec<u8>)> = b.files.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let manifest = b.manifest.clone();
+        if !run_case(&mut tally, &l, &MemBundle { manifest: vec![], files: Default::default() }, cfg.timeout, move |_| {
+            let refs: Vec<(&str, &[u8])> = blobs.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+            match dinof::Model::load_from_memory(&manifest, &refs, &opts) {
+                Ok(model) => {
+                    let o = dinof::SampleOptions { n: 2, seed: Some(7), steps: Some(2), ..Default::default() };
+                    let mut out = vec![0f32; 2 * model.image_len()];
+                    match model.sample(&o, &mut out, &mut |_| true) {
+                        Ok(_) => Ok("loaded+sampled".into()),
+                        Err(e) => check_error(&e).map(|_| format!("loaded, sample: {}", variant(&e))),
+                    }
+                }
+                Err(e) => check_error(&e).map(|_| variant(&e)),
+            }
+        }) {
+            break;
+        }
+    }
+    tally.finish();
 }
