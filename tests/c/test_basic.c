@@ -184,6 +184,23 @@ static void test_settings(dinof_model *m) {
     o.solver = DINOF_SOLVER_HEUN;
     CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
     CHECK(r.solver == DINOF_SOLVER_HEUN);
+    /* The few-step solvers and grids appended in ABI 2 (issue 10): DPM-Solver++(2M) on the log-SNR grid makes one
+       score evaluation per step plus the final denoising one; rk45 reports the evaluations it actually made. */
+    float heun[32], uniform_t[32];
+    memcpy(heun, out, sizeof heun);
+    o.solver = DINOF_SOLVER_DPMPP_2M;
+    CHECK_OK(dinof_sample(m, &o, uniform_t, 32, NULL, NULL, &r));
+    o.schedule = DINOF_SCHEDULE_LOGSNR;
+    CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
+    CHECK(r.solver == DINOF_SOLVER_DPMPP_2M && r.score_evals == steps + 1 && in_unit_range(out, 32));
+    /* Another solver, and another grid, give other images: the options reach the sampler. */
+    CHECK(memcmp(heun, out, sizeof heun) != 0 && memcmp(uniform_t, out, sizeof out[0] * 32) != 0);
+    o.solver = DINOF_SOLVER_RK45;
+    o.schedule = DINOF_SCHEDULE_DEFAULT;
+    o.rtol = 1e-3;
+    o.atol = 1e-3;
+    CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
+    CHECK(r.solver == DINOF_SOLVER_RK45 && r.score_evals > 2 && in_unit_range(out, 32));
 
     o = seeded_options(2, 3, steps);
     o.predictor = DINOF_PREDICTOR_REVERSE_DIFFUSION;
