@@ -27,4 +27,7 @@ cd "$ROOT/onnx"
 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 setsid nohup nice -n 19 "$PY" -m dinof_train train --preset mnist-flows \
   --out "$RUN" --resume --time-budget "$TIME_BUDGET" --threads 1 --quiet >>"$RUN/stdout.log" 2>&1 </dev/null &
 echo $! > "$RUN/pid"
+# setsid puts the run in its own scheduler autogroup, where `nice` only ranks it against itself: lower the group's
+# priority too, or the training takes a full share of the cores from compilers and tests (Linux autogroup).
+echo 19 > "/proc/$!/autogroup" 2>/dev/null || true
 echo "started pid $! -> $RUN (log: $RUN/train_log.jsonl)"
