@@ -635,17 +635,7 @@ fn fuzz_in_memory_bundles() {
         let manifest = b.manifest.clone();
         if !run_case(&mut tally, &l, &MemBundle { manifest: vec![], files: Default::default() }, cfg.timeout, move |_| {
             let refs: Vec<(&str, &[u8])> = blobs.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
-            match dinof::Model::load_from_memory(&manifest, &refs, &opts) {
-                Ok(model) => {
-                    let o = dinof::SampleOptions { n: 2, seed: Some(7), steps: Some(2), ..Default::default() };
-                    let mut out = vec![0f32; 2 * model.image_len()];
-                    match model.sample(&o, &mut out, &mut |_| true) {
-                        Ok(_) => Ok("loaded+sampled".into()),
-                        Err(e) => check_error(&e).map(|_| format!("loaded, sample: {}", variant(&e))),
-                    }
-                }
-                Err(e) => check_error(&e).map(|_| variant(&e)),
-            }
+            loaded_and_sampled(dinof::Model::load_from_memory(&manifest, &refs, &opts)).map(|(outcome, _)| outcome)
         }) {
             break;
         }

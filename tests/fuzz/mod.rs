@@ -314,7 +314,13 @@ impl Drop for TempDir {
 /// "loaded+sampled", "loaded, sample: <Variant>" or "<Variant>". Err = a broken property (other than panic/hang,
 /// which the caller's guard reports).
 pub fn load_and_sample(dir: &Path, opts: &dinof::LoadOptions) -> Result<(String, Option<dinof::Error>), String> {
-    let model = match dinof::Model::load(dir, opts) {
+    loaded_and_sampled(dinof::Model::load(dir, opts))
+}
+
+/// The outcome of a load (from a directory or from memory), then of resolving the bundle's defaults and sampling two
+/// images: every failure a typed error, every pixel of a success in [0, 1].
+pub fn loaded_and_sampled(loaded: dinof::Result<dinof::Model>) -> Result<(String, Option<dinof::Error>), String> {
+    let model = match loaded {
         Ok(m) => m,
         Err(e) => {
             check_error(&e)?;
