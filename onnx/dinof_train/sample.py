@@ -212,8 +212,10 @@ def pc_sample(b: Bundle, n: int, seed: int = 0, start: str = "flow", t_m: float 
               predictor: str = "euler_maruyama", corrector: str = "none", snr: float = 0.16,
               corrector_steps: int = 1, steps: int | None = None, denoise: bool = True, temperature: float = 1.0,
               label: int | None = None, gen: torch.Generator | None = None, method: str = "sde",
-              solver: str = "heun") -> torch.Tensor:
-    """n samples in SDE space (float64 [n, C, H, W]); the SDE math runs in float64, the networks in float32."""
+              solver: str = "heun", x_start: torch.Tensor | None = None) -> torch.Tensor:
+    """n samples in SDE space (float64 [n, C, H, W]); the SDE math runs in float64, the networks in float32.
+    start "given": the reverse process starts at t_m from x_start (SDE space), e.g. an oracle x(T_m) made by
+    noising real images, to measure what a perfect prior at T_m would give."""
     sde = b.sde
     gen = gen or torch.Generator().manual_seed(seed)
     y = None
@@ -230,6 +232,10 @@ def pc_sample(b: Bundle, n: int, seed: int = 0, start: str = "flow", t_m: float 
             raise ValueError("prior start needs a score trained up to t_max = 1")
         x = sde.prior_sampling((n,) + b.shape, generator=gen).double()
         t0 = 1.0
+    elif start == "given":
+        if x_start is None or tuple(x_start.shape) != (n,) + b.shape or t_m is None:
+            raise ValueError(f"start 'given' needs t_m and x_start of shape {(n,) + b.shape}")
+        x, t0 = x_start.double(), t_m
     else:
         raise ValueError(f"unknown start {start!r}")
     steps = steps or default_steps(sde, t0)

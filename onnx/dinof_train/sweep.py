@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,41 +19,108 @@ SAMPLERS = {  # name -> (method, solver, steps for a target NFE, NFE of those st
     "em": ("sde", None, lambda nfe: nfe, lambda s: s),
     "ode-euler": ("ode", "euler", lambda nfe: nfe - 1, lambda s: s + 1),  # + 1: the Tweedie denoise
     "ode-heun": ("ode", "heun", lambda nfe: (nfe - 1) // 2, lambda s: 2 * s + 1),
+    # few-step solvers (issue 10), Rust runtime only, each on the grid it was designed for
+    "dpmpp2m": ("ode", "dpmpp_2m", lambda nfe: nfe - 1, lambda s: s + 1),
+    "dpmpp2m-sde": ("sde", "dpmpp_2m_sde", lambda nfe: nfe - 1, lambda s: s + 1),
+    "edm-heun": ("ode", "edm_heun", lambda nfe: (nfe - 1) // 2, lambda s: 2 * s + 1),
 }
+SCHEDULES = {"dpmpp2m": "logsnr", "dpmpp2m-sde": "logsnr", "edm-heun": "edm"}
+PYTHON_SAMPLERS = ("em", "ode-euler", "ode-heun")  # what the reference sampler (sample.py) implements
+# Starts: prior (t = 1), flow<T_m> (the bundle's flow), and two references at T_m that only the Python reference
+# sampler runs: oracle<T_m> = real images the classifier never saw, noised to x(T_m) by the forward SDE (a perfect
+# prior: what the flow start would give if the flow were exact), gauss<T_m> = a Gaussian with x(T_m)'s mean and
+# covariance (the "Gaussian level" of docs/evaluation.md as a sampler).
+STARTS = ("prior", "flow", "oracle", "gauss")
 
 
 @dataclass(frozen=True)
 class Curve:
-    start: str  # "prior" or "flow"
+    start: str  # one of STARTS
     t_m: float | None
     sampler: str
+    nfes: tuple[int, ...] | None = None  # this curve's own NFE points (else the sweep's --nfe)
 
     @property
     def name(self) -> str:
-        s = "prior" if self.start == "prior" else f"flow{self.t_m:g}"
+        s = "prior" if self.start == "prior" else f"{self.start}{self.t_m:g}"
         return f"{s}:{self.sampler}"
+
+    @property
+    def python_only(self) -> bool:
+        return self.start in ("oracle", "gauss")
 
     @staticmethod
     def parse(text: str) -> "Curve":
-        """'prior:em', 'flow0.6:ode-heun'."""
-        start, _, sampler = text.partition(":")
+        """'prior:em', 'flow0.6:ode-heun', 'oracle0.6:em', with optional NFE points: 'prior:em=10/20/1000'."""
+        spec, _, points = text.partition("=")
+        start, _, sampler = spec.partition(":")
         if sampler not in SAMPLERS:
             raise ValueError(f"curve {text!r}: sampler must be one of {sorted(SAMPLERS)}")
+        try:
+            nfes = tuple(int(k) for k in points.split("/")) if points else None
+        except ValueError:
+            raise ValueError(f"curve {text!r}: NFE points must be integers separated by '/'") from None
         if start == "prior":
-            return Curve("prior", None, sampler)
-        if start.startswith("flow"):
-            try:
-                return Curve("flow", float(start[4:]), sampler)
-            except ValueError:
-                pass
-        raise ValueError(f"curve {text!r}: start must be 'prior' or 'flow<T_m>' (e.g. flow0.6)")
+            return Curve("prior", None, sampler, nfes)
+        for kind in STARTS[1:]:
+            if start.startswith(kind):
+                try:
+                    t_m = float(start[len(kind):])
+                except ValueError:
+                    break
+                if kind != "flow" and sampler not in PYTHON_SAMPLERS:
+                    raise ValueError(f"curve {text!r}: {kind} starts run on the Python reference sampler, "
+                                     f"which has {', '.join(PYTHON_SAMPLERS)}")
+                return Curve(kind, t_m, sampler, nfes)
+        raise ValueError(f"curve {text!r}: start must be 'prior', 'flow<T_m>', 'oracle<T_m>' or 'gauss<T_m>' "
+                         "(e.g. flow0.6)")
 
 
-def _sample(bundle, curve: Curve, steps: int, n: int, seed: int, sampler: str, dinof_bin, cli_args, tmp: Path):
+def _reference_start(bundle, curve: Curve, n: int, seed: int, scorer):
+    """x(T_m) in SDE space for the oracle and gauss starts (see STARTS)."""
+    import torch
+
+    from .sample import Bundle
+
+    b = Bundle(bundle)
+    images = scorer.images.double()
+    x0_all = images * 2 - 1 if b.sde.centered else images
+    g = torch.Generator().manual_seed(seed + 7)
+    t = torch.full((n,), curve.t_m, dtype=torch.float64)
+    if curve.start == "oracle":  # images unseen by the classifier; with replacement only when n > the pool
+        pool = torch.as_tensor(scorer.split.pool)
+        pick = torch.randperm(len(pool), generator=g)[:n] if n <= len(pool) else \
+            torch.randint(0, len(pool), (n,), generator=g)
+        mean, std = b.sde.marginal_prob(x0_all[pool[pick]], t)
+        return mean + std.reshape(-1, 1, 1, 1) * torch.randn(mean.shape, generator=g, dtype=torch.float64)
+    flat = x0_all.flatten(1)  # gauss: N(a·mu0, a²·Sigma0 + s²·I), fitted on all the dataset's images
+    mu0, cov0 = flat.mean(0), torch.cov(flat.T)
+    a, s = b.sde.marginal_prob(torch.ones(1, dtype=torch.float64), t[:1])
+    a, s = float(a.reshape(-1)[0]), float(s.reshape(-1)[0])
+    chol = torch.linalg.cholesky(a * a * cov0 + s * s * torch.eye(flat.shape[1], dtype=torch.float64))
+    z = torch.randn(n, flat.shape[1], generator=g, dtype=torch.float64)
+    return (a * mu0 + z @ chol.T).reshape((n,) + tuple(images.shape[1:]))
+
+
+def _sample(bundle, curve: Curve, steps: int, n: int, seed: int, sampler: str, dinof_bin, cli_args, tmp: Path,
+            scorer=None):
     method, solver, _, _ = SAMPLERS[curve.sampler]
-    if sampler == "python":
+    if sampler == "python" or curve.python_only:
         from .sample import sample_bundle
 
+        if curve.sampler not in PYTHON_SAMPLERS:
+            raise ValueError(f"{curve.name}: the Python reference sampler has {', '.join(PYTHON_SAMPLERS)} only")
+        if curve.python_only:
+            from .sample import Bundle, pc_sample
+
+            import torch
+
+            b = Bundle(bundle)
+            x = pc_sample(b, n, start="given", t_m=curve.t_m, predictor="euler_maruyama", corrector="none",
+                          steps=steps, method=method, solver=solver or "heun",
+                          x_start=_reference_start(bundle, curve, n, seed, scorer),
+                          gen=torch.Generator().manual_seed(seed))
+            return b.to_pixels(x).float().numpy()
         pix = sample_bundle(bundle, n=n, batch=min(n, 250), seed=seed, start=curve.start, t_m=curve.t_m,
                             predictor="euler_maruyama", corrector="none", steps=steps, method=method,
                             solver=solver, quiet=True)
@@ -63,6 +130,7 @@ def _sample(bundle, curve: Curve, steps: int, n: int, seed: int, sampler: str, d
     extra = ["--start", curve.start, "--steps", str(steps), "--method", method]
     extra += ["--t-m", f"{curve.t_m:g}"] if curve.start == "flow" else []
     extra += ["--solver", solver] if solver else ["--predictor", "euler_maruyama", "--corrector", "none"]
+    extra += ["--schedule", SCHEDULES[curve.sampler]] if curve.sampler in SCHEDULES else []
     return sample_with_cli(bundle, n, tmp / "samples.npy", dinof_bin, seed, extra + list(cli_args), quiet=True)
 
 
@@ -90,7 +158,7 @@ def run_sweep(bundle, dataset: str, curves: list[Curve], nfes: list[int], n: int
     todo = []
     for c in curves:
         _, _, steps_of, nfe_of = SAMPLERS[c.sampler]
-        for nfe in nfes:
+        for nfe in c.nfes or nfes:
             steps = steps_of(nfe)
             if steps >= 1 and (c.name, steps) not in done:
                 todo.append((c, steps, nfe_of(steps)))
@@ -100,10 +168,11 @@ def run_sweep(bundle, dataset: str, curves: list[Curve], nfes: list[int], n: int
         for c, steps, nfe in bar:
             bar.set_postfix_str(f"{c.name} nfe {nfe}")
             t0 = time.time()
-            x = _sample(bundle, c, steps, n, seed, sampler, dinof_bin, cli_args, Path(tmp))
+            x = _sample(bundle, c, steps, n, seed, sampler, dinof_bin, cli_args, Path(tmp), scorer)
             secs = time.time() - t0
             r = scorer.score(x, bootstrap=bootstrap, seed=seed, real_level=False)
             state["points"].append({"curve": c.name, "start": c.start, "t_m": c.t_m, "sampler": c.sampler,
+                                    "runtime": "python" if sampler == "python" or c.python_only else "rust",
                                     "steps": steps, "nfe": nfe, "fd": r["fd"], "fd_std": r["fd_bootstrap_std"],
                                     "precision": r["precision"], "recall": r["recall"], "class_tv": r["class_tv"],
                                     "sample_seconds": round(secs, 2)})
@@ -120,16 +189,19 @@ def _by_curve(state: dict) -> dict:
     return {k: sorted(v, key=lambda p: p["nfe"]) for k, v in curves.items()}
 
 
-def headline(state: dict) -> dict:
-    """Reference = plain diffusion with Euler–Maruyama at its largest NFE. For every curve: the smallest NFE whose
-    FD is within the reference's FD + 2 bootstrap std, and its ratio to the reference NFE."""
+def headline(state: dict, ref_curve: str = "prior:em", ref_nfe: int | None = None) -> dict:
+    """Reference = `ref_curve` at `ref_nfe` (default: plain diffusion, Euler–Maruyama, at its largest NFE). For
+    every curve: the smallest NFE whose FD is within the reference's FD + 2 bootstrap std, and its ratio to the
+    reference NFE."""
     curves = _by_curve(state)
-    ref = curves.get("prior:em")
+    ref = curves.get(ref_curve)
     if not ref:
         return {}
-    top = ref[-1]
+    top = ref[-1] if ref_nfe is None else next((p for p in ref if p["nfe"] == ref_nfe), None)
+    if top is None:
+        return {}
     level = top["fd"] + 2 * top["fd_std"]
-    res = {"reference": {"curve": "prior:em", "nfe": top["nfe"], "fd": top["fd"], "fd_std": top["fd_std"],
+    res = {"reference": {"curve": ref_curve, "nfe": top["nfe"], "fd": top["fd"], "fd_std": top["fd_std"],
                          "level": level}, "curves": {}}
     for name, pts in curves.items():
         hit = next((p for p in pts if p["fd"] <= level), None)
@@ -137,6 +209,18 @@ def headline(state: dict) -> dict:
                                "ratio": hit["nfe"] / top["nfe"] if hit else None,
                                "best_fd": min(p["fd"] for p in pts)}
     return res
+
+
+def _headline_table(h: dict, what: str) -> list[str]:
+    ref = h["reference"]
+    lines = ["", f"Reference: {what}, {ref['curve']} at NFE {ref['nfe']}, FD {ref['fd']:.2f} ± {ref['fd_std']:.2f}; "
+             f"level = FD + 2 std = {ref['level']:.2f}.", "",
+             "| curve | NFE to reach the level | ratio to the reference | best FD |", "|---|---|---|---|"]
+    for name, v in h["curves"].items():
+        nfe = v["nfe"] if v["nfe"] else "not reached"
+        ratio = f"{v['ratio']:.2f}" if v["ratio"] else "-"
+        lines.append(f"| {name} | {nfe} | {ratio} | {v['best_fd']:.2f} |")
+    return lines
 
 
 def table(state: dict) -> str:
@@ -153,14 +237,10 @@ def table(state: dict) -> str:
                                                for k in nfes) + " |")
     h = headline(state)
     if h:
-        ref = h["reference"]
-        lines += ["", f"Reference: prior:em at NFE {ref['nfe']}, FD {ref['fd']:.2f} ± {ref['fd_std']:.2f}; "
-                  f"level = FD + 2 std = {ref['level']:.2f}.", "",
-                  "| curve | NFE to reach the level | ratio to the reference | best FD |", "|---|---|---|---|"]
-        for name, v in h["curves"].items():
-            nfe = v["nfe"] if v["nfe"] else "not reached"
-            ratio = f"{v['ratio']:.2f}" if v["ratio"] else "-"
-            lines.append(f"| {name} | {nfe} | {ratio} | {v['best_fd']:.2f} |")
+        lines += _headline_table(h, "plain diffusion")
+    for name in sorted(curves):  # the runtime's default sampling (flow start, 600 Euler–Maruyama steps), if swept
+        if name.startswith("flow") and name.endswith(":em") and any(p["nfe"] == 600 for p in curves[name]):
+            lines += _headline_table(headline(state, name, 600), "today's default sampling")
     return "\n".join(lines) + "\n"
 
 
@@ -171,7 +251,12 @@ def plot(state: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-    styles = {"em": "-", "ode-euler": "--", "ode-heun": ":"}
+    styles = {"em": "-", "ode-euler": "--", "ode-heun": ":", "dpmpp2m": "-.", "dpmpp2m-sde": (0, (5, 1, 1, 1)),
+              "edm-heun": (0, (1, 2))}
+    names = {"em": "Euler–Maruyama", "ode-euler": "ODE Euler", "ode-heun": "ODE Heun", "dpmpp2m": "DPM-Solver++ 2M",
+             "dpmpp2m-sde": "DPM-Solver++ 2M SDE", "edm-heun": "EDM Heun"}
+    starts_text = {"flow": "DiNof flow start", "oracle": "oracle start (noised real images)",
+                   "gauss": "Gaussian start"}
     starts = sorted({p["curve"].split(":")[0] for p in state["points"]}, key=lambda s: (s != "prior", s))
     colours = dict(zip(starts, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
     for name, pts in _by_curve(state).items():
@@ -179,9 +264,11 @@ def plot(state: dict, path: Path) -> None:
         x = [p["nfe"] for p in pts]
         y = [p["fd"] for p in pts]
         e = [p["fd_std"] for p in pts]
-        label = ("plain diffusion" if start == "prior" else f"DiNof flow start, T_m = {start[4:]}") + \
-            {"em": ", Euler–Maruyama", "ode-euler": ", ODE Euler", "ode-heun": ", ODE Heun"}[sampler]
-        ax.errorbar(x, y, yerr=e, fmt="o" + styles[sampler], color=colours[start], ms=3, capsize=2, label=label)
+        kind = start.rstrip("0123456789.")
+        label = ("plain diffusion" if start == "prior" else f"{starts_text[kind]}, T_m = {start[len(kind):]}") + \
+            ", " + names[sampler]
+        ax.errorbar(x, y, yerr=e, marker="o", ls=styles[sampler], color=colours[start], ms=3, capsize=2,
+                    label=label)
     rr = state["real_vs_real"]["fd"]
     ax.axhspan(rr["mean"] - rr["std"], rr["mean"] + rr["std"], color="grey", alpha=0.3)
     ax.axhline(rr["mean"], color="grey", lw=1, label=f"real vs real (n = {state['meta']['n']})")
@@ -204,7 +291,7 @@ def main_sweep(a) -> int:
     n, bootstrap = a.n, a.bootstrap
     if a.quick:  # smoke test of the whole pipeline: n = 64, three NFE points, two curves
         n, nfes, bootstrap = 64, nfes[:1] + nfes[len(nfes) // 2: len(nfes) // 2 + 1] + nfes[-1:], 5
-        curves = curves[:2]
+        curves = [replace(c, nfes=None) for c in curves[:2]]
     import shlex
 
     state = run_sweep(a.bundle, a.dataset, curves, nfes, n, Path(a.out), seed=a.seed, sampler=a.sampler,
