@@ -292,7 +292,10 @@ def main():
         for pointer in (8, 4):
             (ho, hs), (co, cs) = layout(hf, pointer), layout(cf, pointer)
             if hs != cs or ho != co:
-                fail("struct %s: %d-bit layout differs (size %d in dinof.h, %d in C#)" % (name, pointer * 8, hs, cs))
+                moved = next(("%s at %d in dinof.h, %s at %d in C#" % (a[0], a[1], b[0], b[1])
+                              for a, b in zip(ho, co) if a[:2] != b[:2]), "")
+                fail("struct %s: %d-bit layout differs (size %d in dinof.h, %d in C#%s)"
+                     % (name, pointer * 8, hs, cs, "; first difference: " + moved if moved else ""))
                 break
 
     # Callbacks.

@@ -100,14 +100,14 @@ core_bin="$out/test_unreal_core"
 if g++ -std=c++17 -Wall -Wextra -Werror -Wpedantic -g -O1 -Iinclude -Ibindings/cpp \
     -Ibindings/unreal/Dinof/Source/Dinof/Public tests/engines/test_unreal_core.cpp -o "$core_bin" \
     -L"$lib" -Wl,-rpath,"$lib" -ldinof -pthread >"$out/core-build.log" 2>&1; then
-    "$core_bin" >"$out/core.log" 2>&1
+    timeout 300 "$core_bin" >"$out/core.log" 2>&1
     rc=$?
     grep -E '^FAIL' "$out/core.log" | head -n 20
     part "C++ engine core (Unreal)" $rc "$(tail -n 1 "$out/core.log")"
     if [ "${DINOF_NO_VALGRIND:-0}" != 1 ] && command -v valgrind >/dev/null; then
         mkdir -p "$out/valgrind-lib"
         strip --strip-debug -o "$out/valgrind-lib/libdinof.so" "$lib/libdinof.so"
-        LD_LIBRARY_PATH="$out/valgrind-lib" valgrind --leak-check=full --error-exitcode=1 \
+        LD_LIBRARY_PATH="$out/valgrind-lib" timeout 600 valgrind --leak-check=full --error-exitcode=1 \
             --suppressions=tests/c/valgrind.supp "$core_bin" >"$out/core-valgrind.log" 2>&1
         rc=$?
         part "C++ engine core (valgrind)" $rc "$(grep -E 'passed, [0-9]+ failed' "$out/core-valgrind.log" | tail -n 1); $(grep -o 'ERROR SUMMARY: [0-9]* errors' "$out/core-valgrind.log" | tail -n 1)"
