@@ -30,6 +30,7 @@ static class DinofTests
 
         Test("abi version and struct layouts agree with the library", AbiAndLayout);
         Test("every status constant is one the library names", StatusNames);
+        Test("native callbacks are static [MonoPInvokeCallback] methods (IL2CPP)", CallbacksAreStatic);
         Test("load and info", LoadAndInfo);
         Test("float samples identical to the Rust CLI", FloatMatchesCli);
         Test("RGBA8 identical to the CLI's pixels, quantised as the library documents", Rgba8MatchesCli);
@@ -139,6 +140,33 @@ static class DinofTests
             // The exception for a status without a message falls back to the library's name.
             Check(new DinofException(s, null).Message == name, s + " fallback message");
         }
+    }
+
+    // IL2CPP can only hand static methods marked [MonoPInvokeCallback(typeof(D))] to native code: every method of the
+    // runtime assembly whose signature fits a native callback delegate must be one.
+    static void CallbacksAreStatic()
+    {
+        var asm = typeof(DinofNative).Assembly;
+        var delegates = asm.GetTypes().Where(t => t.Namespace == "Dinof.Native" && typeof(Delegate).IsAssignableFrom(t)).ToList();
+        Check(delegates.Count == 2, "dinof_progress_fn and dinof_log_fn, found " + delegates.Count);
+        int thunks = 0;
+        const System.Reflection.BindingFlags all = System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic
+            | System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.DeclaredOnly;
+        foreach (var type in asm.GetTypes())
+            foreach (var m in type.GetMethods(all))
+                foreach (var d in delegates)
+                {
+                    var invoke = d.GetMethod("Invoke");
+                    if (m.ReturnType != invoke.ReturnType || !m.GetParameters().Select(p => p.ParameterType)
+                            .SequenceEqual(invoke.GetParameters().Select(p => p.ParameterType)) || m.Name == "Invoke")
+                        continue;
+                    var attr = m.GetCustomAttributes(typeof(AOT.MonoPInvokeCallbackAttribute), false)
+                        .Cast<AOT.MonoPInvokeCallbackAttribute>().FirstOrDefault();
+                    Check(m.IsStatic, type.Name + "." + m.Name + " must be static");
+                    Check(attr != null && attr.DelegateType == d, type.Name + "." + m.Name + " needs [MonoPInvokeCallback(typeof(" + d.Name + "))]");
+                    thunks++;
+                }
+        Check(thunks == 2, "2 callback methods (progress, log), found " + thunks);
     }
 
     static void LoadAndInfo()
