@@ -10,7 +10,6 @@ public class Dinof : ModuleRules
         // dinof.hpp reports errors with exceptions; DinofCore.h catches every one of them at its boundary, so no
         // exception reaches engine code. The module itself needs them enabled to compile the try/catch.
         bEnableExceptions = true;
-        CppStandard = CppStandardVersion.Cpp17;
 
         PublicDependencyModuleNames.AddRange(new string[] { "Core", "CoreUObject", "Engine", "DeveloperSettings", "DinofLibrary" });
         PrivateDependencyModuleNames.AddRange(new string[] { "Projects" });

@@ -3,6 +3,7 @@
 
 #include "DinofModule.h"
 #include "DinofSettings.h"
+#include "Misc/Paths.h"
 
 UDinofModel* UDinofModel::Load(UObject* Outer, const FString& BundleDir, FString& Error, EDinofError& Kind)
 {
