@@ -95,11 +95,13 @@ else
     part "C# tests (Mono)" 1 "not run: no mono"
 fi
 
-# --- Unreal: the engine-independent C++ core -----------------------------------------------------------------------
+# --- Unreal: the engine-independent C++ core (C++17, and C++20 as UE 5.3+ compiles it) ----------------------------
 core_bin="$out/test_unreal_core"
 if g++ -std=c++17 -Wall -Wextra -Werror -Wpedantic -g -O1 -Iinclude -Ibindings/cpp \
     -Ibindings/unreal/Dinof/Source/Dinof/Public tests/engines/test_unreal_core.cpp -o "$core_bin" \
-    -L"$lib" -Wl,-rpath,"$lib" -ldinof -pthread >"$out/core-build.log" 2>&1; then
+    -L"$lib" -Wl,-rpath,"$lib" -ldinof -pthread >"$out/core-build.log" 2>&1 &&
+    g++ -std=c++20 -Wall -Wextra -Werror -fsyntax-only -Iinclude -Ibindings/cpp \
+        -Ibindings/unreal/Dinof/Source/Dinof/Public tests/engines/test_unreal_core.cpp >>"$out/core-build.log" 2>&1; then
     timeout 300 "$core_bin" >"$out/core.log" 2>&1
     rc=$?
     grep -E '^FAIL' "$out/core.log" | head -n 20
