@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: Rust unit + integration tests (tract and ONNX Runtime backends), C/C++ ABI tests (with
-# valgrind), Python tests. Installs what it needs into ${DINOF_CACHE:-$HOME/.cache/dinof} (outside the clone,
-# reused between runs): the Python venv and the pinned libonnxruntime from its PyPI wheel.
+# valgrind), game-engine binding tests (Unity C# with Mono, Unreal core with g++), Python tests. Installs what it
+# needs into ${DINOF_CACHE:-$HOME/.cache/dinof} (outside the clone, reused between runs): the Python venv and the
+# pinned libonnxruntime from its PyPI wheel; and mono-devel with apt-get when mono is missing (scripts/test-engines.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DINOF_CACHE="${DINOF_CACHE:-$HOME/.cache/dinof}"
@@ -26,6 +27,9 @@ ORT_DYLIB_PATH="$(bash scripts/fetch-onnxruntime.sh --oldest)" cargo test --lock
 
 step "C/C++ ABI tests"
 bash scripts/test-c.sh
+
+step "Game engines: Unity C# (Mono) and Unreal C++ core against the library, C# ABI drift check"
+bash scripts/test-engines.sh
 
 # Last: toggling DINOF_CHECK_HEADER reruns build.rs, which rebuilds the library once more.
 step "C header up to date"

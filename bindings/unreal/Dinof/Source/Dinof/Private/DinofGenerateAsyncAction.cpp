@@ -1,0 +1,85 @@
+// Untested here (no Unreal): see the plugin README.
+#include "DinofGenerateAsyncAction.h"
+
+#include "DinofModule.h"
+#include "Engine/Texture2D.h"
+
+UDinofGenerateAsyncAction* UDinofGenerateAsyncAction::DinofGenerate(UObject* WorldContextObject, UDinofModel* Model, int64 Seed, int32 Steps)
+{
+    UDinofGenerateAsyncAction* Action = NewObject<UDinofGenerateAsyncAction>();
+    Action->Model = Model;
+    Action->Seed = Seed;
+    Action->Steps = Steps;
+    Action->RegisterWithGameInstance(WorldContextObject);
+    return Action;
+}
+
+void UDinofGenerateAsyncAction::Activate()
+{
+    dinof::core::Error Error;
+    if (Model == nullptr || !Model->Get())
+    {
+        Error = dinof::core::Error::From(DINOF_STATUS_NULL_POINTER, "no model");
+    }
+    else
+    {
+        dinof::SampleOptions Options(1);
+        if (Seed >= 0) Options.with_seed(static_cast<uint64_t>(Seed));
+        Options.steps = static_cast<uint32_t>(FMath::Max(0, Steps));
+        Generation = MakeUnique<dinof::core::Generation>(Model->Get(), Options);
+        Error = Generation->Start();  // returns at once; the job runs on its own thread
+    }
+    if (Error)
+    {
+        Failed.Broadcast(UTF8_TO_TCHAR(Error.message.c_str()), ToDinofError(Error.kind));
+        Finish();
+        return;
+    }
+    TickHandle = FTSTicker::GetCoreTicker().AddTicker(FTickerDelegate::CreateUObject(this, &UDinofGenerateAsyncAction::Tick));
+}
+
+bool UDinofGenerateAsyncAction::Tick(float)
+{
+    const dinof::core::Snapshot Snap = Generation->Poll();
+    Progress.Broadcast(static_cast<float>(Snap.fraction));
+    if (!Snap.done) return true;
+    if (Snap.error)
+    {
+        Failed.Broadcast(UTF8_TO_TCHAR(Snap.error.message.c_str()), ToDinofError(Snap.error.kind));
+    }
+    else
+    {
+        // BGRA8, first row = top: what PF_B8G8R8A8 mip data wants, no flip.
+        const std::vector<uint8_t> Pixels = Generation->Bgra8Image(0);
+        const int32 W = static_cast<int32>(Generation->Width()), H = static_cast<int32>(Generation->Height());
+        UTexture2D* Texture = UTexture2D::CreateTransient(W, H, PF_B8G8R8A8);
+        Texture->Filter = TF_Nearest;
+        FTexture2DMipMap& Mip = Texture->GetPlatformData()->Mips[0];
+        FMemory::Memcpy(Mip.BulkData.Lock(LOCK_READ_WRITE), Pixels.data(), Pixels.size());
+        Mip.BulkData.Unlock();
+        Texture->UpdateResource();
+        Completed.Broadcast(Texture, static_cast<int64>(Generation->Report().seed));
+    }
+    Finish();
+    return false;
+}
+
+void UDinofGenerateAsyncAction::Cancel()
+{
+    if (Generation) Generation->Cancel();
+}
+
+void UDinofGenerateAsyncAction::Finish()
+{
+    if (TickHandle.IsValid()) FTSTicker::GetCoreTicker().RemoveTicker(TickHandle);
+    TickHandle.Reset();
+    Generation.Reset();  // returns at once, also for a running job
+    SetReadyToDestroy();
+}
+
+void UDinofGenerateAsyncAction::BeginDestroy()
+{
+    if (TickHandle.IsValid()) FTSTicker::GetCoreTicker().RemoveTicker(TickHandle);
+    Generation.Reset();
+    Super::BeginDestroy();
+}

@@ -1,0 +1,55 @@
+// Blueprint node "Dinof Generate": samples on the library's worker thread into a UTexture2D, reporting progress every
+// frame, with Cancel. The polling and BGRA8 conversion are dinof::core::Generation (DinofCore.h, tested with g++);
+// this file only adapts them to Unreal and is untested here (no Unreal).
+#pragma once
+
+#include "CoreMinimal.h"
+#include "Containers/Ticker.h"
+#include "Kismet/BlueprintAsyncActionBase.h"
+#include "DinofCore.h"
+#include "DinofModel.h"
+#include "DinofGenerateAsyncAction.generated.h"
+
+class UTexture2D;
+
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_OneParam(FDinofProgressPin, float, Progress);
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FDinofCompletedPin, UTexture2D*, Texture, int64, Seed);
+DECLARE_DYNAMIC_MULTICAST_DELEGATE_TwoParams(FDinofFailedPin, const FString&, Error, EDinofError, Kind);
+
+UCLASS()
+class DINOF_API UDinofGenerateAsyncAction : public UBlueprintAsyncActionBase
+{
+    GENERATED_BODY()
+
+public:
+    /** Generates one image. Seed < 0 draws a random one (reported by Completed); Steps 0 = the bundle's default. */
+    UFUNCTION(BlueprintCallable, Category = "dinof", meta = (BlueprintInternalUseOnly = "true", WorldContext = "WorldContextObject"))
+    static UDinofGenerateAsyncAction* DinofGenerate(UObject* WorldContextObject, UDinofModel* Model, int64 Seed = -1, int32 Steps = 0);
+
+    /** Cancels the generation; Failed fires with Kind = Cancelled. */
+    UFUNCTION(BlueprintCallable, Category = "dinof")
+    void Cancel();
+
+    UPROPERTY(BlueprintAssignable)
+    FDinofProgressPin Progress;
+
+    UPROPERTY(BlueprintAssignable)
+    FDinofCompletedPin Completed;
+
+    UPROPERTY(BlueprintAssignable)
+    FDinofFailedPin Failed;
+
+    virtual void Activate() override;
+    virtual void BeginDestroy() override;
+
+private:
+    bool Tick(float DeltaSeconds);
+    void Finish();
+
+    UPROPERTY()
+    TObjectPtr<UDinofModel> Model;
+    int64 Seed = -1;
+    int32 Steps = 0;
+    TUniquePtr<dinof::core::Generation> Generation;
+    FTSTicker::FDelegateHandle TickHandle;
+};

@@ -1,0 +1,52 @@
+// A loaded dinof model as a UObject (Blueprint-visible), owning a shared dinof::core::ModelPtr. Untested here (no
+// Unreal); the loading and error mapping it calls are DinofCore.h, tested with g++.
+#pragma once
+
+#include "CoreMinimal.h"
+#include "UObject/Object.h"
+#include "DinofCore.h"
+#include "DinofModel.generated.h"
+
+UENUM(BlueprintType)
+enum class EDinofError : uint8
+{
+    None,
+    Cancelled,
+    BadRequest,
+    BadBundle,
+    Unavailable,
+    OutOfMemory,
+    Runtime,
+    Usage,
+    Bug,
+};
+
+inline EDinofError ToDinofError(dinof::core::ErrorKind Kind)
+{
+    return static_cast<EDinofError>(static_cast<uint8>(Kind));  // same order as dinof::core::ErrorKind
+}
+
+UCLASS(BlueprintType)
+class DINOF_API UDinofModel : public UObject
+{
+    GENERATED_BODY()
+
+public:
+    /** Loads a bundle directory with the project's dinof settings; null with Error set on failure. */
+    static UDinofModel* Load(UObject* Outer, const FString& BundleDir, FString& Error, EDinofError& Kind);
+
+    UFUNCTION(BlueprintPure, Category = "dinof")
+    FString GetBundleName() const;
+
+    UFUNCTION(BlueprintPure, Category = "dinof")
+    int32 GetWidth() const;
+
+    UFUNCTION(BlueprintPure, Category = "dinof")
+    int32 GetHeight() const;
+
+    const dinof::core::ModelPtr& Get() const { return Model; }
+
+private:
+    dinof::core::ModelPtr Model;
+    dinof::ModelInfo Info;
+};
