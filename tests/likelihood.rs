@@ -1,4 +1,5 @@
-//! `Model::log_likelihood` against the exact log-density of the analytic bundles (tests/fixtures/README.md).
+//! `Model::log_likelihood` against the exact log-density of the analytic bundles (tests/fixtures/README.md; the
+//! `-density` ones add the flows' exact density graphs).
 //!
 //! The ODE carries x(eps) to x(T) and the method returns log p_eps(x) (score_sde's convention: the data are read as
 //! x(eps)), so the reference is the exact density of the marginal at eps: Gaussian data N(μ, s²I) give
@@ -93,7 +94,7 @@ fn continuous(start: Start, t_m: Option<f64>) -> LikelihoodOptions {
 /// diagonal, and Rademacher probes give vᵀDv = tr D).
 #[test]
 fn flow_start_matches_the_exact_density_for_every_sde() {
-    for name in ["gauss-ve", "gauss-vp", "gauss-subvp"] {
+    for name in ["gauss-ve-density", "gauss-vp-density", "gauss-subvp-density"] {
         let model = load(&fixture(name), 2, 0);
         let pixels = draw_pixels(&model, 32, 7);
         let exact = exact_bpd(&model, &pixels);
@@ -137,7 +138,7 @@ fn prior_start_matches_the_exact_density() {
 /// w = 1/256. The mean over images must match it (the u noise averages out: std error ~ 0.0005 at n = 128).
 #[test]
 fn uniform_dequantization_is_score_sdes_eight_bit_bound() {
-    for name in ["gauss-vp", "gauss-ve"] {
+    for name in ["gauss-vp-density", "gauss-ve-density"] {
         let model = load(&fixture(name), 2, 0);
         let (_, mu, s) = data_law(&model);
         let im = model.bundle().manifest.image.clone();
@@ -185,7 +186,7 @@ fn same_seed_same_figures_whatever_batch_and_threads() {
 
 #[test]
 fn bad_input_is_a_typed_error() {
-    let model = load(&fixture("gauss-vp"), 1, 0);
+    let model = load(&fixture("gauss-vp-density"), 1, 0);
     let dim = model.image_len();
     let err = |pixels: &[f32], n: usize, o: &LikelihoodOptions| match model.log_likelihood(pixels, n, o, &mut |_, _| true) {
         Err(dinof::Error::InvalidArgument(msg)) => msg,
@@ -209,7 +210,10 @@ fn bad_input_is_a_typed_error() {
     assert!(err(&good, 2, &LikelihoodOptions { t_m: Some(0.5), ..o.clone() }).contains("no flow for T_m = 0.5"));
     let cancelled = model.log_likelihood(&good, 2, &o, &mut |done, _| done == 0);
     assert!(matches!(cancelled, Err(dinof::Error::Cancelled)), "{cancelled:?}");
-    // No flow at all, a flow without a density graph, a conditional model without labels.
+    // No flow at all, flows without density graphs, a conditional model without labels.
+    let plain = load(&fixture("gauss-vp"), 1, 0);
+    let r = plain.log_likelihood(&good, 2, &o, &mut |_, _| true);
+    assert!(matches!(&r, Err(dinof::Error::InvalidArgument(m)) if m.contains("no density graph")), "{r:?}");
     let mixture = load(&fixture("mixture-vp"), 1, 0);
     let r = mixture.log_likelihood(&good, 2, &LikelihoodOptions { start: Some(Start::Flow), ..o.clone() }, &mut |_, _| true);
     assert!(matches!(&r, Err(dinof::Error::InvalidArgument(m)) if m.contains("needs a bundle with a flow")), "{r:?}");
