@@ -172,6 +172,9 @@ impl Model {
     pub fn log_likelihood(&self, pixels: &[f32], n: usize, o: &LikelihoodOptions, observe: &mut dyn FnMut(usize, usize) -> bool) -> Result<LikelihoodReport> {
         let started = Instant::now();
         let dim = self.image_len();
+        if n == 0 {
+            return Err(Error::invalid("no images to measure (n = 0)"));
+        }
         let needed = n.checked_mul(dim).ok_or_else(|| Error::invalid("n × image size overflows"))?;
         if pixels.len() != needed {
             return Err(Error::invalid(format!("{} pixel values for {n} images of {dim} values each (need {needed})", pixels.len())));
@@ -238,7 +241,7 @@ impl Model {
             fd_step: plan.fd_step,
             mean_bits_per_dim: mean,
             std_error: se,
-            score_evals: if n == 0 { 0 } else { slots.div_ceil(n) },
+            score_evals: slots.div_ceil(n),
             network_calls: run.calls,
             seconds: started.elapsed().as_secs_f64(),
             network_seconds: run.net_time.as_secs_f64(),
@@ -292,10 +295,7 @@ fn check_pixels(pixels: &[f32], dim: usize, dq: Dequantize) -> Result<()> {
 }
 
 fn mean_and_se(v: impl Iterator<Item = f64> + Clone) -> (f64, f64) {
-    let n = v.clone().count();
-    if n == 0 {
-        return (f64::NAN, f64::NAN);
-    }
+    let n = v.clone().count().max(1);
     let mean = v.clone().sum::<f64>() / n as f64;
     if n == 1 {
         return (mean, 0.0);

@@ -195,6 +195,7 @@ fn bad_input_is_a_typed_error() {
     let good = vec![0.5f32; 2 * dim];
     let o = LikelihoodOptions { seed: Some(1), ..Default::default() };
     assert!(err(&good[..dim + 1], 2, &o).contains("pixel values for 2 images"));
+    assert!(err(&[], 0, &o).contains("no images"));
     let mut nan = good.clone();
     nan[dim + 3] = f32::NAN;
     assert!(err(&nan, 2, &o).contains("image 1, value 3 is NaN"));
