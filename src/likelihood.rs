@@ -257,7 +257,7 @@ impl Model {
             return Err(Error::invalid(format!("probes must be in 1..={MAX_PROBES}, got {probes}")));
         }
         let (rtol, atol) = (o.rtol.unwrap_or(1e-5), o.atol.unwrap_or(1e-5));
-        if !(rtol >= 1e-7 && rtol < 1.0 && atol > 0.0 && atol.is_finite()) {
+        if !((1e-7..1.0).contains(&rtol) && atol > 0.0 && atol.is_finite()) {
             return Err(Error::invalid(format!("rk45 needs 1e-7 ≤ rtol < 1 (the state is f32) and atol > 0, got rtol {rtol}, atol {atol}")));
         }
         let fd_step = o.fd_step.unwrap_or(DEFAULT_FD_STEP);

@@ -226,3 +226,26 @@ fn bad_input_is_a_typed_error() {
     let r = class.log_likelihood(&good, 2, &LikelihoodOptions { start: Some(Start::Prior), labels: Some(vec![0, 1]), ..o.clone() }, &mut |_, _| true);
     assert!(r.is_ok(), "{r:?}");
 }
+
+/// The central-difference step hardly matters on the analytic scores (smooth on the scale of σ(t); a Gaussian's is
+/// linear, so only roundoff shows): the mean error moves by < 1e-3 bits/dim from 1e-1 to 1e-4 of σ(t). Prints the
+/// table of docs/evaluation.md ("Likelihood").
+#[test]
+fn fd_step_trades_little_on_the_analytic_bundles() {
+    for name in ["gauss-vp", "gauss-ve", "mixture-vp", "mixture-ve"] {
+        let model = load(&fixture(name), 2, 0);
+        let pixels = draw_pixels(&model, 64, 11);
+        let exact = exact_bpd(&model, &pixels);
+        let means: Vec<f64> = [1e-1, 1e-2, 1e-3, 1e-4]
+            .iter()
+            .map(|&fd| {
+                let r = measure(&model, &pixels, &LikelihoodOptions { fd_step: Some(fd), ..continuous(Start::Prior, None) });
+                let (mean, max, _) = errors(&r, &exact);
+                println!("{name} prior, fd step {fd:e}: mean error {mean:+.2e}, max |error| {max:.2e} bits/dim");
+                mean
+            })
+            .collect();
+        let spread = means.iter().cloned().fold(f64::MIN, f64::max) - means.iter().cloned().fold(f64::MAX, f64::min);
+        assert!(spread < 1e-3, "{name}: mean error moves by {spread} over the fd steps");
+    }
+}
