@@ -516,6 +516,14 @@ typedef struct dinof_sample_report {
      * Nonzero when the last step returned the noise-free mean.
      */
     uint8_t denoise;
+    /**
+     * Appended within ABI 2: the resolved grid of the fixed-step solvers (DINOF_SCHEDULE_*; reported whatever the
+     * solver, unused by predictor/corrector and rk45), rk45's tolerances and edm_heun's churn.
+     */
+    dinof_schedule schedule;
+    double rtol;
+    double atol;
+    double churn;
 } dinof_sample_report;
 
 /**

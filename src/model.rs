@@ -159,17 +159,19 @@ pub struct ModelInfo {
     pub backend: BackendInfo,
 }
 
-struct Flow {
-    t_m: f64,
-    conditional: bool,
-    net: Box<dyn Network>,
+pub(crate) struct Flow {
+    pub(crate) t_m: f64,
+    pub(crate) conditional: bool,
+    pub(crate) net: Box<dyn Network>,
+    /// The density graph's file name and bytes, compiled only when a likelihood asks for it (sampling never does).
+    pub(crate) density: Option<(String, Vec<u8>)>,
 }
 
 pub struct Model {
-    bundle: Bundle,
-    backend: Box<dyn Backend>,
-    score: Box<dyn Network>,
-    flows: Vec<Flow>,
+    pub(crate) bundle: Bundle,
+    pub(crate) backend: Box<dyn Backend>,
+    pub(crate) score: Box<dyn Network>,
+    pub(crate) flows: Vec<Flow>,
 }
 
 impl std::fmt::Debug for Model {
@@ -222,7 +224,11 @@ impl Model {
         let mut flows = Vec::new();
         for f in &bundle.manifest.flows {
             let net = load(&f.file, &flow_spec(&bundle, f.t_m, f.conditional))?;
-            flows.push(Flow { t_m: f.t_m, conditional: f.conditional, net });
+            let density = match &f.density_file {
+                Some(d) => Some((d.clone(), src.read(d)?.into_owned())),
+                None => None,
+            };
+            flows.push(Flow { t_m: f.t_m, conditional: f.conditional, net, density });
         }
         flows.sort_by(|a, b| a.t_m.total_cmp(&b.t_m));
         crate::log::log(crate::log::Level::Info, &format!("loaded bundle '{}' from {} on {}", bundle.manifest.name, bundle.dir.display(), backend.info().name));
@@ -354,14 +360,14 @@ impl Model {
         Ok(())
     }
 
-    fn flow(&self, t_m: f64) -> Result<&Flow> {
+    pub(crate) fn flow(&self, t_m: f64) -> Result<&Flow> {
         self.flows.iter().find(|f| (f.t_m - t_m).abs() < 1e-6).ok_or_else(|| {
             Error::invalid(format!("no flow for T_m = {t_m}; this bundle has T_m in {:?}", self.flows.iter().map(|f| f.t_m).collect::<Vec<_>>()))
         })
     }
 
     /// Class label of every image, validated.
-    fn labels(&self, o: &SampleOptions) -> Result<Option<Vec<i64>>> {
+    pub(crate) fn labels(&self, o: &SampleOptions) -> Result<Option<Vec<i64>>> {
         let classes = self.bundle.manifest.classes as i64;
         let all = match (&o.labels, classes) {
             (None, 0) => return Ok(None),
@@ -553,7 +559,7 @@ impl Model {
     }
 }
 
-fn check_cancel(cancel: Option<&AtomicBool>) -> Result<()> {
+pub(crate) fn check_cancel(cancel: Option<&AtomicBool>) -> Result<()> {
     if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
         Err(Error::Cancelled)
     } else {
@@ -564,7 +570,7 @@ fn check_cancel(cancel: Option<&AtomicBool>) -> Result<()> {
 /// Loads one network: the file's claims about its own tensors are checked first (`backend::onnx_limits`), and a
 /// panic in a backend's parser (tract panics on some hostile graphs, found by tests/fuzz_loader.rs) marks a bad
 /// file, so it becomes `InvalidOnnx`.
-fn load_network(backend: &dyn Backend, path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>> {
+pub(crate) fn load_network(backend: &dyn Backend, path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>> {
     let load = || {
         #[cfg(feature = "tract")]
         backend::onnx_limits::check_onnx_bytes(bytes).map_err(|msg| Error::InvalidOnnx { path: path.to_path_buf(), msg })?;
@@ -603,7 +609,7 @@ pub fn to_rgba8(pixels: &[f32], n: usize, channels: usize, hw: usize, out: &mut 
     }
 }
 
-fn check_finite(v: &[f32], network: &str, step: usize) -> Result<()> {
+pub(crate) fn check_finite(v: &[f32], network: &str, step: usize) -> Result<()> {
     if v.iter().all(|x| x.is_finite()) {
         Ok(())
     } else {
@@ -613,14 +619,14 @@ fn check_finite(v: &[f32], network: &str, step: usize) -> Result<()> {
 
 /// The score network behind `ScoreFn`: feeds t and labels, checks the output, counts calls and time, and stops
 /// before the call when the job was cancelled (a network call is the unit of work that cannot be interrupted).
-struct ScoreEval<'a> {
-    net: &'a dyn Network,
-    labels: &'a [i64],
-    calls: usize,
-    net_time: Duration,
-    step: usize,
-    cancel: Option<&'a AtomicBool>,
-    ts: &'a mut Vec<f32>,
+pub(crate) struct ScoreEval<'a> {
+    pub(crate) net: &'a dyn Network,
+    pub(crate) labels: &'a [i64],
+    pub(crate) calls: usize,
+    pub(crate) net_time: Duration,
+    pub(crate) step: usize,
+    pub(crate) cancel: Option<&'a AtomicBool>,
+    pub(crate) ts: &'a mut Vec<f32>,
 }
 
 impl ScoreFn for ScoreEval<'_> {

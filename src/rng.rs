@@ -27,6 +27,22 @@ impl SampleRng {
     }
 }
 
+impl SampleRng {
+    /// Fills `out` with independent U[0, 1) draws (f64: the 53-bit standard uniform).
+    pub fn fill_uniform(&mut self, out: &mut [f64]) {
+        for v in out {
+            *v = self.0.random::<f64>();
+        }
+    }
+
+    /// Fills `out` with independent Rademacher signs ±1.
+    pub fn fill_rademacher(&mut self, out: &mut [f32]) {
+        for v in out {
+            *v = if self.0.random::<bool>() { 1.0 } else { -1.0 };
+        }
+    }
+}
+
 /// A fresh seed from the operating system, for callers who ask for a random one (it is reported back).
 pub fn random_seed() -> u64 {
     rand::random()

@@ -155,3 +155,49 @@ fn digit_statistic_rejects_noise_and_blur() {
         assert_eq!(like, 0, "{name}: {like} of 4 digit-like");
     }
 }
+
+/// `dinof likelihood` reads what `dinof sample --out X.npy` writes (N×C×H×W) and N×H×W arrays, prints per-image and
+/// mean figures or one JSON object, gives the same figures for the same seed whatever the batch size, and refuses
+/// bad files with a message.
+#[test]
+fn likelihood_measures_sampled_npy_and_refuses_bad_files() {
+    let bundle = fixture("gauss-vp-density");
+    let b = bundle.to_str().unwrap();
+    let npy = tmp("lik.npy");
+    let n = npy.to_str().unwrap();
+    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "4", "--seed", "2", "--steps", "20", "--out", n, "-q"]);
+    assert!(ok, "{err}");
+    let (ok, out, err) = dinof(&["likelihood", "--bundle", b, "--data", n, "--seed", "1", "--json"]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    let images = v["images"].as_array().unwrap();
+    assert_eq!((images.len(), v["n"].as_u64(), v["dequantize"].as_str(), v["start"].as_str(), v["probes"].as_u64()), (4, Some(4), Some("uniform"), Some("flow"), Some(1)));
+    let mean = v["mean_bits_per_dim"].as_f64().unwrap();
+    let per: Vec<f64> = images.iter().map(|i| i["bits_per_dim"].as_f64().unwrap()).collect();
+    assert!((per.iter().sum::<f64>() / 4.0 - mean).abs() < 1e-12 && mean.is_finite() && v["score_evals"].as_u64().unwrap() > 0, "{v}");
+    // Plain output, another batch size, the same seed: the same figures.
+    let (ok, text, err) = dinof(&["likelihood", "--bundle", b, "--data", n, "--seed", "1", "--batch-size", "1", "-q"]);
+    assert!(ok, "{err}");
+    assert!(text.contains(&format!("{mean:.4} ±")) && text.contains("image     3:") && text.contains("score evaluations per image"), "{text}");
+    // N×H×W for one channel.
+    let (_, data) = read_npy(&npy);
+    let flat = tmp("lik-nhw.npy");
+    dinof::output::write_npy(&flat, &data, &[4, 4, 4]).unwrap();
+    let (ok, out, err) = dinof(&["likelihood", "--bundle", b, "--data", flat.to_str().unwrap(), "--seed", "1", "--json"]);
+    assert!(ok, "{err}");
+    let v2: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v2["mean_bits_per_dim"], v["mean_bits_per_dim"]);
+    // Wrong shape, not an npy, out-of-range pixels: a message and a non-zero exit.
+    let wrong = tmp("lik-wrong.npy");
+    dinof::output::write_npy(&wrong, &data, &[4, 1, 2, 8]).unwrap();
+    let (ok, _, err) = dinof(&["likelihood", "--bundle", b, "--data", wrong.to_str().unwrap()]);
+    assert!(!ok && err.contains("does not match the model's images (1×4×4)"), "{err}");
+    let (ok, _, err) = dinof(&["likelihood", "--bundle", b, "--data", bundle.join("dinof.json").to_str().unwrap()]);
+    assert!(!ok && err.contains("not a .npy file"), "{err}");
+    let outside = tmp("lik-outside.npy");
+    dinof::output::write_npy(&outside, &data.iter().map(|p| p * 3.0 - 1.0).collect::<Vec<_>>(), &[4, 1, 4, 4]).unwrap();
+    let (ok, _, err) = dinof(&["likelihood", "--bundle", b, "--data", outside.to_str().unwrap()]);
+    assert!(!ok && err.contains("outside [0, 1]"), "{err}");
+    let (ok, _, err) = dinof(&["likelihood", "--bundle", b, "--data", outside.to_str().unwrap(), "--dequantize", "none", "-q"]);
+    assert!(ok, "{err}");
+}

@@ -72,6 +72,12 @@ pub struct dinof_sample_report {
     pub steps: u32,
     /// Nonzero when the last step returned the noise-free mean.
     pub denoise: u8,
+    /// Appended within ABI 2: the resolved grid of the fixed-step solvers (DINOF_SCHEDULE_*; reported whatever the
+    /// solver, unused by predictor/corrector and rk45), rk45's tolerances and edm_heun's churn.
+    pub schedule: dinof_schedule,
+    pub rtol: f64,
+    pub atol: f64,
+    pub churn: f64,
 }
 
 unsafe impl Versioned for dinof_progress {
@@ -89,7 +95,7 @@ unsafe impl Versioned for dinof_sample_report {
     fn fields() -> Vec<Field> {
         fields!(dinof_sample_report: struct_size, start, seed, score_evals, flow_evals, network_calls, seconds,
             network_seconds, t_start, temperature, snr, method, predictor, corrector, solver, langevin_norm,
-            corrector_steps, steps, denoise)
+            corrector_steps, steps, denoise, schedule, rtol, atol, churn)
     }
     fn defaults() -> Self {
         // SAFETY: integers and doubles only.
@@ -136,6 +142,10 @@ impl dinof_sample_report {
             corrector_steps: c.corrector_steps as u32,
             steps: c.steps as u32,
             denoise: u8::from(c.denoise),
+            schedule: to_raw(c.schedule, SCHEDULES),
+            rtol: c.rtol,
+            atol: c.atol,
+            churn: c.churn,
         }
     }
 }

@@ -2,7 +2,9 @@
 //! rtol = atol = 1e-5). The controller is scipy's (error norm, safety 0.9, factors in [0.2, 10], initial-step
 //! heuristic), run per sample: each image follows its own steps, with its own time passed to the network, so an
 //! image never depends on its batch-mates. A batch runs until its slowest image is done; finished images are still
-//! evaluated (and ignored) in the meantime, and those evaluations are counted.
+//! evaluated (and ignored) in the meantime, and those evaluations are counted. The integrator itself (`integrate`) takes
+//! any right-hand side over independent samples, in either direction of time: the likelihood integrates the ODE
+//! augmented with its divergence through it.
 
 use super::{check_cancel, steps, Batch, Phase, SamplerConfig, ScoreFn, StepObserver};
 use crate::error::{try_filled, Error, Result};
@@ -27,7 +29,7 @@ const MAX_FACTOR: f64 = 10.0;
 /// A hang guard: no sane tolerance needs this many step attempts.
 const MAX_ROUNDS: usize = 100_000;
 
-/// One sample's integration state (times decrease from t_start to eps; `h` < 0).
+/// One sample's integration state (`h` has the sign of the direction of integration).
 #[derive(Clone, Copy)]
 struct Track {
     t: f64,
@@ -67,36 +69,53 @@ fn derivative(sde: &Sde, score: &mut dyn ScoreFn, dim: usize, x: &[f32], ts: &[f
 
 /// Integrates every sample of `b.x` from cfg.t_start down to eps, then denoises (as the fixed-step solvers).
 pub fn run(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
-    let (dim, n, len) = (b.dim, b.len(), b.x.len());
-    let (t0, t_end, span) = (cfg.t_start, sde.eps, cfg.t_start - sde.eps);
-    let (rtol, atol) = (cfg.rtol, cfg.atol);
+    let (dim, len) = (b.dim, b.x.len());
+    let mut s = try_filled(len, 0f32, "rk45's scores")?;
+    let mut rhs = |x: &[f32], ts: &[f64], out: &mut [f32]| derivative(sde, score, dim, x, ts, &mut s, out);
+    let mut progress = |done: f64| check_cancel(observe, Phase::Steps, (done * 1000.0) as usize, 1000);
+    integrate(dim, &mut b.x, cfg.t_start, sde.eps, cfg.rtol, cfg.atol, &mut rhs, &mut progress)?;
+    super::finish(sde, cfg, b, score, observe)
+}
+
+/// The right-hand side of an ODE over independent samples: out_k = f(t_k, y_k) for every sample k of `y` at its
+/// own time (one batched call).
+pub type Rhs<'a> = dyn FnMut(&[f32], &[f64], &mut [f32]) -> Result<()> + 'a;
+
+/// Integrates every sample (`dim` values each) of `y` from `t0` to `t_end`, in either direction, each with its own
+/// adaptive steps; `y` ends holding the solution at `t_end`. `progress` gets the fraction of the span the slowest
+/// sample has covered after every round, and may stop the run with an error.
+#[allow(clippy::too_many_arguments)]
+pub fn integrate(dim: usize, y: &mut [f32], t0: f64, t_end: f64, rtol: f64, atol: f64, rhs: &mut Rhs<'_>,
+                 progress: &mut dyn FnMut(f64) -> Result<()>) -> Result<()> {
+    let (len, n) = (y.len(), y.len() / dim.max(1));
+    let (span, dir) = ((t_end - t0).abs(), if t_end >= t0 { 1.0 } else { -1.0 });
     // Fallible: these grow with the batch, and out-of-memory must be a status in a host process, not an abort.
     let buf = |what: &str| try_filled(len, 0f32, what);
     let mut k: Vec<Vec<f32>> = (0..7).map(|_| buf("rk45's stages")).collect::<Result<_>>()?;
-    let (mut ys, mut s) = (buf("rk45's trial state")?, buf("rk45's scores")?);
+    let mut ys = buf("rk45's trial state")?;
     let mut ts = try_filled(n, t0, "rk45's times")?;
-    derivative(sde, score, dim, &b.x, &ts, &mut s, &mut k[0])?;
+    rhs(y, &ts, &mut k[0])?;
 
     // Initial step (scipy's select_initial_step, order 4): one extra evaluation at an Euler probe.
     let mut h0 = try_filled(n, 0.0, "rk45's step sizes")?;
     for j in 0..n {
         let r = j * dim..(j + 1) * dim;
-        let y = &b.x[r.clone()];
-        let d0 = rms_norm(y.iter().map(|&v| v as f64), y, y, rtol, atol);
-        let d1 = rms_norm(k[0][r.clone()].iter().map(|&v| v as f64), y, y, rtol, atol);
+        let yj = &y[r.clone()];
+        let d0 = rms_norm(yj.iter().map(|&v| v as f64), yj, yj, rtol, atol);
+        let d1 = rms_norm(k[0][r.clone()].iter().map(|&v| v as f64), yj, yj, rtol, atol);
         h0[j] = if d0 < 1e-5 || d1 < 1e-5 { 1e-6 } else { 0.01 * d0 / d1 }.min(span);
-        ts[j] = t0 - h0[j];
-        combine(&b.x, -h0[j], &[1.0], &k[..1], r, &mut ys);
+        ts[j] = t0 + dir * h0[j];
+        combine(y, dir * h0[j], &[1.0], &k[..1], r, &mut ys);
     }
-    derivative(sde, score, dim, &ys, &ts, &mut s, &mut k[1])?;
+    rhs(&ys, &ts, &mut k[1])?;
     let mut tracks: Vec<Track> = (0..n)
         .map(|j| {
             let r = j * dim..(j + 1) * dim;
-            let y = &b.x[r.clone()];
-            let d1 = rms_norm(k[0][r.clone()].iter().map(|&v| v as f64), y, y, rtol, atol);
-            let d2 = rms_norm(k[1][r.clone()].iter().zip(&k[0][r]).map(|(&a, &b)| (a - b) as f64), y, y, rtol, atol) / h0[j];
+            let yj = &y[r.clone()];
+            let d1 = rms_norm(k[0][r.clone()].iter().map(|&v| v as f64), yj, yj, rtol, atol);
+            let d2 = rms_norm(k[1][r.clone()].iter().zip(&k[0][r]).map(|(&a, &b)| (a - b) as f64), yj, yj, rtol, atol) / h0[j];
             let h1 = if d1 <= 1e-15 && d2 <= 1e-15 { (h0[j] * 1e-3).max(1e-6) } else { (0.01 / d1.max(d2)).powf(0.2) };
-            Track { t: t0, h: -(100.0 * h0[j]).min(h1).min(span), done: false, rejected: false }
+            Track { t: t0, h: dir * (100.0 * h0[j]).min(h1).min(span), done: span == 0.0, rejected: false }
         })
         .collect();
 
@@ -105,10 +124,10 @@ pub fn run(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreF
             break;
         }
         if round == MAX_ROUNDS {
-            return Err(Error::invalid(format!("rk45 made {MAX_ROUNDS} step attempts without reaching eps (rtol {rtol}, atol {atol})")));
+            return Err(Error::invalid(format!("rk45 made {MAX_ROUNDS} step attempts without reaching t = {t_end} (rtol {rtol}, atol {atol})")));
         }
         for tr in tracks.iter_mut().filter(|tr| !tr.done) {
-            if tr.t + tr.h < t_end {
+            if (tr.t + tr.h - t_end) * dir > 0.0 {
                 tr.h = t_end - tr.t;
             }
         }
@@ -118,45 +137,45 @@ pub fn run(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreF
                 let r = j * dim..(j + 1) * dim;
                 if tr.done {
                     ts[j] = tr.t;
-                    ys[r.clone()].copy_from_slice(&b.x[r]);
+                    ys[r.clone()].copy_from_slice(&y[r]);
                 } else {
                     let (w, c) = if st < 6 { (A[st], C[st]) } else { (&B[..], 1.0) };
                     ts[j] = tr.t + c * tr.h;
-                    combine(&b.x, tr.h, w, &k[..w.len()], r, &mut ys);
+                    combine(y, tr.h, w, &k[..w.len()], r, &mut ys);
                 }
             }
-            derivative(sde, score, dim, &ys, &ts, &mut s, &mut k[st])?;
+            rhs(&ys, &ts, &mut k[st])?;
         }
         // ys holds y_new; k[6] = f(t + h, y_new).
         for (j, tr) in tracks.iter_mut().enumerate().filter(|(_, tr)| !tr.done) {
             let r = j * dim..(j + 1) * dim;
             let err = r.clone().map(|i| tr.h * E.iter().zip(&k).map(|(&e, k)| e * k[i] as f64).sum::<f64>());
-            let norm = rms_norm(err, &b.x[r.clone()], &ys[r.clone()], rtol, atol);
+            let norm = rms_norm(err, &y[r.clone()], &ys[r.clone()], rtol, atol);
             if norm.is_nan() {
                 return Err(Error::NonFinite { network: "score (rk45 error estimate)".into(), step: round });
             }
             if norm <= 1.0 {
                 let factor = if norm == 0.0 { MAX_FACTOR } else { (SAFETY * norm.powf(-0.2)).min(MAX_FACTOR) };
                 let factor = if tr.rejected { factor.min(1.0) } else { factor };
-                b.x[r.clone()].copy_from_slice(&ys[r.clone()]);
+                y[r.clone()].copy_from_slice(&ys[r.clone()]);
                 let (k0, rest) = k.split_at_mut(1);
                 k0[0][r.clone()].copy_from_slice(&rest[5][r]); // FSAL: f(t + h, y_new) starts the next step
-                // A step clipped to end at eps lands exactly there, whatever the rounding of t + h.
-                tr.t = if tr.t + tr.h - t_end <= 1e-12 * span { t_end } else { tr.t + tr.h };
+                // A step clipped to end at t_end lands exactly there, whatever the rounding of t + h.
+                tr.t = if (t_end - (tr.t + tr.h)) * dir <= 1e-12 * span { t_end } else { tr.t + tr.h };
                 tr.done = tr.t == t_end;
                 tr.h *= factor;
                 tr.rejected = false;
             } else {
                 tr.h *= (SAFETY * norm.powf(-0.2)).max(MIN_FACTOR);
                 tr.rejected = true;
-                if tr.h.abs() < 10.0 * f64::EPSILON * tr.t.abs().max(t_end) {
+                if tr.h.abs() < 10.0 * f64::EPSILON * tr.t.abs().max(t_end.abs()) {
                     return Err(Error::invalid(format!(
                         "rk45 step size underflow at t = {} (rtol {rtol}, atol {atol} are too tight for f32 values)", tr.t)));
                 }
             }
         }
-        let slowest = tracks.iter().map(|tr| tr.t).fold(t_end, f64::max);
-        check_cancel(observe, Phase::Steps, ((t0 - slowest) / span * 1000.0) as usize, 1000)?;
+        let covered = tracks.iter().map(|tr| (tr.t - t0).abs()).fold(span, f64::min);
+        progress(if span > 0.0 { covered / span } else { 1.0 })?;
     }
-    super::finish(sde, cfg, b, score, observe)
+    Ok(())
 }

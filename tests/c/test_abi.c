@@ -87,6 +87,18 @@ static void test_versioned_structs(dinof_model *m) {
         CHECK(info.head.struct_size == offsetof(dinof_model_info, rgba8_len));
         CHECK(info.head.classes == 0x11111111u); /* past its size: untouched */
     }
+    /* A report as the header declared it before schedule, rtol, atol, churn were appended (it ended with denoise):
+       the library writes up to denoise and leaves the appended fields' memory alone. */
+    {
+        dinof_sample_report r;
+        dinof_sample_options o = seeded_options(1, 5, 3);
+        float out[16];
+        memset(&r, 0x22, sizeof r);
+        r.struct_size = offsetof(dinof_sample_report, schedule);
+        CHECK(r.struct_size == 112);
+        CHECK_OK(dinof_sample(m, &o, out, 16, NULL, NULL, &r));
+        CHECK(r.steps == 3 && r.denoise == 1 && r.schedule == 0x22222222);
+    }
 }
 
 /* What a binding does at load: compare its own idea of each struct with the library's. */
@@ -120,6 +132,8 @@ static void test_layout(void) {
     FIELD(DINOF_STRUCT_MODEL_INFO, dinof_model_info, default_t_start);
     FIELD(DINOF_STRUCT_MODEL_INFO, dinof_model_info, execution_provider_count);
     FIELD(DINOF_STRUCT_SAMPLE_REPORT, dinof_sample_report, denoise);
+    FIELD(DINOF_STRUCT_SAMPLE_REPORT, dinof_sample_report, schedule);
+    FIELD(DINOF_STRUCT_SAMPLE_REPORT, dinof_sample_report, churn);
     FIELD(DINOF_STRUCT_PROGRESS, dinof_progress, fraction);
     FIELD(DINOF_STRUCT_BLOB, dinof_blob, size);
     CHECK_FAILS(dinof_struct_layout(DINOF_STRUCT_PROGRESS, "no_such_field", &off, &size), DINOF_STATUS_INVALID_ARGUMENT);

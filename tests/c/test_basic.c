@@ -190,9 +190,11 @@ static void test_settings(dinof_model *m) {
     memcpy(heun, out, sizeof heun);
     o.solver = DINOF_SOLVER_DPMPP_2M;
     CHECK_OK(dinof_sample(m, &o, uniform_t, 32, NULL, NULL, &r));
+    CHECK(r.schedule == DINOF_SCHEDULE_TIME); /* the report's appended fields: the resolved default grid */
     o.schedule = DINOF_SCHEDULE_LOGSNR;
     CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
     CHECK(r.solver == DINOF_SOLVER_DPMPP_2M && r.score_evals == steps + 1 && in_unit_range(out, 32));
+    CHECK(r.schedule == DINOF_SCHEDULE_LOGSNR && r.rtol == 1e-5 && r.atol == 1e-5 && r.churn == 0.0);
     /* Another solver, and another grid, give other images: the options reach the sampler. */
     CHECK(memcmp(heun, out, sizeof heun) != 0 && memcmp(uniform_t, out, sizeof out[0] * 32) != 0);
     o.solver = DINOF_SOLVER_RK45;
@@ -201,6 +203,7 @@ static void test_settings(dinof_model *m) {
     o.atol = 1e-3;
     CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
     CHECK(r.solver == DINOF_SOLVER_RK45 && r.score_evals > 2 && in_unit_range(out, 32));
+    CHECK(r.rtol == 1e-3 && r.atol == 1e-3);
 
     o = seeded_options(2, 3, steps);
     o.predictor = DINOF_PREDICTOR_REVERSE_DIFFUSION;

@@ -261,12 +261,13 @@ impl MemBundle {
         self.set_manifest_json(&v);
     }
 
-    /// Network files the manifest names, in order: score, then each flow (and density file).
+    /// Network files the manifest names, in order: score, then each flow. A mutated manifest may name none (a
+    /// number where a file name belongs): those entries are skipped.
     pub fn network_files(&self) -> Vec<String> {
         let v = self.manifest_json();
-        let mut out = vec![v["score"]["file"].as_str().unwrap().to_string()];
+        let mut out: Vec<String> = v["score"]["file"].as_str().map(str::to_string).into_iter().collect();
         for f in v["flows"].as_array().into_iter().flatten() {
-            out.push(f["file"].as_str().unwrap().to_string());
+            out.extend(f["file"].as_str().map(str::to_string));
         }
         out
     }
