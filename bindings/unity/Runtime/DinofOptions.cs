@@ -213,6 +213,9 @@ namespace Dinof
         public DinofLangevinNorm LangevinNorm;
         public uint CorrectorSteps, Steps;
         public bool Denoise;
+        /// <summary>The step grid used (never Default); Rtol/Atol: the rk45 tolerances; Churn: edm_heun's.</summary>
+        public DinofSchedule Schedule;
+        public double Rtol, Atol, Churn;
 
         internal static SampleReport From(dinof_sample_report c)
         {
@@ -235,6 +238,10 @@ namespace Dinof
             r.CorrectorSteps = c.corrector_steps;
             r.Steps = c.steps;
             r.Denoise = c.denoise != 0;
+            r.Schedule = (DinofSchedule)c.schedule;
+            r.Rtol = c.rtol;
+            r.Atol = c.atol;
+            r.Churn = c.churn;
             return r;
         }
     }

@@ -139,6 +139,11 @@ namespace Dinof.Native
         public uint corrector_steps;
         public uint steps;
         public byte denoise;
+        // appended within ABI 2
+        public int schedule;
+        public double rtol;
+        public double atol;
+        public double churn;
     }
 
     public static class DinofNative
