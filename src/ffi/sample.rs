@@ -72,6 +72,9 @@ pub struct dinof_sample_report {
     pub steps: u32,
     /// Nonzero when the last step returned the noise-free mean.
     pub denoise: u8,
+    /// The classifier-free guidance scale used (0 = none; with w > 0 score_evals counts both evaluations per
+    /// step). Appended in ABI 2 with class names.
+    pub guidance: f64,
 }
 
 unsafe impl Versioned for dinof_progress {
@@ -89,7 +92,7 @@ unsafe impl Versioned for dinof_sample_report {
     fn fields() -> Vec<Field> {
         fields!(dinof_sample_report: struct_size, start, seed, score_evals, flow_evals, network_calls, seconds,
             network_seconds, t_start, temperature, snr, method, predictor, corrector, solver, langevin_norm,
-            corrector_steps, steps, denoise)
+            corrector_steps, steps, denoise, guidance)
     }
     fn defaults() -> Self {
         // SAFETY: integers and doubles only.
@@ -136,6 +139,7 @@ impl dinof_sample_report {
             corrector_steps: c.corrector_steps as u32,
             steps: c.steps as u32,
             denoise: u8::from(c.denoise),
+            guidance: c.guidance,
         }
     }
 }
