@@ -424,20 +424,21 @@ typedef struct dinof_model_info {
     const char *const *execution_providers;
     uint64_t execution_provider_count;
     /**
-     * Class names (UTF-8), label_name_count of them in label order: classes names when the bundle has them, else
+     * Class names (UTF-8), label_name_count of them in label order, when the bundle has them (manifest `labels`); else
      * 0 and NULL. dinof_model_label_index turns a name (or an index written as text) into a label. Appended in
      * ABI 2 with class names.
      */
     const char *const *label_names;
     uint64_t label_name_count;
     /**
-     * The guidance scale the default options use (the manifest's sampler.guidance, else 0).
-     */
-    double default_guidance;
-    /**
      * Nonzero when the score takes the null label: dinof_sample_options.guidance > 0 is possible.
      */
     uint8_t has_guidance;
+    /**
+     * The guidance scale the default options use (the manifest's sampler.guidance, else 0). Last, after the
+     * flag, so the struct has no tail padding (a size cutting through it is refused).
+     */
+    double default_guidance;
 } dinof_model_info;
 
 /**

@@ -79,10 +79,11 @@ pub struct dinof_model_info {
     /// ABI 2 with class names.
     pub label_names: *const *const c_char,
     pub label_name_count: u64,
-    /// The guidance scale the default options use (the manifest's sampler.guidance, else 0).
-    pub default_guidance: f64,
     /// Nonzero when the score takes the null label: dinof_sample_options.guidance > 0 is possible.
     pub has_guidance: u8,
+    /// The guidance scale the default options use (the manifest's sampler.guidance, else 0). Last, after the
+    /// flag, so the struct has no tail padding (a size cutting through it is refused).
+    pub default_guidance: f64,
 }
 
 unsafe impl Versioned for dinof_model_info {
@@ -91,7 +92,7 @@ unsafe impl Versioned for dinof_model_info {
         fields!(dinof_model_info: struct_size, channels, height, width, image_len, rgba8_len, classes, sde, name, t_m,
             t_m_count, has_flow_start, has_prior_start, fell_back, default_start, default_t_start, default_steps, threads,
             sub_batch, backend, execution_providers, execution_provider_count, label_names, label_name_count,
-            default_guidance, has_guidance)
+            has_guidance, default_guidance)
     }
     fn defaults() -> Self {
         // SAFETY: integers, doubles and raw pointers only.
