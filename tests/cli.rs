@@ -160,11 +160,11 @@ fn digit_statistic_rejects_noise_and_blur() {
 fn labels_by_name_or_index_and_a_grid_with_one_row_per_class() {
     let bundle = fixture("gauss-vp-class-cfg");
     let b = bundle.to_str().unwrap();
-    // Names (any case) and indices mixed: the same images as the indices alone.
+    // Names (any case) and indices mixed: the same images as the indices alone (without --n: one per label).
     let (by_name, by_index) = (tmp("names.npy"), tmp("indices.npy"));
     let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "3", "--seed", "4", "--steps", "10", "--labels", "high,0,LOW", "--out", by_name.to_str().unwrap(), "-q"]);
     assert!(ok, "{err}");
-    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "3", "--seed", "4", "--steps", "10", "--labels", "1,0,0", "--out", by_index.to_str().unwrap(), "-q"]);
+    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--seed", "4", "--steps", "10", "--labels", "1,0,0", "--out", by_index.to_str().unwrap(), "-q"]);
     assert!(ok, "{err}");
     assert_eq!(read_npy(&by_name).1, read_npy(&by_index).1);
     // `all` with --per-label: n = classes × per-label, one row per class.

@@ -1,4 +1,4 @@
-"""python -m dinof_train train|export|sample|eval|fid|sweep|sigma-max"""
+"""python -m dinof_train train|export|sample|eval|fid|sweep|sigma-max|class-accuracy"""
 from __future__ import annotations
 
 import argparse
@@ -120,6 +120,16 @@ def main(argv=None) -> int:
     m.add_argument("--sigma-min", type=float, default=0.01)
     m.add_argument("--sigma-max", type=float, default=None, help="for the room table (default: the distance)")
 
+    c = sub.add_parser("class-accuracy", help="share of a conditional bundle's samples that a classifier trained "
+                       "on the training split assigns to the requested class (issue 11)")
+    c.add_argument("--bundle", required=True)
+    c.add_argument("--dataset", default=None, help="default: the bundle's provenance (dataset_source)")
+    c.add_argument("--per-class", type=int, default=100)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--dinof-bin", default=None)
+    c.add_argument("--cli-args", default=None, help="extra `dinof sample` options, e.g. '--guidance 1'")
+    c.add_argument("--json", default=None)
+
     a = ap.parse_args(argv)
     if a.cmd == "train":
         from .train import train
@@ -141,6 +151,9 @@ def main(argv=None) -> int:
     elif a.cmd == "fid":
         from .quality import main_fid
         return main_fid(a)
+    elif a.cmd == "class-accuracy":
+        from .classacc import main_class_accuracy
+        return main_class_accuracy(a)
     elif a.cmd == "sigma-max":
         from .sigma import main_sigma
         return main_sigma(a)

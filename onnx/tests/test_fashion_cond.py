@@ -89,3 +89,16 @@ def test_manifest_names_the_fashion_classes(cond_ve_bundle):
     with pytest.raises(ValueError, match="label dropout"):
         build_manifest(dataclasses.replace(fashion, label_dropout=0.0), type("S", (), {
             "centered": False, "kind": "ve", "manifest": lambda self: {}})(), parts, out, "x", "d", {}, guidance=1.0)
+
+
+def test_class_accuracy_counts_hits_per_requested_class():
+    from dinof_train.classacc import class_accuracy
+
+    class Brightness(torch.nn.Module):  # class 1 for bright images, 0 for dark ones (input is 2x - 1)
+        def forward(self, x):
+            m = x.flatten(1).mean(1)
+            return torch.stack([-m, m], 1)
+
+    samples = np.stack([np.full((1, 4, 4), v, np.float32) for v in (0.1, 0.2, 0.9, 0.3)])
+    r = class_accuracy(samples, np.array([0, 0, 1, 1]), Brightness(), names=["Dark", "Bright"])
+    assert r == {"n": 4, "accuracy": 0.75, "per_class": {"Dark": 1.0, "Bright": 0.5}}

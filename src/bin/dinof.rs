@@ -95,7 +95,7 @@ impl LoadArgs {
 struct SampleArgs {
     #[arg(long)]
     bundle: PathBuf,
-    /// Number of images (default 64; with --per-label: labels × per-label).
+    /// Number of images (default 64; with several --labels: one per label, times --per-label).
     #[arg(long)]
     n: Option<usize>,
     /// Seed (default: random, printed).
@@ -225,7 +225,8 @@ fn sample(a: SampleArgs) -> CliResult {
         (Some(n), Some(_), Some(l)) if n != l.len() => {
             return Err(format!("--n {n} disagrees with --labels × --per-label = {} images", l.len()).into())
         }
-        (None, Some(_), Some(l)) => l.len(),
+        // Several labels without --n: one image per label.
+        (None, _, Some(l)) if l.len() > 1 => l.len(),
         (n, _, _) => n.unwrap_or(64),
     };
     let opts = SampleOptions {
