@@ -102,3 +102,19 @@ def test_class_accuracy_counts_hits_per_requested_class():
     samples = np.stack([np.full((1, 4, 4), v, np.float32) for v in (0.1, 0.2, 0.9, 0.3)])
     r = class_accuracy(samples, np.array([0, 0, 1, 1]), Brightness(), names=["Dark", "Bright"])
     assert r == {"n": 4, "accuracy": 0.75, "per_class": {"Dark": 1.0, "Bright": 0.5}}
+
+
+def test_label_dropout_trains_the_null_class(toy_npz, tmp_path):
+    """With dropout 1 every label becomes the null label: only its embedding row may move (Adam leaves rows with
+    zero gradient exactly where they were)."""
+    from dinof_train.train import build_models, load_checkpoint, seed_all
+
+    cfg = make_config("tiny", dataset=str(toy_npz), classes=4, label_dropout=1.0, iterations=3, ckpt_every=-1.0,
+                      threads=1)
+    seed_all(cfg.seed)  # as train() does before building the models: the same initial weights
+    _, score0, _ = build_models(cfg)
+    train(cfg, tmp_path, quiet=True)
+    w = load_checkpoint(tmp_path / "checkpoint.pt")["model"]["score"]["net.label.weight"]
+    w0 = score0.net.label.weight.detach()
+    assert w.shape == (5, w0.shape[1])
+    assert torch.equal(w[:4], w0[:4]) and not torch.equal(w[4], w0[4])
