@@ -18,8 +18,8 @@ PY="$CACHE/venv/bin/python"
 running() { pid="$(cat "$RUN/pid" 2>/dev/null || true)"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 case "${1:-}" in
   status)
-    { grep -h flow_bounds "$RUN/train_log.jsonl" || true; } | tail -n 1   # per T_m: noise bound and Gaussian level
-    { grep -h eval_bpd_ema "$RUN/train_log.jsonl" || true; } | tail -n 1  # EMA flows on a fixed set of 1000 x(T_m)
+    { grep -hs flow_bounds "$RUN/train_log.jsonl" || true; } | tail -n 1   # per T_m: noise bound and Gaussian level
+    { grep -hs eval_bpd_ema "$RUN/train_log.jsonl" || true; } | tail -n 1  # EMA flows on a fixed set of 1000 x(T_m)
     tail -n 1 "$RUN/train_log.jsonl" 2>/dev/null || echo "no log yet at $RUN"
     if running; then echo "running: pid $pid"; else echo "not running"; fi
     exit 0 ;;
