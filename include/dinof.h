@@ -324,6 +324,13 @@ typedef struct dinof_sample_options {
      * edm_heun's S_churn; <= 0 = default (0: deterministic).
      */
     double churn;
+    /**
+     * Classifier-free guidance scale w: the score is (1 + w) s(x|y) - w s(x|null), two score evaluations per step
+     * (both counted in the report). 0 = the bundle's default (none unless its manifest sets one); > 0 = w, only
+     * for a model with dinof_model_info.has_guidance; < 0 = no guidance even when the bundle has a default. NaN is
+     * refused. Appended in ABI 2 with class names: an older struct without it gets the default.
+     */
+    double guidance;
 } dinof_sample_options;
 
 /**
@@ -416,6 +423,22 @@ typedef struct dinof_model_info {
      */
     const char *const *execution_providers;
     uint64_t execution_provider_count;
+    /**
+     * Class names (UTF-8), label_name_count of them in label order, when the bundle has them (manifest `labels`); else
+     * 0 and NULL. dinof_model_label_index turns a name (or an index written as text) into a label. Appended in
+     * ABI 2 with class names.
+     */
+    const char *const *label_names;
+    uint64_t label_name_count;
+    /**
+     * Nonzero when the score takes the null label: dinof_sample_options.guidance > 0 is possible.
+     */
+    uint8_t has_guidance;
+    /**
+     * The guidance scale the default options use (the manifest's sampler.guidance, else 0). Last, after the
+     * flag, so the struct has no tail padding (a size cutting through it is refused).
+     */
+    double default_guidance;
 } dinof_model_info;
 
 /**
@@ -524,6 +547,11 @@ typedef struct dinof_sample_report {
     double rtol;
     double atol;
     double churn;
+    /**
+     * The classifier-free guidance scale used (0 = none; with w > 0 score_evals counts both evaluations per
+     * step). Appended in ABI 2 with class names.
+     */
+    double guidance;
 } dinof_sample_report;
 
 /**
@@ -985,6 +1013,15 @@ DINOF_API void DINOF_CALL dinof_model_free(struct dinof_model *model);
  * the fields it knows); pointers in *out belong to the model and stay valid until dinof_model_free.
  */
 DINOF_API dinof_status DINOF_CALL dinof_model_get_info(const struct dinof_model *model, struct dinof_model_info *out);
+
+/**
+ * The label of a class given as text: one of the model's class names (dinof_model_info.label_names, compared
+ * ignoring case) or an index written in decimal ("3"). Writes it to *out_label (left alone on failure).
+ * Errors: DINOF_STATUS_INVALID_ARGUMENT with a message for each case — an unconditional model, an index out of
+ * range, a name the model does not have (the message lists the valid names), a name for a model without class
+ * names; DINOF_STATUS_NULL_POINTER. (ABI 2, appended with class names)
+ */
+DINOF_API dinof_status DINOF_CALL dinof_model_label_index(const struct dinof_model *model, const char *name, int64_t *out_label);
 
 /**
  * Generates opts->n images into `out`: n x C x H x W floats (NCHW), pixels in [0, 1] (SDE-space values when

@@ -29,6 +29,9 @@ pub struct Manifest {
     pub sde: SdeSpec,
     #[serde(default)]
     pub classes: u32,
+    /// Optional class names, one per class (index order); `None` for a bundle without names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<Vec<String>>,
     pub score: ScoreSpec,
     #[serde(default)]
     pub flows: Vec<FlowSpec>,
@@ -75,6 +78,10 @@ pub struct SdeSpec {
 pub struct ScoreSpec {
     pub file: String,
     pub t_max: f64,
+    /// The label that asks the score for the unconditional s(x) (trained with label dropout); it equals
+    /// `classes`. Present only when the score supports classifier-free guidance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub null_label: Option<u32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -108,6 +115,9 @@ pub struct SamplerDefaults {
     pub steps: Option<usize>,
     pub denoise: Option<bool>,
     pub temperature: Option<f64>,
+    /// Classifier-free guidance scale w ≥ 0 (0 = none); needs `score.null_label`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f64>,
 }
 
 /// A validated bundle.
@@ -434,6 +444,7 @@ impl Manifest {
                 return Err(format!("flows[{i}] is conditional but classes is 0"));
             }
         }
+        self.validate_labels()?;
         let d = &self.sampler;
         if let Some(t) = d.t_m {
             if !self.flows.iter().any(|f| (f.t_m - t).abs() < 1e-6) {
@@ -463,6 +474,14 @@ impl Manifest {
         if d.churn.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
             return Err("sampler.churn must be ≥ 0".into());
         }
+        if let Some(w) = d.guidance {
+            if !(w >= 0.0 && w.is_finite()) {
+                return Err(format!("sampler.guidance must be ≥ 0, got {w}"));
+            }
+            if self.score.null_label.is_none() {
+                return Err("sampler.guidance needs a score that takes the null label (score.null_label)".into());
+            }
+        }
         if d.method == Some(Method::Ode) && d.solver == Some(Solver::Dpmpp2mSde) {
             return Err("sampler.solver 'dpmpp_2m_sde' samples the reverse SDE: it needs sampler.method 'sde'".into());
         }
@@ -472,5 +491,40 @@ impl Manifest {
             }
         }
         Ok(sde)
+    }
+
+    /// Rules of the optional class names and of the null label. Names are matched case-insensitively and may be
+    /// given where indices are (`--labels 3,Bag`), so they must be unambiguous in both senses.
+    fn validate_labels(&self) -> Result<(), String> {
+        if let Some(null) = self.score.null_label {
+            if self.classes == 0 {
+                return Err("score.null_label needs classes > 0 (guidance mixes a class's score with the unconditional one)".into());
+            }
+            if null != self.classes {
+                return Err(format!("score.null_label must equal classes ({}): the null class follows the real ones, got {null}", self.classes));
+            }
+        }
+        let Some(names) = &self.labels else { return Ok(()) };
+        if self.classes == 0 {
+            return Err("labels given, but classes is 0 (class names need a class-conditional model)".into());
+        }
+        if names.len() != self.classes as usize {
+            return Err(format!("labels has {} names for {} classes (one name per class)", names.len(), self.classes));
+        }
+        for (i, name) in names.iter().enumerate() {
+            if name.trim().is_empty() {
+                return Err(format!("labels[{i}] is empty"));
+            }
+            if name.trim() != name || name.contains(',') {
+                return Err(format!("labels[{i}] = {name:?}: a name has no leading or trailing space and no ',' (lists of labels are comma-separated)"));
+            }
+            if name.parse::<i64>().is_ok() {
+                return Err(format!("labels[{i}] = {name:?} reads as a class index; a name must not be a number"));
+            }
+            if let Some(j) = names[..i].iter().position(|m| m.to_lowercase() == name.to_lowercase()) {
+                return Err(format!("labels[{i}] = {name:?} repeats labels[{j}] = {:?} (names are unique, ignoring case)", names[j]));
+            }
+        }
+        Ok(())
     }
 }

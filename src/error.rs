@@ -80,9 +80,34 @@ pub enum Error {
     #[error("manifest {path} is {size} bytes or more; the limit is {limit}")]
     ManifestTooLarge { path: PathBuf, size: u64, limit: u64 },
 
+    /// Class labels the model cannot take (`LabelError` says which rule). In C: DINOF_STATUS_INVALID_ARGUMENT, as
+    /// every option a caller can correct.
+    #[error(transparent)]
+    Label(#[from] LabelError),
+
     /// A bug: a panic caught at an API boundary, or a broken internal invariant.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Each way the requested class labels can be wrong, with its own message.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LabelError {
+    /// An index outside [0, classes).
+    #[error("label {label} is out of range [0, {classes})")]
+    OutOfRange { label: i64, classes: u32 },
+    /// Neither one label for all images nor one per image: some images would have none.
+    #[error("{given} labels for {n} images (give one per image, or one for all)")]
+    Count { given: usize, n: usize },
+    /// Labels for a model without classes.
+    #[error("labels given, but the model is unconditional (classes = 0)")]
+    Unconditional,
+    /// A class name the bundle does not have (matched case-insensitively); the message lists the valid ones.
+    #[error("no class named {name:?}; this model's classes are: {valid}")]
+    UnknownName { name: String, valid: String },
+    /// A class given by name to a bundle whose manifest has no `labels`.
+    #[error("class {name:?} given by name, but this bundle has no class names (manifest `labels`); use an index in [0, {classes})")]
+    NoNames { name: String, classes: u32 },
 }
 
 impl Error {

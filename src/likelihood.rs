@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::backend::{DType, Input, NetSpec};
 use crate::error::{try_filled, Error, Result};
-use crate::model::{check_finite, load_network, Model, SampleOptions, ScoreEval};
+use crate::model::{check_finite, load_network, Guidance, Model, SampleOptions, ScoreEval};
 use crate::rng::{self, SampleRng};
 use crate::sampler::{rk45, Start};
 use crate::sde::Sde;
@@ -425,9 +425,11 @@ impl<'m> Run<'m> {
             self.eval_t[j * per..(j + 1) * per].fill(ts[j]);
         }
         let n_eval = b * per;
+        let mut no_uncond = Vec::new(); // the likelihood of the conditional density: no guidance
         let mut eval = ScoreEval {
             net: &*self.model.score,
             labels: &self.eval_y[..if self.eval_y.is_empty() { 0 } else { n_eval }],
+            guidance: Guidance { w: 0.0, null_labels: &[], uncond: &mut no_uncond },
             calls: 0,
             net_time: Duration::ZERO,
             step: self.ode_evals,

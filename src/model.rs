@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{self, Backend, BackendInfo, DType, Input, LoadOptions, NetSpec, Network};
 use crate::bundle::{Bundle, Source};
-use crate::error::{try_capacity, try_filled, Error, Result};
+use crate::error::{try_capacity, try_filled, Error, LabelError, Result};
 use crate::rng::{self, SampleRng};
 use crate::sampler::{self, Batch, Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Schedule, ScoreFn, Solver, Start};
 use crate::sde::{Sde, SdeKind};
@@ -47,8 +47,12 @@ pub struct SampleOptions {
     pub steps: Option<usize>,
     pub denoise: Option<bool>,
     /// Class labels for a conditional model: one per image, or one for all. `None` = image k gets class
-    /// (first_index + k) mod classes.
+    /// (first_index + k) mod classes. Names become indices through `Model::label_index`.
     pub labels: Option<Vec<i64>>,
+    /// Classifier-free guidance scale w ≥ 0: score (1 + w)·s(x|y) − w·s(x|null), two score evaluations per
+    /// step. Needs a bundle whose score takes the null label (`score.null_label`). `None` = the bundle's default
+    /// (none unless `sampler.guidance`); `Some(0.0)` = none.
+    pub guidance: Option<f64>,
     /// Images stepped together (memory bound: 6 floats per value); 0 = min(n, 256). Never changes the images.
     pub batch_size: usize,
     /// Write SDE-space values instead of pixels in [0, 1].
@@ -112,6 +116,9 @@ pub struct Prepared {
     chunk: usize,
     cfg: SamplerConfig,
     labels: Option<Vec<i64>>,
+    /// Guidance only: the null label for a whole batch, and the unconditional score's output.
+    null_labels: Vec<i64>,
+    uncond: Vec<f32>,
     flow: Option<usize>,
     batch: Batch,
     /// The flow's output for one batch, swapped with batch.x.
@@ -133,7 +140,8 @@ pub struct SampleReport {
     pub seed: u64,
     pub config: SamplerConfig,
     /// Score evaluations per image, counting only calls actually made (rk45: a batch runs until its slowest image
-    /// is done, so this is the mean over chunks of the evaluations each image's slot received).
+    /// is done, so this is the mean over chunks of the evaluations each image's slot received). With guidance each
+    /// step's score costs two evaluations (conditional and null label), and both are counted.
     pub score_evals: usize,
     /// Flow evaluations per image (1 for the flow start, else 0).
     pub flow_evals: usize,
@@ -152,6 +160,10 @@ pub struct ModelInfo {
     pub height: usize,
     pub width: usize,
     pub classes: u32,
+    /// Class names (manifest `labels`), empty when the bundle has none.
+    pub labels: Vec<String>,
+    /// Whether the score takes the null label, i.e. classifier-free guidance is possible.
+    pub guidance: bool,
     pub sde: SdeKind,
     /// T_m of each flow, ascending.
     pub t_ms: Vec<f64>,
@@ -251,6 +263,8 @@ impl Model {
             height: m.image.height,
             width: m.image.width,
             classes: m.classes,
+            labels: m.labels.clone().unwrap_or_default(),
+            guidance: m.score.null_label.is_some(),
             sde: m.sde.kind,
             t_ms: self.flows.iter().map(|f| f.t_m).collect(),
             has_prior_start: m.score.t_max >= 1.0,
@@ -306,8 +320,18 @@ impl Model {
             churn: o.churn.or(d.churn).unwrap_or(0.0),
             steps: o.steps.or(d.steps).unwrap_or_else(|| sde.default_steps(t_start)),
             denoise: o.denoise.or(d.denoise).unwrap_or(true),
+            guidance: o.guidance.or(d.guidance).unwrap_or(0.0),
         };
         self.check_solver(o, &cfg)?;
+        if !(cfg.guidance >= 0.0 && cfg.guidance.is_finite()) {
+            return Err(Error::invalid(format!("guidance must be ≥ 0, got {}", cfg.guidance)));
+        }
+        if cfg.guidance > 0.0 && m.score.null_label.is_none() {
+            return Err(Error::invalid(format!(
+                "guidance {} needs a score trained with a null label (manifest score.null_label); this bundle has none",
+                cfg.guidance
+            )));
+        }
         if !(cfg.temperature > 0.0 && cfg.temperature.is_finite()) {
             return Err(Error::invalid(format!("temperature must be > 0, got {}", cfg.temperature)));
         }
@@ -366,12 +390,32 @@ impl Model {
         })
     }
 
+    /// The class a caller names: an index in [0, classes) or a class name of the manifest (ignoring case).
+    pub fn label_index(&self, label: &str) -> Result<i64> {
+        let m = &self.bundle.manifest;
+        let label = label.trim();
+        if m.classes == 0 {
+            return Err(LabelError::Unconditional.into());
+        }
+        if let Ok(i) = label.parse::<i64>() {
+            return if (0..m.classes as i64).contains(&i) { Ok(i) } else { Err(LabelError::OutOfRange { label: i, classes: m.classes }.into()) };
+        }
+        let Some(names) = &m.labels else {
+            return Err(LabelError::NoNames { name: label.to_string(), classes: m.classes }.into());
+        };
+        let wanted = label.to_lowercase();
+        names.iter().position(|n| n.to_lowercase() == wanted).map(|i| i as i64).ok_or_else(|| {
+            let valid = names.iter().enumerate().map(|(i, n)| format!("{i} {n}")).collect::<Vec<_>>().join(", ");
+            LabelError::UnknownName { name: label.to_string(), valid }.into()
+        })
+    }
+
     /// Class label of every image, validated.
     pub(crate) fn labels(&self, o: &SampleOptions) -> Result<Option<Vec<i64>>> {
         let classes = self.bundle.manifest.classes as i64;
         let all = match (&o.labels, classes) {
             (None, 0) => return Ok(None),
-            (Some(_), 0) => return Err(Error::invalid("labels given, but the model is unconditional (classes = 0)")),
+            (Some(_), 0) => return Err(LabelError::Unconditional.into()),
             (None, c) => {
                 let mut v = try_capacity(o.n, "the class labels")?;
                 v.extend((0..o.n as u64).map(|k| (o.first_index.wrapping_add(k) % c as u64) as i64));
@@ -379,10 +423,10 @@ impl Model {
             }
             (Some(l), _) => {
                 if l.len() != 1 && l.len() != o.n {
-                    return Err(Error::invalid(format!("{} labels for {} images (give one per image, or one for all)", l.len(), o.n)));
+                    return Err(LabelError::Count { given: l.len(), n: o.n }.into());
                 }
-                if let Some(bad) = l.iter().find(|&&y| y < 0 || y >= classes) {
-                    return Err(Error::invalid(format!("label {bad} is out of range [0, {classes})")));
+                if let Some(&bad) = l.iter().find(|&&y| y < 0 || y >= classes) {
+                    return Err(LabelError::OutOfRange { label: bad, classes: classes as u32 }.into());
                 }
                 if l.len() == 1 {
                     try_filled(o.n, l[0], "the class labels")?
@@ -419,8 +463,12 @@ impl Model {
         let batch = Batch::try_new(dim, chunk, derivative, two_stage)?;
         let flow_out = if flow.is_some() { try_filled(batch.x.len(), 0f32, "the flow's output")? } else { Vec::new() };
         let ts = try_capacity(chunk, "the time input")?;
+        let (null_labels, uncond) = match self.bundle.manifest.score.null_label {
+            Some(null) if cfg.guidance > 0.0 => (try_filled(chunk, null as i64, "the null labels")?, try_filled(batch.x.len(), 0f32, "the unconditional score")?),
+            _ => (Vec::new(), Vec::new()),
+        };
         let seed = o.seed.unwrap_or_else(rng::random_seed);
-        Ok(Prepared { n: o.n, first_index: o.first_index, raw: o.raw, seed, chunk, cfg, labels, flow, batch, flow_out, ts })
+        Ok(Prepared { n: o.n, first_index: o.first_index, raw: o.raw, seed, chunk, cfg, labels, null_labels, uncond, flow, batch, flow_out, ts })
     }
 
     /// Generates `o.n` images into `out` (n × C × H × W floats, NCHW; pixels in [0, 1] unless `o.raw`).
@@ -483,9 +531,12 @@ impl Model {
         let dim = self.image_len();
         let im = &self.bundle.manifest.image;
         let hw = im.height * im.width;
-        let Prepared { n, first_index, raw, seed, chunk, cfg, labels, flow, batch, flow_out, ts } = p;
+        let Prepared { n, first_index, raw, seed, chunk, cfg, labels, null_labels, uncond, flow, batch, flow_out, ts } = p;
         let (n, seed) = (*n, *seed);
-        let mut eval = ScoreEval { net: &*self.score, labels: &[], calls: 0, net_time: Duration::ZERO, step: 0, cancel, ts };
+        let guidance = Guidance { w: cfg.guidance as f32, null_labels, uncond };
+        let mut eval = ScoreEval { net: &*self.score, labels: &[], guidance, calls: 0, net_time: Duration::ZERO, step: 0, cancel, ts };
+        // Network evaluations behind one score the loop asks for: two with guidance (conditional and null label).
+        let per_score = if eval.guidance.active() { 2 } else { 1 };
         let mut done = 0;
         // Score evaluations summed over images: rk45 makes a different number per batch.
         let mut evals_times_images = 0;
@@ -518,7 +569,7 @@ impl Model {
             }
             eval.labels = y.unwrap_or(&[]);
             let mut step_observer = |phase: Phase, step: usize, steps: usize| observe(&at(phase, step, steps));
-            evals_times_images += b * sampler::run(&self.bundle.sde, cfg, batch, &mut eval, &mut step_observer)?;
+            evals_times_images += b * per_score * sampler::run(&self.bundle.sde, cfg, batch, &mut eval, &mut step_observer)?;
             // The loop's own arithmetic can overflow too (beta_max = 2e27 gave NaN pixels, found by
             // tests/fuzz_loader.rs): never hand out a non-finite image.
             check_finite(&batch.x, "sampler (SDE arithmetic)", cfg.steps)?;
@@ -533,7 +584,7 @@ impl Model {
         }
         Ok(SampleReport {
             seed,
-            score_evals: if n == 0 { sampler::score_evals(cfg).unwrap_or(0) } else { evals_times_images.div_ceil(n) },
+            score_evals: if n == 0 { per_score * sampler::score_evals(cfg).unwrap_or(0) } else { evals_times_images.div_ceil(n) },
             flow_evals: usize::from(cfg.start == Start::Flow),
             network_calls: eval.calls,
             seconds: started.elapsed().as_secs_f64(),
@@ -622,6 +673,7 @@ pub(crate) fn check_finite(v: &[f32], network: &str, step: usize) -> Result<()> 
 pub(crate) struct ScoreEval<'a> {
     pub(crate) net: &'a dyn Network,
     pub(crate) labels: &'a [i64],
+    pub(crate) guidance: Guidance<'a>,
     pub(crate) calls: usize,
     pub(crate) net_time: Duration,
     pub(crate) step: usize,
@@ -653,15 +705,45 @@ impl ScoreFn for ScoreEval<'_> {
     }
 }
 
+/// Classifier-free guidance: the null label and a buffer for s(x|null), both sized for a batch when w > 0.
+pub(crate) struct Guidance<'a> {
+    pub(crate) w: f32,
+    pub(crate) null_labels: &'a [i64],
+    pub(crate) uncond: &'a mut Vec<f32>,
+}
+
+impl Guidance<'_> {
+    fn active(&self) -> bool {
+        self.w > 0.0 && !self.null_labels.is_empty()
+    }
+}
+
 impl ScoreEval<'_> {
     fn run(&mut self, x: &[f32], ts: &[f32], out: &mut [f32]) -> Result<()> {
-        let b = ts.len();
+        self.call(x, ts, self.labels, out)?;
+        if self.guidance.active() {
+            let b = ts.len();
+            let mut uncond = std::mem::take(&mut *self.guidance.uncond);
+            uncond.resize(out.len(), 0.0); // within the capacity reserved for a batch
+            let result = self.call(x, ts, &self.guidance.null_labels[..b], &mut uncond);
+            let w = self.guidance.w;
+            for (s, u) in out.iter_mut().zip(&uncond) {
+                *s = (1.0 + w) * *s - w * u;
+            }
+            *self.guidance.uncond = uncond;
+            result?;
+        }
+        Ok(())
+    }
+
+    /// One network evaluation with the given labels (empty: an unconditional model).
+    fn call(&mut self, x: &[f32], ts: &[f32], labels: &[i64], out: &mut [f32]) -> Result<()> {
         let mut inputs = vec![Input::F32(x), Input::F32(ts)];
-        if !self.labels.is_empty() {
-            inputs.push(Input::I64(self.labels));
+        if !labels.is_empty() {
+            inputs.push(Input::I64(labels));
         }
         let t0 = Instant::now();
-        self.net.run(b, &inputs, &mut [out])?;
+        self.net.run(ts.len(), &inputs, &mut [out])?;
         self.net_time += t0.elapsed();
         self.calls += 1;
         self.step += 1;

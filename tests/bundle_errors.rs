@@ -119,7 +119,6 @@ fn bad_sampling_options_are_refused() {
         ("NaN snr", SampleOptions { snr: Some(f64::NAN), ..base.clone() }),
         ("ancestral on sub-VP", SampleOptions { predictor: Some(dinof::Predictor::Ancestral), ..base.clone() }),
         ("nothing to sample", SampleOptions { predictor: Some(dinof::Predictor::None), corrector: Some(dinof::Corrector::None), ..base.clone() }),
-        ("labels on an unconditional model", SampleOptions { labels: Some(vec![0]), ..base.clone() }),
         ("image index overflow", SampleOptions { first_index: u64::MAX - 1, ..base.clone() }),
     ];
     for (what, o) in cases {
@@ -128,9 +127,12 @@ fn bad_sampling_options_are_refused() {
     }
     let e = model.sample(&base, &mut out[..10], &mut |_| true).unwrap_err();
     assert!(matches!(e, Error::BufferTooSmall { needed: 64, got: 10 }), "{e}");
+    // Label mistakes have their own type (tests/labels.rs has every case).
+    let e = model.sample(&SampleOptions { labels: Some(vec![0]), ..base.clone() }, &mut out, &mut |_| true).unwrap_err();
+    assert!(matches!(e, Error::Label(dinof::LabelError::Unconditional)), "{e}");
     let class = load(&fixture("gauss-vp-class"), 1, 0);
     let e = class.sample(&SampleOptions { labels: Some(vec![2]), ..base.clone() }, &mut out, &mut |_| true).unwrap_err();
-    assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("out of range")), "{e}");
+    assert!(matches!(&e, Error::Label(dinof::LabelError::OutOfRange { label: 2, classes: 2 })) && e.to_string().contains("out of range"), "{e}");
 }
 
 #[test]

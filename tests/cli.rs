@@ -201,3 +201,42 @@ fn likelihood_measures_sampled_npy_and_refuses_bad_files() {
     let (ok, _, err) = dinof(&["likelihood", "--bundle", b, "--data", outside.to_str().unwrap(), "--dequantize", "none", "-q"]);
     assert!(ok, "{err}");
 }
+
+#[test]
+fn labels_by_name_or_index_and_a_grid_with_one_row_per_class() {
+    let bundle = fixture("gauss-vp-class-cfg");
+    let b = bundle.to_str().unwrap();
+    // Names (any case) and indices mixed: the same images as the indices alone (without --n: one per label).
+    let (by_name, by_index) = (tmp("names.npy"), tmp("indices.npy"));
+    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "3", "--seed", "4", "--steps", "10", "--labels", "high,0,LOW", "--out", by_name.to_str().unwrap(), "-q"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--seed", "4", "--steps", "10", "--labels", "1,0,0", "--out", by_index.to_str().unwrap(), "-q"]);
+    assert!(ok, "{err}");
+    assert_eq!(read_npy(&by_name).1, read_npy(&by_index).1);
+    // `all` with --per-label: n = classes × per-label, one row per class.
+    let (grid, npy) = (tmp("classes.png"), tmp("classes.npy"));
+    for out in [&grid, &npy] {
+        let (ok, _, err) = dinof(&["sample", "--bundle", b, "--seed", "4", "--steps", "10", "--labels", "all", "--per-label", "3", "--out", out.to_str().unwrap(), "-q"]);
+        assert!(ok, "{err}");
+    }
+    let (header, images) = read_npy(&npy);
+    assert!(header.contains("(6, 1, 4, 4)"), "{header}");
+    check_grid(&grid, &images, 6, 4, 4, 3);
+    // Row means: class Low (pixels around 0.3) then High (around 0.7).
+    let row_mean = |r: usize| images[r * 48..(r + 1) * 48].iter().sum::<f32>() / 48.0;
+    assert!(row_mean(0) < 0.45 && row_mean(1) > 0.55, "rows {} {}", row_mean(0), row_mean(1));
+    // Each mistake its own message.
+    let out = tmp("bad.npy");
+    let o = out.to_str().unwrap();
+    for (labels, needle) in [("Medium", "no class named \"Medium\"; this model's classes are: 0 Low, 1 High"), ("2", "label 2 is out of range [0, 2)")] {
+        let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "2", "--labels", labels, "--out", o, "-q"]);
+        assert!(!ok && err.contains(needle), "{labels}: {err}");
+    }
+    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "3", "--labels", "0,1", "--out", o, "-q"]);
+    assert!(!ok && err.contains("2 labels for 3 images"), "{err}");
+    let plain = fixture("gauss-vp");
+    let (ok, _, err) = dinof(&["sample", "--bundle", plain.to_str().unwrap(), "--n", "2", "--labels", "0", "--out", o, "-q"]);
+    assert!(!ok && err.contains("unconditional"), "{err}");
+    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "2", "--guidance", "1", "--steps", "4", "--out", o]);
+    assert!(ok && err.contains("guidance 1") && err.contains("8 score"), "{err}");
+}

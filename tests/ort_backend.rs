@@ -26,7 +26,7 @@ const NET_TOL: f32 = 1e-4;
 const IMAGE_TOL: f32 = 1e-3;
 /// Same backend, same images, other sub-batch (docs/onnxruntime.md, "Reproducibility").
 const SUB_BATCH_TOL: f32 = 1e-5;
-const ANALYTIC: [&str; 4] = ["gauss-vp", "gauss-ve", "mixture-vp", "gauss-vp-class"];
+const ANALYTIC: [&str; 5] = ["gauss-vp", "gauss-ve", "mixture-vp", "gauss-vp-class", "gauss-vp-class-cfg"];
 
 /// The library under test; a missing ORT_DYLIB_PATH fails the test (a skipped backend must not look like a pass).
 fn ort_lib() -> PathBuf {
@@ -176,6 +176,19 @@ fn images_match_tract_on_analytic_bundles() {
 fn images_match_tract_on_shipped_model() {
     let dir = shipped_model();
     check_image_parity(&dir, &SampleOptions { n: 3, seed: Some(11), steps: Some(20), ..Default::default() });
+}
+
+/// Issue 11's class-conditional VE model: every network, and images through reverse diffusion + Langevin (its
+/// defaults) from both flows, with labels and with classifier-free guidance.
+#[test]
+fn fashion_model_matches_tract() {
+    let Some(dir) = fashion_model() else { return };
+    check_network_parity(&dir);
+    let labels = Some(vec![0, 5, 9]);
+    for t_m in Model::load(&dir, &tract_options()).unwrap().info().t_ms {
+        check_image_parity(&dir, &SampleOptions { n: 3, seed: Some(11), steps: Some(10), t_m: Some(t_m), labels: labels.clone(), ..Default::default() });
+    }
+    check_image_parity(&dir, &SampleOptions { n: 3, seed: Some(12), steps: Some(10), labels, guidance: Some(1.0), ..Default::default() });
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {

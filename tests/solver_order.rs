@@ -52,7 +52,7 @@ fn config(solver: Solver, schedule: Schedule, t_start: f64, steps: usize, rtol: 
     SamplerConfig {
         start: Start::Prior, t_start, temperature: 1.0, method: Method::Ode, predictor: Predictor::None,
         corrector: Corrector::None, snr: 0.16, corrector_steps: 1, langevin_norm: LangevinNorm::PerSample, solver,
-        schedule, rtol, atol: rtol, churn: 0.0, steps, denoise: false,
+        schedule, rtol, atol: rtol, churn: 0.0, steps, denoise: false, guidance: 0.0,
     }
 }
 

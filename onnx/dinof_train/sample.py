@@ -307,6 +307,8 @@ def evaluate_bundle(bundle, dataset=None, n=1000, seed=0, samples=16) -> dict:
     b = Bundle(bundle)
     prov = b.manifest.get("provenance", {})
     dataset = dataset or prov.get("dataset_source", prov.get("dataset", "mnist"))
+    if dataset.endswith(":train"):  # held-out images: a model trained on a split is evaluated on its test part
+        dataset = dataset[: -len(":train")] + ":test"
     images, labels, _ = load_dataset(dataset)
     g = torch.Generator().manual_seed(seed)
     idx = torch.randperm(len(images), generator=g)[:n]

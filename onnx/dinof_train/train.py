@@ -37,7 +37,7 @@ def build_models(cfg: Config):
     net = UNet(channels=cfg.channels, resolution=cfg.resolution, nf=cfg.nf, ch_mult=tuple(cfg.ch_mult),
                num_res_blocks=cfg.num_res_blocks, attn_resolutions=tuple(cfg.attn_resolutions),
                dropout=cfg.dropout, embedding="fourier" if cfg.sde == "ve" else "positional",
-               classes=cfg.classes)
+               classes=cfg.classes, null_label=cfg.classes > 0 and cfg.label_dropout > 0)
     score = ScoreModel(net, sde, cfg.t_max)
     flows = [Glow(channels=cfg.channels, resolution=cfg.resolution, levels=cfg.flow_levels,
                   steps=cfg.flow_steps, hidden=cfg.flow_hidden, classes=cfg.classes) for _ in cfg.t_ms]
@@ -323,7 +323,11 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         if not cfg.flows_only:
             for g in opt_score.param_groups:
                 g["lr"] = _lr(cfg.lr, step, cfg.warmup)
-            loss = score.dsm_loss(x0, y, gen, model=score_m)
+            ys = y
+            if y is not None and cfg.label_dropout > 0:  # classifier-free guidance: train s(x) as the null class
+                drop = torch.rand(len(y), generator=gen).to(device) < cfg.label_dropout
+                ys = torch.where(drop, torch.full_like(y, cfg.classes), y)
+            loss = score.dsm_loss(x0, ys, gen, model=score_m)
             opt_score.zero_grad(set_to_none=True)
             loss.backward()
             gnorm = _clip(score.parameters(), cfg.grad_clip)

@@ -98,8 +98,9 @@ impl LoadArgs {
 struct SampleArgs {
     #[arg(long)]
     bundle: PathBuf,
-    #[arg(long, default_value_t = 64)]
-    n: usize,
+    /// Number of images (default 64; with several --labels: one per label, times --per-label).
+    #[arg(long)]
+    n: Option<usize>,
     /// Seed (default: random, printed).
     #[arg(long)]
     seed: Option<u64>,
@@ -156,9 +157,18 @@ struct SampleArgs {
     /// Return the last step's noisy sample instead of its mean.
     #[arg(long)]
     no_denoise: bool,
-    /// Class labels, comma-separated (one per image, or one for all).
+    /// Class labels, comma-separated: indices or the bundle's class names (ignoring case), mixed as you like; one
+    /// per image, or one for all; `all` = every class in order.
     #[arg(long, value_delimiter = ',')]
-    labels: Option<Vec<i64>>,
+    labels: Option<Vec<String>>,
+    /// Repeat each label this many times in a row (a grid with one row per class: `--labels all --per-label 8
+    /// --nrow 8`).
+    #[arg(long)]
+    per_label: Option<usize>,
+    /// Classifier-free guidance scale w ≥ 0: score (1 + w)·s(x|y) − w·s(x|null), two score evaluations per step
+    /// (bundles whose score takes the null label).
+    #[arg(long)]
+    guidance: Option<f64>,
     /// Images per grid row (default ceil(sqrt(n))).
     #[arg(long)]
     nrow: Option<usize>,
@@ -264,8 +274,17 @@ fn sample(a: SampleArgs) -> CliResult {
         return Err(format!("--out must end in .png or .npy, got {}", a.out.display()).into());
     }
     let model = Model::load(&a.bundle, &a.load.options())?;
+    let labels = resolve_labels(&model, a.labels.as_deref(), a.per_label)?;
+    let n = match (a.n, a.per_label, &labels) {
+        (Some(n), Some(_), Some(l)) if n != l.len() => {
+            return Err(format!("--n {n} disagrees with --labels × --per-label = {} images", l.len()).into())
+        }
+        // Several labels without --n: one image per label.
+        (None, _, Some(l)) if l.len() > 1 => l.len(),
+        (n, _, _) => n.unwrap_or(64),
+    };
     let opts = SampleOptions {
-        n: a.n,
+        n,
         seed: a.seed,
         first_index: a.first_index,
         start: a.start,
@@ -284,7 +303,8 @@ fn sample(a: SampleArgs) -> CliResult {
         churn: a.churn,
         steps: a.steps,
         denoise: a.no_denoise.then_some(false),
-        labels: a.labels.clone(),
+        labels,
+        guidance: a.guidance,
         batch_size: a.batch_size,
         raw: false,
     };
@@ -296,17 +316,18 @@ fn sample(a: SampleArgs) -> CliResult {
         _ => format!("{} steps on the {} grid", cfg.steps, cfg.schedule),
     };
     eprintln!(
-        "{}: {} images, start {} (t={}), {} {}, backend {} [{}]",
-        a.bundle.display(), a.n, cfg.start, cfg.t_start,
+        "{}: {} images, start {} (t={}), {} {}{}, backend {} [{}]",
+        a.bundle.display(), n, cfg.start, cfg.t_start,
         if cfg.predictor_corrector() { format!("{}+{}", cfg.predictor, cfg.corrector) } else { format!("{}/{}", cfg.method, cfg.solver) },
         steps,
+        if cfg.guidance > 0.0 { format!(", guidance {}", cfg.guidance) } else { String::new() },
         info.backend.name, info.backend.execution_providers.join(",")
     );
     let bar = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(1000) };
     bar.set_style(
         indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {elapsed_precise} eta {eta}").expect("static template"),
     );
-    let mut pixels = vec![0f32; a.n * model.image_len()];
+    let mut pixels = vec![0f32; n * model.image_len()];
     let report = model.sample(&opts, &mut pixels, &mut |p| {
         bar.set_position((p.fraction() * 1000.0) as u64);
         true
@@ -314,10 +335,10 @@ fn sample(a: SampleArgs) -> CliResult {
     bar.finish_and_clear();
     let (c, h, w) = (info.channels, info.height, info.width);
     if ext == "png" {
-        let nrow = a.nrow.unwrap_or_else(|| (a.n as f64).sqrt().ceil() as usize);
-        dinof::output::write_png_grid(&a.out, &pixels, a.n, c, h, w, nrow)?;
+        let nrow = a.nrow.or(a.per_label).unwrap_or_else(|| (n as f64).sqrt().ceil() as usize);
+        dinof::output::write_png_grid(&a.out, &pixels, n, c, h, w, nrow)?;
     } else {
-        dinof::output::write_npy(&a.out, &pixels, &[a.n, c, h, w])?;
+        dinof::output::write_npy(&a.out, &pixels, &[n, c, h, w])?;
     }
     eprintln!(
         "wrote {} (seed {}, {} score + {} flow evaluations per image, {} network calls, {:.2} s, {:.1}% in networks)",
@@ -325,6 +346,28 @@ fn sample(a: SampleArgs) -> CliResult {
         100.0 * report.network_seconds / report.seconds.max(1e-9)
     );
     Ok(())
+}
+
+/// `--labels` (names, indices or `all`) as label indices, each repeated `per_label` times.
+fn resolve_labels(model: &Model, given: Option<&[String]>, per_label: Option<usize>) -> Result<Option<Vec<i64>>, Box<dyn std::error::Error>> {
+    let Some(given) = given else {
+        return if per_label.is_some() { Err("--per-label needs --labels".into()) } else { Ok(None) };
+    };
+    let mut labels = Vec::new();
+    for g in given {
+        if g.trim().eq_ignore_ascii_case("all") {
+            labels.extend(0..model.info().classes as i64);
+        } else {
+            labels.push(model.label_index(g)?);
+        }
+    }
+    if let Some(k) = per_label {
+        if k == 0 {
+            return Err("--per-label must be ≥ 1".into());
+        }
+        labels = labels.iter().flat_map(|&l| std::iter::repeat_n(l, k)).collect();
+    }
+    Ok(Some(labels))
 }
 
 fn info(dir: &Path, load: &LoadArgs) -> CliResult {
@@ -343,6 +386,13 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
     };
     println!("sde         {} ({params}, N {}, eps {})", s.kind.name(), s.n, s.eps);
     println!("classes     {}", m.classes);
+    if let Some(names) = &m.labels {
+        let list: Vec<String> = names.iter().enumerate().map(|(i, n)| format!("{i} {n}")).collect();
+        println!("labels      {}", list.join(", "));
+    }
+    if let Some(null) = m.score.null_label {
+        println!("guidance    supported (null label {null})");
+    }
     println!("score       {} (t_max {})", m.score.file, m.score.t_max);
     for f in &m.flows {
         println!("flow        {} (T_m {}{}{})", f.file, f.t_m, if f.conditional { ", conditional" } else { "" },

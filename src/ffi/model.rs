@@ -29,6 +29,8 @@ struct InfoStore {
     providers: Vec<CString>,
     provider_ptrs: Vec<*const c_char>,
     t_ms: Vec<f64>,
+    labels: Vec<CString>,
+    label_ptrs: Vec<*const c_char>,
 }
 
 /// Static facts about a loaded model. The caller sets struct_size; pointers stay valid until dinof_model_free.
@@ -72,6 +74,16 @@ pub struct dinof_model_info {
     /// Execution providers actually registered, in priority order ("cpu", "cuda", "tensorrt").
     pub execution_providers: *const *const c_char,
     pub execution_provider_count: u64,
+    /// Class names (UTF-8), label_name_count of them in label order, when the bundle has them (manifest `labels`); else
+    /// 0 and NULL. dinof_model_label_index turns a name (or an index written as text) into a label. Appended in
+    /// ABI 2 with class names.
+    pub label_names: *const *const c_char,
+    pub label_name_count: u64,
+    /// Nonzero when the score takes the null label: dinof_sample_options.guidance > 0 is possible.
+    pub has_guidance: u8,
+    /// The guidance scale the default options use (the manifest's sampler.guidance, else 0). Last, after the
+    /// flag, so the struct has no tail padding (a size cutting through it is refused).
+    pub default_guidance: f64,
 }
 
 unsafe impl Versioned for dinof_model_info {
@@ -79,7 +91,8 @@ unsafe impl Versioned for dinof_model_info {
     fn fields() -> Vec<Field> {
         fields!(dinof_model_info: struct_size, channels, height, width, image_len, rgba8_len, classes, sde, name, t_m,
             t_m_count, has_flow_start, has_prior_start, fell_back, default_start, default_t_start, default_steps, threads,
-            sub_batch, backend, execution_providers, execution_provider_count)
+            sub_batch, backend, execution_providers, execution_provider_count, label_names, label_name_count,
+            has_guidance, default_guidance)
     }
     fn defaults() -> Self {
         // SAFETY: integers, doubles and raw pointers only.
@@ -116,12 +129,16 @@ impl dinof_model {
         let info = model.info();
         let providers: Vec<CString> = info.backend.execution_providers.iter().map(|s| c_string(s)).collect();
         let provider_ptrs = providers.iter().map(|s| s.as_ptr()).collect();
+        let labels: Vec<CString> = info.labels.iter().map(|s| c_string(s)).collect();
+        let label_ptrs = labels.iter().map(|s| s.as_ptr()).collect();
         let info = InfoStore {
             name: c_string(&info.name),
             backend: c_string(info.backend.name),
             providers,
             provider_ptrs,
             t_ms: info.t_ms,
+            labels,
+            label_ptrs,
         };
         dinof_model { model: Arc::new(model), info }
     }
@@ -153,6 +170,10 @@ impl dinof_model {
             backend: self.info.backend.as_ptr(),
             execution_providers: self.info.provider_ptrs.as_ptr(),
             execution_provider_count: self.info.providers.len() as u64,
+            label_names: if self.info.labels.is_empty() { ptr::null() } else { self.info.label_ptrs.as_ptr() },
+            label_name_count: self.info.labels.len() as u64,
+            default_guidance: defaults.as_ref().map_or(0.0, |c| c.guidance),
+            has_guidance: u8::from(info.guidance),
         }
     }
 }
@@ -265,6 +286,28 @@ pub unsafe extern "C" fn dinof_model_get_info(model: *const dinof_model, out: *m
         let m = model_arg(model)?;
         let size = out_size(out, "out (dinof_model_info)")?;
         write_struct(out, size, m.describe());
+        Ok(())
+    })
+}
+
+/// The label of a class given as text: one of the model's class names (dinof_model_info.label_names, compared
+/// ignoring case) or an index written in decimal ("3"). Writes it to *out_label (left alone on failure).
+/// Errors: DINOF_STATUS_INVALID_ARGUMENT with a message for each case — an unconditional model, an index out of
+/// range, a name the model does not have (the message lists the valid names), a name for a model without class
+/// names; DINOF_STATUS_NULL_POINTER. (ABI 2, appended with class names)
+#[no_mangle]
+pub unsafe extern "C" fn dinof_model_label_index(model: *const dinof_model, name: *const c_char, out_label: *mut i64) -> dinof_status {
+    guard(|| {
+        let m = model_arg(model)?;
+        if name.is_null() {
+            return Err(Failure::null("name"));
+        }
+        if out_label.is_null() {
+            return Err(Failure::null("out_label"));
+        }
+        super::ptr::check_aligned(out_label.cast_const(), "out_label")?;
+        let name = CStr::from_ptr(name).to_str().map_err(|_| Failure::invalid("name is not UTF-8"))?;
+        out_label.write(m.model.label_index(name)?);
         Ok(())
     })
 }

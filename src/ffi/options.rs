@@ -105,6 +105,11 @@ pub struct dinof_sample_options {
     pub atol: f64,
     /// edm_heun's S_churn; <= 0 = default (0: deterministic).
     pub churn: f64,
+    /// Classifier-free guidance scale w: the score is (1 + w) s(x|y) - w s(x|null), two score evaluations per step
+    /// (both counted in the report). 0 = the bundle's default (none unless its manifest sets one); > 0 = w, only
+    /// for a model with dinof_model_info.has_guidance; < 0 = no guidance even when the bundle has a default. NaN is
+    /// refused. Appended in ABI 2 with class names: an older struct without it gets the default.
+    pub guidance: f64,
 }
 
 unsafe impl Versioned for dinof_load_options {
@@ -127,7 +132,7 @@ unsafe impl Versioned for dinof_sample_options {
     fn fields() -> Vec<Field> {
         fields!(dinof_sample_options: struct_size, random_seed, raw, n, seed, first_index, start, steps, t_m, temperature,
             method, predictor, corrector, solver, snr, corrector_steps, langevin_norm, denoise, labels, label_count, batch_size,
-            schedule, rtol, atol, churn)
+            schedule, rtol, atol, churn, guidance)
     }
     fn defaults() -> Self {
         // SAFETY: every field is an integer, a double or a raw pointer, for which zero is valid (and means "default").
@@ -256,6 +261,8 @@ pub unsafe fn sample_options(p: *const dinof_sample_options) -> FfiResult<Sample
         rtol: positive_or_default(o.rtol, "rtol")?,
         atol: positive_or_default(o.atol, "atol")?,
         churn: positive_or_default(o.churn, "churn")?,
+        // < 0 switches guidance off explicitly (0 already means "the bundle's default").
+        guidance: if o.guidance < 0.0 { Some(0.0) } else { positive_or_default(o.guidance, "guidance")? },
         labels,
         // Above n means n; saturating keeps a 32-bit platform's huge values meaning "all".
         batch_size: usize::try_from(o.batch_size).unwrap_or(usize::MAX),

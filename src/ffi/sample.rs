@@ -78,6 +78,9 @@ pub struct dinof_sample_report {
     pub rtol: f64,
     pub atol: f64,
     pub churn: f64,
+    /// The classifier-free guidance scale used (0 = none; with w > 0 score_evals counts both evaluations per
+    /// step). Appended in ABI 2 with class names.
+    pub guidance: f64,
 }
 
 unsafe impl Versioned for dinof_progress {
@@ -95,7 +98,7 @@ unsafe impl Versioned for dinof_sample_report {
     fn fields() -> Vec<Field> {
         fields!(dinof_sample_report: struct_size, start, seed, score_evals, flow_evals, network_calls, seconds,
             network_seconds, t_start, temperature, snr, method, predictor, corrector, solver, langevin_norm,
-            corrector_steps, steps, denoise, schedule, rtol, atol, churn)
+            corrector_steps, steps, denoise, schedule, rtol, atol, churn, guidance)
     }
     fn defaults() -> Self {
         // SAFETY: integers and doubles only.
@@ -146,6 +149,7 @@ impl dinof_sample_report {
             rtol: c.rtol,
             atol: c.atol,
             churn: c.churn,
+            guidance: c.guidance,
         }
     }
 }

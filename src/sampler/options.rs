@@ -118,6 +118,9 @@ pub struct SamplerConfig {
     pub churn: f64,
     pub steps: usize,
     pub denoise: bool,
+    /// Classifier-free guidance scale w: the score used is (1 + w)·s(x|y) − w·s(x|null); 0 = none (one
+    /// evaluation per score call, the plain conditional score).
+    pub guidance: f64,
 }
 
 impl SamplerConfig {

@@ -131,6 +131,12 @@ static void test_layout(void) {
     FIELD(DINOF_STRUCT_LOAD_OPTIONS, dinof_load_options, trt_workspace_bytes);
     FIELD(DINOF_STRUCT_MODEL_INFO, dinof_model_info, default_t_start);
     FIELD(DINOF_STRUCT_MODEL_INFO, dinof_model_info, execution_provider_count);
+    FIELD(DINOF_STRUCT_SAMPLE_OPTIONS, dinof_sample_options, guidance);
+    FIELD(DINOF_STRUCT_SAMPLE_REPORT, dinof_sample_report, guidance);
+    FIELD(DINOF_STRUCT_MODEL_INFO, dinof_model_info, label_names);
+    FIELD(DINOF_STRUCT_MODEL_INFO, dinof_model_info, label_name_count);
+    FIELD(DINOF_STRUCT_MODEL_INFO, dinof_model_info, default_guidance);
+    FIELD(DINOF_STRUCT_MODEL_INFO, dinof_model_info, has_guidance);
     FIELD(DINOF_STRUCT_SAMPLE_REPORT, dinof_sample_report, denoise);
     FIELD(DINOF_STRUCT_SAMPLE_REPORT, dinof_sample_report, schedule);
     FIELD(DINOF_STRUCT_SAMPLE_REPORT, dinof_sample_report, churn);

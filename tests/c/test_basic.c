@@ -262,6 +262,45 @@ static void test_labels(void) {
     dinof_model_free(m);
 }
 
+/* Class names and classifier-free guidance (gauss-vp-class-cfg: classes "Low" / "High" with means -0.4 / 0.4, and a
+   null label whose data are N(0, 0.2^2): guidance w gives class means (1 + w) mu_y exactly). */
+static void test_label_names_and_guidance(void) {
+    dinof_model *m = load_or_die(fixture("gauss-vp-class-cfg"));
+    dinof_model_info info;
+    dinof_sample_report plain, guided;
+    enum { N = 16 };
+    float a[N * 16], b[N * 16];
+    int64_t high = -1;
+    dinof_sample_options o = seeded_options(N, 5, 200);
+
+    info.struct_size = sizeof info;
+    CHECK_OK(dinof_model_get_info(m, &info));
+    CHECK(info.label_name_count == 2 && info.label_names != NULL);
+    CHECK(strcmp(info.label_names[0], "Low") == 0 && strcmp(info.label_names[1], "High") == 0);
+    CHECK(info.has_guidance == 1 && info.default_guidance == 0.0);
+    CHECK_OK(dinof_model_label_index(m, "hIGH", &high)); /* names ignore case */
+    CHECK(high == 1);
+
+    o.start = DINOF_START_PRIOR;
+    o.raw = 1;
+    o.labels = &high;
+    o.label_count = 1;
+    plain.struct_size = guided.struct_size = sizeof plain;
+    CHECK_OK(dinof_sample(m, &o, a, N * 16, NULL, NULL, &plain));
+    o.guidance = -1.0; /* explicitly none: the same images */
+    CHECK_OK(dinof_sample(m, &o, b, N * 16, NULL, NULL, NULL));
+    CHECK(memcmp(a, b, sizeof a) == 0);
+    o.guidance = 1.0;
+    CHECK_OK(dinof_sample(m, &o, b, N * 16, NULL, NULL, &guided));
+    /* Two score evaluations per step with guidance, both counted. */
+    CHECK(guided.score_evals == 2 * plain.score_evals && plain.score_evals == 200);
+    CHECK(guided.guidance == 1.0 && plain.guidance == 0.0);
+    /* Class mean 0.4 without guidance, (1 + 1) * 0.4 = 0.8 with w = 1 (256 values, std 0.2: 4 se = 0.05). */
+    CHECK(fabs(mean(a, N * 16) - 0.4) < 0.06);
+    CHECK(fabs(mean(b, N * 16) - 0.8) < 0.06);
+    dinof_model_free(m);
+}
+
 typedef struct {
     int calls;
     int flow_calls;
@@ -330,6 +369,7 @@ int main(void) {
     test_progress(m);
     dinof_model_free(m);
     test_labels();
+    test_label_names_and_guidance();
     test_other_bundles();
     dinof_model_free(NULL);
     dinof_job_free(NULL);

@@ -126,6 +126,29 @@ int main() {
         CHECK(cls.sample(per_image) == cls.sample(raw) && cls.sample(copy) == cls.sample(raw) && churn[0] == 12345);
     }
 
+    // Class names and guidance (gauss-vp-class-cfg: "Low", "High", null label for guidance).
+    {
+        dinof::Model cfg(fixture("gauss-vp-class-cfg"));
+        dinof::ModelInfo ci = cfg.info();
+        CHECK(ci.label_names == (std::vector<std::string>{"Low", "High"}) && ci.has_guidance && ci.default_guidance == 0.0);
+        CHECK(cfg.label_indices({"high", "0", "LOW"}) == (std::vector<int64_t>{1, 0, 0}));
+        CHECK_THROWS(cfg.label_index("Medium"), DINOF_STATUS_INVALID_ARGUMENT);
+        dinof::SampleOptions go(2);
+        go.with_seed(1).with_labels(cfg.label_indices({"High"}));
+        go.steps = steps;
+        dinof_sample_report plain{}, guided{};
+        plain.struct_size = guided.struct_size = sizeof plain;
+        std::vector<float> a0 = cfg.sample(go, {}, &plain);
+        go.with_guidance(0.0);  // explicitly none: the same images
+        CHECK(cfg.sample(go) == a0);
+        go.with_guidance(1.0);
+        cfg.sample(go, {}, &guided);
+        CHECK(guided.score_evals == 2 * plain.score_evals && guided.guidance == 1.0);
+        dinof::Model cls(fixture("gauss-vp-class"));
+        CHECK(!cls.info().has_guidance && cls.info().label_names.empty());
+        CHECK_THROWS(cls.sample(go), DINOF_STATUS_INVALID_ARGUMENT);
+    }
+
     // Jobs: same images as the synchronous call; move-only handles.
     {
         int job_calls = 0;

@@ -258,6 +258,39 @@ static void test_label_errors(void) {
         float out[4 * 16];
         CHECK_OK(dinof_sample(m, &o, out, 64, NULL, NULL, NULL));
     }
+    {
+        /* Names: this bundle has none (an index as text still works); guidance needs a null label. */
+        int64_t label = -7;
+        CHECK_FAILS(dinof_model_label_index(m, "High", &label), DINOF_STATUS_INVALID_ARGUMENT);
+        CHECK_MESSAGE("no class names");
+        CHECK(label == -7);
+        CHECK_OK(dinof_model_label_index(m, "1", &label));
+        CHECK(label == 1);
+        o.guidance = 1.0;
+        SAMPLE_FAILS(m, o, DINOF_STATUS_INVALID_ARGUMENT);
+        CHECK_MESSAGE("null label");
+    }
+    dinof_model_free(m);
+}
+
+/* Class names (gauss-vp-class-cfg: "Low", "High"): each wrong name or index is its own message. */
+static void test_label_name_errors(dinof_model *unconditional) {
+    dinof_model *m = load_or_die(fixture("gauss-vp-class-cfg"));
+    dinof_sample_options o = seeded(2, 5);
+    int64_t label = -7;
+    CHECK_FAILS(dinof_model_label_index(m, "Medium", &label), DINOF_STATUS_INVALID_ARGUMENT);
+    CHECK_MESSAGE("0 Low, 1 High"); /* the message lists the valid names */
+    CHECK_FAILS(dinof_model_label_index(m, "2", &label), DINOF_STATUS_INVALID_ARGUMENT);
+    CHECK_MESSAGE("out of range");
+    CHECK_FAILS(dinof_model_label_index(m, NULL, &label), DINOF_STATUS_NULL_POINTER);
+    CHECK_FAILS(dinof_model_label_index(m, "Low", NULL), DINOF_STATUS_NULL_POINTER);
+    CHECK_FAILS(dinof_model_label_index(NULL, "Low", &label), DINOF_STATUS_NULL_POINTER);
+    CHECK(label == -7); /* untouched by every failure */
+    CHECK_FAILS(dinof_model_label_index(unconditional, "0", &label), DINOF_STATUS_INVALID_ARGUMENT);
+    CHECK_MESSAGE("unconditional");
+    o.guidance = NAN;
+    SAMPLE_FAILS(m, o, DINOF_STATUS_INVALID_ARGUMENT);
+    CHECK_MESSAGE("guidance");
     dinof_model_free(m);
 }
 
@@ -380,6 +413,7 @@ int main(void) {
     test_info_errors(m);
     test_job_errors(m);
     test_label_errors();
+    test_label_name_errors(m);
     test_nan_bundle();
     {
         /* After all that, the model still works and a success clears the message. */

@@ -15,6 +15,19 @@ pub fn shipped_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("onnx/models/mnist")
 }
 
+/// The class-conditional Fashion-MNIST VE model of issue 11 ($DINOF_FASHION, default onnx/models/fashion-cond), or
+/// None while it has not been trained and exported yet (scripts/train-fashion.sh).
+pub fn fashion_model() -> Option<PathBuf> {
+    let dir = std::env::var_os("DINOF_FASHION").map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("onnx/models/fashion-cond"));
+    if dir.join("dinof.json").is_file() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: no Fashion-MNIST model at {} (train and export it: scripts/train-fashion.sh)", dir.display());
+        None
+    }
+}
+
 pub fn load(dir: &std::path::Path, threads: usize, sub_batch: usize) -> Model {
     let opts = LoadOptions { threads, sub_batch, ..Default::default() };
     Model::load(dir, &opts).unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))

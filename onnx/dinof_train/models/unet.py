@@ -118,13 +118,14 @@ class Upsample(nn.Module):
 class UNet(nn.Module):
     def __init__(self, channels: int = 1, resolution: int = 28, nf: int = 32, ch_mult=(1, 2, 2),
                  num_res_blocks: int = 2, attn_resolutions=(7,), dropout: float = 0.1,
-                 embedding: str = "positional", classes: int = 0):
+                 embedding: str = "positional", classes: int = 0, null_label: bool = False):
         super().__init__()
         self.channels, self.resolution, self.classes = channels, resolution, classes
         temb_dim = 4 * nf
         self.embed = SinusoidalEmbedding(nf) if embedding == "positional" else FourierEmbedding(nf)
         self.temb = nn.Sequential(nn.Linear(nf, temb_dim), nn.SiLU(), nn.Linear(temb_dim, temb_dim))
-        self.label = nn.Embedding(classes, temb_dim) if classes > 0 else None
+        # Row `classes` (with null_label) is the null class: s(x) without a condition, for classifier-free guidance.
+        self.label = nn.Embedding(classes + int(null_label), temb_dim) if classes > 0 else None
         self.conv_in = nn.Conv2d(channels, nf, 3, padding=1)
 
         res = resolution
