@@ -68,6 +68,8 @@ namespace Dinof.Native
         public double rtol;
         public double atol;
         public double churn;
+        // appended within ABI 2, with class names
+        public double guidance;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -103,6 +105,11 @@ namespace Dinof.Native
         public IntPtr backend;
         public IntPtr execution_providers;
         public ulong execution_provider_count;
+        // appended within ABI 2, with class names
+        public IntPtr label_names;
+        public ulong label_name_count;
+        public byte has_guidance;
+        public double default_guidance;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -144,6 +151,8 @@ namespace Dinof.Native
         public double rtol;
         public double atol;
         public double churn;
+        // appended within ABI 2, with class names
+        public double guidance;
     }
 
     public static class DinofNative
@@ -308,6 +317,9 @@ namespace Dinof.Native
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int dinof_model_get_info(DinofModelHandle model, ref dinof_model_info out_);
+
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern int dinof_model_label_index(DinofModelHandle model, byte[] name, out long out_label);
 
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern int dinof_sample(DinofModelHandle model, ref dinof_sample_options opts, float[] out_,
