@@ -103,6 +103,28 @@ namespace Dinof
         }
 
         /// <summary>
+        /// The label of a class given as text: one of Info.LabelNames (ignoring case) or an index written in decimal
+        /// ("3"). An unknown name throws DinofException (InvalidArgument) whose message lists the valid names.
+        /// </summary>
+        public long LabelIndex(string name)
+        {
+            if (name == null) throw new ArgumentNullException("name");
+            Live();
+            long label;
+            DinofException.ThrowIfFailed(DinofNative.dinof_model_label_index(handle, Utf8.ToNative(name), out label));
+            return label;
+        }
+
+        /// <summary>Labels for several class names and/or indices as text, e.g. for SampleOptions.Labels.</summary>
+        public long[] LabelIndices(params string[] names)
+        {
+            if (names == null) throw new ArgumentNullException("names");
+            var labels = new long[names.Length];
+            for (int k = 0; k < names.Length; k++) labels[k] = LabelIndex(names[k]);
+            return labels;
+        }
+
+        /// <summary>
         /// Generates options.Count images on this thread (it blocks: use Start or SampleRgba8Async from a game's
         /// main thread): Count x C x H x W floats, NCHW, pixels in [0, 1]. onProgress runs on this thread and
         /// returns false to cancel (DinofException, status Cancelled); an exception it throws cancels the run and

@@ -86,6 +86,10 @@ namespace Dinof
         public double Rtol;
         public double Atol;
         public double Churn;
+        /// <summary>Classifier-free guidance scale w: the score becomes (1 + w) s(x|y) - w s(x|null), two score
+        /// evaluations per step. null = the bundle's default (none unless its manifest sets one); 0 (or less) = none,
+        /// even when the bundle has a default; w &gt; 0 needs ModelInfo.HasGuidance.</summary>
+        public double? Guidance;
         /// <summary>SDE-space values instead of pixels in [0, 1] (float output only).</summary>
         public bool Raw;
 
@@ -119,6 +123,8 @@ namespace Dinof
             o.rtol = Rtol;
             o.atol = Atol;
             o.churn = Churn;
+            // The ABI's 0 means "bundle default" and < 0 "none"; here null is the default and 0 is none.
+            o.guidance = !Guidance.HasValue ? 0.0 : Guidance.Value > 0 || double.IsNaN(Guidance.Value) ? Guidance.Value : -1.0;
             o.raw = (byte)(Raw ? 1 : 0);
             var labels = Labels == null || Labels.Length == 0 ? default(GCHandle) : GCHandle.Alloc(Labels, GCHandleType.Pinned);
             try
@@ -149,6 +155,13 @@ namespace Dinof
         public uint DefaultSteps, Threads, SubBatch;
         public string Backend;
         public string[] ExecutionProviders;
+        /// <summary>Class names in label order (DinofModel.LabelIndex maps a name to its label); empty when the
+        /// bundle names no classes.</summary>
+        public string[] LabelNames;
+        /// <summary>True when the model can guide (SampleOptions.Guidance &gt; 0); DefaultGuidance: the scale the
+        /// bundle's default options use (0 = none).</summary>
+        public bool HasGuidance;
+        public double DefaultGuidance;
 
         internal static ModelInfo From(dinof_model_info c)
         {
@@ -175,6 +188,11 @@ namespace Dinof
             i.ExecutionProviders = new string[c.execution_provider_count];
             for (int k = 0; k < i.ExecutionProviders.Length; k++)
                 i.ExecutionProviders[k] = Utf8.FromNative(Marshal.ReadIntPtr(c.execution_providers, k * IntPtr.Size));
+            i.LabelNames = new string[c.label_name_count];
+            for (int k = 0; k < i.LabelNames.Length; k++)
+                i.LabelNames[k] = Utf8.FromNative(Marshal.ReadIntPtr(c.label_names, k * IntPtr.Size));
+            i.HasGuidance = c.has_guidance != 0;
+            i.DefaultGuidance = c.default_guidance;
             return i;
         }
     }
@@ -216,6 +234,8 @@ namespace Dinof
         /// <summary>The step grid used (never Default); Rtol/Atol: the rk45 tolerances; Churn: edm_heun's.</summary>
         public DinofSchedule Schedule;
         public double Rtol, Atol, Churn;
+        /// <summary>The guidance scale used (0 = none; with w &gt; 0 ScoreEvals counts both evaluations per step).</summary>
+        public double Guidance;
 
         internal static SampleReport From(dinof_sample_report c)
         {
@@ -242,6 +262,7 @@ namespace Dinof
             r.Rtol = c.rtol;
             r.Atol = c.atol;
             r.Churn = c.churn;
+            r.Guidance = c.guidance;
             return r;
         }
     }

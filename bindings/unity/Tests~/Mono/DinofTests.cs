@@ -42,6 +42,9 @@ static class DinofTests
         Test("async Task wrapper: result, progress, CancellationToken", AsyncWrapper);
         Test("load from memory", LoadFromMemory);
         Test("class labels", Labels);
+        Test("class names: LabelNames, LabelIndex by name or index, unknown names rejected with the valid ones", ClassNames);
+        Test("labels by name give each class its mean", LabelsByNameGiveClassMeans);
+        Test("guidance: w = 1 doubles score evaluations, is reported, moves the class mean to (1 + w) mu", Guidance);
         Test("errors: each status the library can be made to return, with its message", () => Errors(ort));
         Test("progress callback that throws: cancelled, rethrown on the caller's thread", CallbackThrows);
         Test("job progress callback that throws: rethrown by Wait", JobCallbackThrows);
@@ -179,6 +182,8 @@ static class DinofTests
             Check(i.TM.Length == 2 && i.TM[0] == 0.4 && i.TM[1] == 0.6, "t_m");
             Check(i.HasFlowStart && i.DefaultStart == DinofStart.Flow && i.Sde == DinofSde.Vp, "flow start");
             Check(i.Backend == "tract" && i.ExecutionProviders.Length == 1 && i.ExecutionProviders[0] == "cpu", "backend");
+            Check(i.LabelNames != null && i.LabelNames.Length == 0, "an unconditional bundle has no class names");
+            Check(!i.HasGuidance && i.DefaultGuidance == 0.0, "an unconditional bundle cannot guide");
         }
     }
 
@@ -359,6 +364,84 @@ static class DinofTests
             o.Labels = new long[] { 5 };
             Fails(DinofStatus.InvalidArgument, () => m.Sample(o));
         }
+    }
+
+    // gauss-vp-class-cfg: classes "Low" / "High" (data N(-0.4, 0.2^2) / N(0.4, 0.2^2) per value, in SDE space) and a
+    // null label scoring N(0, 0.2^2), so guidance w gives class means (1 + w) mu exactly.
+    const string CfgBundle = "gauss-vp-class-cfg";
+
+    static void ClassNames()
+    {
+        using (var m = DinofModel.Load(Fixture(CfgBundle)))
+        {
+            var i = m.Info;
+            Check(i.Classes == 2 && i.LabelNames.SequenceEqual(new[] { "Low", "High" }),
+                "LabelNames " + string.Join(",", i.LabelNames));
+            Check(i.HasGuidance && i.DefaultGuidance == 0.0, "has guidance, no default scale");
+            Check(m.LabelIndex("high") == 1 && m.LabelIndex("LOW") == 0, "names ignore case");
+            Check(m.LabelIndex("1") == 1, "an index as text");
+            Check(m.LabelIndices("High", "low", "0").SequenceEqual(new long[] { 1, 0, 0 }), "LabelIndices");
+            var e = Fails(DinofStatus.InvalidArgument, () => m.LabelIndex("Medium"), "Medium");
+            Check(e.Message.Contains("Low") && e.Message.Contains("High"), "message lists the valid names: " + e.Message);
+            Fails(DinofStatus.InvalidArgument, () => m.LabelIndex("2"));
+            Throws<ArgumentNullException>(() => m.LabelIndex(null), "null name");
+        }
+        using (var m = DinofModel.Load(Fixture("gauss-vp")))
+            Fails(DinofStatus.InvalidArgument, () => m.LabelIndex("0"));
+        using (var m = DinofModel.Load(Fixture("gauss-vp-class")))
+        {
+            Check(m.Info.LabelNames.Length == 0 && !m.Info.HasGuidance, "class bundle without names or null label");
+            Check(m.LabelIndex("1") == 1, "indices as text work without names");
+            Fails(DinofStatus.InvalidArgument, () => m.LabelIndex("High"));
+        }
+    }
+
+    // Raw (SDE-space) values of n images of one class, from the prior (no flow involved), many steps.
+    static SampleOptions ClassRun(long label, double? guidance)
+    {
+        return new SampleOptions(16, 5) { Steps = 200, Start = DinofStart.Prior, Raw = true, Labels = new[] { label }, Guidance = guidance };
+    }
+
+    static double Mean(float[] x) { return x.Select(v => (double)v).Average(); }
+
+    static void LabelsByNameGiveClassMeans()
+    {
+        using (var m = DinofModel.Load(Fixture(CfgBundle)))
+        {
+            // 256 values of std 0.2 each: the standard error of a mean is 0.0125, so 0.06 is ~5 of them.
+            double low = Mean(m.Sample(ClassRun(m.LabelIndex("low"), null)));
+            double high = Mean(m.Sample(ClassRun(m.LabelIndex("HIGH"), null)));
+            Check(Math.Abs(low + 0.4) < 0.06, "class Low mean " + low);
+            Check(Math.Abs(high - 0.4) < 0.06, "class High mean " + high);
+        }
+    }
+
+    static void Guidance()
+    {
+        using (var m = DinofModel.Load(Fixture(CfgBundle)))
+        {
+            long high = m.LabelIndex("High");
+            SampleReport plain, none, guided;
+            var a = m.Sample(ClassRun(high, null), out plain);
+            var b = m.Sample(ClassRun(high, 0.0), out none);
+            Check(Same(a, b) && none.Guidance == 0.0, "Guidance 0 = none = this bundle's default");
+            var g = m.Sample(ClassRun(high, 1.0), out guided);
+            Check(plain.Guidance == 0.0 && guided.Guidance == 1.0, "reported guidance " + plain.Guidance + " / " + guided.Guidance);
+            Check(plain.ScoreEvals == 200 && guided.ScoreEvals == 2 * plain.ScoreEvals,
+                "score evaluations " + plain.ScoreEvals + " / " + guided.ScoreEvals);
+            Check(Math.Abs(Mean(g) - 0.8) < 0.06, "guided High mean " + Mean(g));
+            // Jobs carry the option and the report too.
+            using (var job = m.Start(ClassRun(high, 1.0)))
+            {
+                job.Wait();
+                Check(Same(job.GetResult(), g) && job.GetReport().Guidance == 1.0, "job with guidance");
+            }
+            var o = ClassRun(high, double.NaN);
+            Fails(DinofStatus.InvalidArgument, () => m.Sample(o), "guidance");
+        }
+        // A model without a null label cannot guide.
+        using (var m = DinofModel.Load(Fixture("gauss-vp-class")))
+            Fails(DinofStatus.InvalidArgument, () => m.Sample(ClassRun(1, 1.0)));
     }
 
     [DllImport("libc", SetLastError = true)]
