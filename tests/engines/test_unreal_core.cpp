@@ -158,6 +158,34 @@ static void test_destroy_while_running(ModelPtr model) {
     CHECK(!run_to_end(*g, &frames).error && g->Bgra8Image(2).size() == 64);
 }
 
+// Class names and guidance on gauss-vp-class-cfg ("Low", "High", a null label): labels by name through the core,
+// guidance through dinof::SampleOptions, both visible in the generation's report.
+static void test_labels_and_guidance() {
+    ModelPtr model;
+    CHECK(!LoadModel(fixture("gauss-vp-class-cfg"), LoadSettings{}, model) && model);
+    if (!model) return;
+    int64_t high = -1;
+    CHECK(!LabelIndex(model, "high", high) && high == 1);
+    int64_t kept = 7;
+    Error e = LabelIndex(model, "Medium", kept);
+    CHECK(e.status == DINOF_STATUS_INVALID_ARGUMENT && e.kind == ErrorKind::BadRequest && kept == 7);
+    CHECK(e.message.find("Low") != std::string::npos && e.message.find("High") != std::string::npos);
+    CHECK(LabelIndex(nullptr, "High", kept).status == DINOF_STATUS_NULL_POINTER);
+    uint64_t evals[2] = {0, 0};
+    for (int guided = 0; guided < 2; guided++) {
+        dinof::SampleOptions o = options(2, 5, 20);
+        o.with_labels({high});
+        if (guided) o.with_guidance(1.0);
+        Generation g(model, o);
+        CHECK(!g.Start());
+        int frames = 0;
+        CHECK(!run_to_end(g, &frames).error);
+        CHECK(g.Report().guidance == (guided ? 1.0 : 0.0));
+        evals[guided] = g.Report().score_evals;
+    }
+    CHECK(evals[0] > 0 && evals[1] == 2 * evals[0]);
+}
+
 int main() {
     test_conversion();
     test_error_kinds();
@@ -172,6 +200,7 @@ int main() {
     test_start_errors(model);
     test_cancel(model);
     test_destroy_while_running(model);
+    test_labels_and_guidance();
     model.reset();
     CHECK(dinof_shutdown(-1) == DINOF_STATUS_OK);  // every model and job gone, detached threads joined
     std::printf("C++ engine core tests: %d passed, %d failed\n", passed, failed);

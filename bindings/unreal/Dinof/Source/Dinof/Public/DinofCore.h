@@ -153,6 +153,14 @@ inline Error LoadModel(const std::string& path, const LoadSettings& s, ModelPtr&
     });
 }
 
+/// The label of a class given as text (one of info().label_names, ignoring case, or an index written in decimal),
+/// for SampleOptions::with_labels. An unknown name is a BadRequest Error whose message lists the valid names;
+/// `label` is left alone on failure. (Guidance needs nothing here: SampleOptions::with_guidance, Report().guidance.)
+inline Error LabelIndex(const ModelPtr& model, const std::string& name, int64_t& label) noexcept {
+    if (!model) return Error::From(DINOF_STATUS_NULL_POINTER, "no model");
+    return detail::Guard([&] { label = model->label_index(name); });
+}
+
 /// Where a generation is, for a progress bar.
 struct Snapshot {
     bool done = false;       ///< ended (successfully or not)
