@@ -442,6 +442,24 @@ static class DinofTests
         // A model without a null label cannot guide.
         using (var m = DinofModel.Load(Fixture("gauss-vp-class")))
             Fails(DinofStatus.InvalidArgument, () => m.Sample(ClassRun(1, 1.0)));
+        // A bundle whose manifest sets a default scale: null keeps it, 0 turns it off.
+        string dir = TempBundle(CfgBundle);
+        try
+        {
+            string manifest = Path.Combine(dir, "dinof.json");
+            string json = File.ReadAllText(manifest);
+            Check(json.Contains("\"temperature\": 1.0"), "fixture manifest changed");
+            File.WriteAllText(manifest, json.Replace("\"temperature\": 1.0", "\"temperature\": 1.0, \"guidance\": 2.0"));
+            using (var m = DinofModel.Load(dir))
+            {
+                SampleReport byDefault, off;
+                m.Sample(ClassRun(1, null), out byDefault);
+                m.Sample(ClassRun(1, 0.0), out off);
+                Check(m.Info.DefaultGuidance == 2.0 && byDefault.Guidance == 2.0, "the bundle's default scale " + byDefault.Guidance);
+                Check(off.Guidance == 0.0 && 2 * off.ScoreEvals == byDefault.ScoreEvals, "Guidance 0 = none " + off.Guidance);
+            }
+        }
+        finally { Directory.Delete(dir, true); }
     }
 
     [DllImport("libc", SetLastError = true)]
