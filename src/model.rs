@@ -302,23 +302,32 @@ impl Model {
             }
         };
         let ve = sde.kind == SdeKind::Ve;
+        let method = o.method.or(o.solver.map(Solver::method)).or(d.method).unwrap_or(Method::Sde);
+        // A bundle's default SDE solver (dpmpp_2m_sde) gives way to what the caller picked instead: an explicit
+        // predictor or corrector (the predictor/corrector sampler) or method 'ode' (the ODE solvers' default).
+        let bundle_solver = d.solver.filter(|s| {
+            s.method() != Method::Sde
+                || (method == Method::Sde && o.predictor.is_none() && o.corrector.is_none())
+        });
+        // Set aside, it takes its step count and grid with it (9 steps suit dpmpp_2m_sde, not Euler–Maruyama).
+        let set_aside = d.solver.is_some() && bundle_solver.is_none();
         let cfg = SamplerConfig {
             start,
             t_start,
             temperature: o.temperature.or(d.temperature).unwrap_or(1.0),
             // A solver chosen without a method brings its own (so `solver: dpmpp_2m` alone is not ignored).
-            method: o.method.or(o.solver.map(Solver::method)).or(d.method).unwrap_or(Method::Sde),
+            method,
             predictor: o.predictor.or(d.predictor).unwrap_or(if ve { Predictor::ReverseDiffusion } else { Predictor::EulerMaruyama }),
             corrector: o.corrector.or(d.corrector).unwrap_or(if ve { Corrector::Langevin } else { Corrector::None }),
             snr: o.snr.or(d.snr).unwrap_or(0.16),
             corrector_steps: o.corrector_steps.or(d.corrector_steps).unwrap_or(1),
             langevin_norm: o.langevin_norm.or(d.langevin_norm).unwrap_or(LangevinNorm::PerSample),
-            solver: o.solver.or(d.solver).unwrap_or(Solver::Heun),
-            schedule: o.schedule.or(d.schedule).unwrap_or(Schedule::Time),
+            solver: o.solver.or(bundle_solver).unwrap_or(Solver::Heun),
+            schedule: o.schedule.or(d.schedule.filter(|_| !set_aside)).unwrap_or(Schedule::Time),
             rtol: o.rtol.or(d.rtol).unwrap_or(1e-5),
             atol: o.atol.or(d.atol).unwrap_or(1e-5),
             churn: o.churn.or(d.churn).unwrap_or(0.0),
-            steps: o.steps.or(d.steps).unwrap_or_else(|| sde.default_steps(t_start)),
+            steps: o.steps.or(d.steps.filter(|_| !set_aside)).unwrap_or_else(|| sde.default_steps(t_start)),
             denoise: o.denoise.or(d.denoise).unwrap_or(true),
             guidance: o.guidance.or(d.guidance).unwrap_or(0.0),
         };

@@ -6,7 +6,7 @@
 
 mod common;
 use common::*;
-use dinof::{Method, Model, SampleOptions, Schedule, SdeKind, Solver, Start};
+use dinof::{Corrector, Method, Model, Predictor, SampleOptions, Schedule, SdeKind, Solver, Start};
 
 /// Images per deterministic run, and per stochastic run (whose only check is statistical, so it needs more).
 const N: usize = 512;
@@ -262,6 +262,22 @@ fn manifest_sampler_defaults_for_the_new_solvers() {
     // The bundle's schedule default does not stop a caller from choosing the predictor/corrector sampler.
     let cfg = model.resolve(&SampleOptions { n: 1, solver: Some(Solver::Heun), method: Some(Method::Sde), ..Default::default() }).unwrap();
     assert!(cfg.predictor_corrector());
+    // A predictor, a corrector or method 'ode' chosen without a solver sets the bundle's SDE solver aside, and with
+    // it the steps and grid chosen for that solver.
+    let default_steps = model.resolve(&SampleOptions { n: 1, solver: Some(Solver::Heun), method: Some(Method::Ode), ..Default::default() }).unwrap().steps;
+    assert_ne!(default_steps, 25);
+    for o in [
+        SampleOptions { n: 1, predictor: Some(Predictor::EulerMaruyama), ..Default::default() },
+        SampleOptions { n: 1, corrector: Some(Corrector::Langevin), ..Default::default() },
+    ] {
+        let cfg = model.resolve(&o).unwrap();
+        assert!(cfg.predictor_corrector() && cfg.steps == default_steps && cfg.schedule == Schedule::Time, "{o:?}: {cfg:?}");
+    }
+    let cfg = model.resolve(&SampleOptions { n: 1, method: Some(Method::Ode), ..Default::default() }).unwrap();
+    assert_eq!((cfg.method, cfg.solver, cfg.schedule, cfg.steps), (Method::Ode, Solver::Heun, Schedule::Time, default_steps));
+    // Steps given by the caller still count.
+    let cfg = model.resolve(&SampleOptions { n: 1, predictor: Some(Predictor::EulerMaruyama), steps: Some(7), ..Default::default() }).unwrap();
+    assert_eq!(cfg.steps, 7);
     for (tag, key, value, want) in [
         ("badsde", "solver", json!("dpmpp_2m_sde"), "needs sampler.method 'sde'"),
         ("badrtol", "rtol", json!(0.0), "sampler.rtol"),

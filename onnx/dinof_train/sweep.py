@@ -130,7 +130,8 @@ def _sample(bundle, curve: Curve, steps: int, n: int, seed: int, sampler: str, d
     extra = ["--start", curve.start, "--steps", str(steps), "--method", method]
     extra += ["--t-m", f"{curve.t_m:g}"] if curve.start == "flow" else []
     extra += ["--solver", solver] if solver else ["--predictor", "euler_maruyama", "--corrector", "none"]
-    extra += ["--schedule", SCHEDULES[curve.sampler]] if curve.sampler in SCHEDULES else []
+    # every curve names its grid: a bundle's default schedule must not move the uniform-t curves
+    extra += ["--schedule", SCHEDULES.get(curve.sampler, "time")]
     return sample_with_cli(bundle, n, tmp / "samples.npy", dinof_bin, seed, extra + list(cli_args), quiet=True)
 
 
