@@ -14,16 +14,23 @@ fn main() -> TractResult<()> {
     let path = args.get(1).expect("usage: tract_profile FILE.onnx [BATCH] [REPS]");
     let batch: usize = args.get(2).map_or(1, |s| s.parse().expect("BATCH"));
     let reps: usize = args.get(3).map_or(20, |s| s.parse().expect("REPS"));
+    let t_parse = Instant::now();
     let mut model = tract_onnx::onnx().with_ignore_value_info(true).model_for_path(path)?;
+    let parse_s = t_parse.elapsed().as_secs_f64();
     let b = model.symbols.sym("B");
     model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec![b.to_dim(), 1.to_dim(), 28.to_dim(), 28.to_dim()]))?;
     if model.inputs.len() > 1 {
         model.set_input_fact(1, InferenceFact::dt_shape(f32::datum_type(), tvec![b.to_dim()]))?;
     }
+    let t_typed = Instant::now();
     let typed = model.into_typed()?.into_decluttered()?;
+    let typed_s = t_typed.elapsed().as_secs_f64();
+    let t_opt = Instant::now();
     let subs = HashMap::from([(b.clone(), (batch as i64).to_dim())]);
     let opt = typed.set_symbols(&subs)?.into_optimized()?;
     let plan = opt.into_runnable()?;
+    let opt_s = t_opt.elapsed().as_secs_f64();
+    println!("load: parse {:.0} ms, typed + decluttered {:.0} ms, optimized plan for batch {batch} {:.0} ms", parse_s * 1e3, typed_s * 1e3, opt_s * 1e3);
     let x = Tensor::from_shape(&[batch, 1, 28, 28], &vec![0.1f32; batch * 784])?;
     let t = Tensor::from_shape(&[batch], &vec![0.5f32; batch])?;
     let inputs = || -> TVec<TValue> {
