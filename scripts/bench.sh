@@ -27,12 +27,18 @@ if [ $QUICK = 1 ]; then
     # run ~10x slower than one).
     THREADS="${THREADS:-1}"
     set -- --steps "${STEPS:-2}" --batches "${BATCHES:-1,2}" --repeats "${REPEATS:-1}" \
-        --markdown "${OUT_MD:-$tmp/benchmarks.md}" --json "${OUT_JSON:-$tmp/benchmarks.json}" --command "scripts/bench.sh --quick"
+        --markdown "${OUT_MD:-$tmp/benchmarks.md}" --json "${OUT_JSON:-$tmp/benchmarks.json}"
 else
     PROFILE="${DINOF_PROFILE:-release}"
     set -- --steps "${STEPS:-30}" --batches "${BATCHES:-1,16,64}" --repeats "${REPEATS:-5}" \
-        --markdown "${OUT_MD:-docs/benchmarks.md}" --json "${OUT_JSON:-docs/benchmarks.json}" --command "scripts/bench.sh"
+        --markdown "${OUT_MD:-docs/benchmarks.md}" --json "${OUT_JSON:-docs/benchmarks.json}"
 fi
+# The command as run, with the knobs that were set, for the report.
+command="scripts/bench.sh"; [ $QUICK = 1 ] && command+=" --quick"
+for v in STEPS BATCHES REPEATS THREADS BUNDLE ONLY DINOF_PROFILE; do
+    [ -n "${!v:-}" ] && command="$v=${!v} $command"
+done
+set -- "$@" --command "$command"
 profile_flag=(); [ "$PROFILE" = release ] && profile_flag=(--release)
 echo "building the $PROFILE binaries (dinof CLI, libdinof) with --features ort" >&2
 cargo build --quiet --locked "${profile_flag[@]}" --features ort --bin dinof --lib
