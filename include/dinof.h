@@ -128,7 +128,7 @@ typedef struct dinof_load_options {
      */
     uint32_t struct_size;
     /**
-     * DINOF_BACKEND_DEFAULT (= tract), _TRACT or _ORT.
+     * DINOF_BACKEND_DEFAULT (= tract), _TRACT, _ORT or _AUTO (ONNX Runtime when its library is found, else tract).
      */
     dinof_backend backend;
     /**
@@ -729,6 +729,13 @@ typedef void (DINOF_CALL *dinof_log_fn)(dinof_log_level level, const char *messa
  * ONNX Runtime (needs a build with the `ort` feature and libonnxruntime at run time).
  */
 #define DINOF_BACKEND_ORT 2
+
+/**
+ * ONNX Runtime when the library has the `ort` feature and libonnxruntime is found and loads (load options'
+ * ort_library_path, $ORT_DYLIB_PATH, or next to the dinof library), else tract; dinof_model_info.backend says
+ * which. (ABI 2, appended)
+ */
+#define DINOF_BACKEND_AUTO 3
 
 /**
  * The default: CPU.

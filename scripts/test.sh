@@ -37,3 +37,6 @@ bash scripts/check-header.sh
 
 step "Python tests"
 bash scripts/test-python.sh
+
+step "Speed benchmark, quick (every configuration once, tiny sizes: a smoke test, not a measurement)"
+bash scripts/bench.sh --quick

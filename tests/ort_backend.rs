@@ -373,6 +373,43 @@ fn unavailable_execution_provider_is_an_error_unless_fallback_is_allowed() {
     }
 }
 
+/// BackendKind::Auto: ONNX Runtime when its library is found, tract when it is not (reported in the info); an
+/// ONNX Runtime error other than a missing library (here an execution provider this machine lacks) is not hidden
+/// by falling back to tract.
+#[test]
+fn auto_is_ort_when_its_library_is_found_else_tract() {
+    let dir = fixture("gauss-vp");
+    let mut lo = ort_options(ExecutionProvider::Cpu, false);
+    lo.backend = BackendKind::Auto;
+    let model = Model::load(&dir, &lo).expect("auto with the library");
+    assert_eq!(model.info().backend.name, "ort");
+
+    lo.ort.library_path = Some(PathBuf::from("/nonexistent/libonnxruntime.so"));
+    let model = Model::load(&dir, &lo).expect("auto without the library");
+    assert_eq!(model.info().backend.name, "tract");
+
+    let mut lo = ort_options(ExecutionProvider::Cuda, false);
+    lo.backend = BackendKind::Auto;
+    let e = Model::load(&dir, &lo).unwrap_err();
+    assert!(matches!(e, Error::ExecutionProviderUnavailable(_)), "{e}");
+}
+
+/// The CLI's default backend is auto, and its summary line says which backend ran.
+#[test]
+fn cli_default_is_auto_and_reports_the_backend() {
+    let dir = fixture("gauss-vp");
+    let out = std::env::temp_dir().join(format!("dinof-auto-{}.npy", std::process::id()));
+    let args = ["sample", "--bundle", dir.to_str().expect("utf-8 path"), "--n", "2", "--steps", "2", "--seed", "1",
+        "--out", out.to_str().expect("utf-8 path"), "--quiet"];
+    let (ok, text) = cli(&args, Some(&ort_lib()));
+    assert!(ok && text.contains("backend ort [cpu] (auto)"), "{text}");
+    let (ok, text) = cli(&args, None);
+    assert!(ok && text.contains("backend tract [cpu] (auto)"), "{text}");
+    let (ok, text) = cli(&[&args[..], &["--backend", "tract"]].concat(), Some(&ort_lib()));
+    assert!(ok && text.contains("backend tract [cpu]") && !text.contains("(auto)"), "{text}");
+    std::fs::remove_file(&out).ok();
+}
+
 /// A broken bundle is blamed on the bundle even when a GPU provider was asked for (and is missing).
 #[test]
 fn broken_networks_give_their_own_errors() {

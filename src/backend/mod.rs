@@ -115,9 +115,15 @@ pub trait Backend: Send + Sync {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum BackendKind {
-    /// Pure-Rust tract: no native dependency, CPU only.
+    /// Pure-Rust tract: no native dependency, CPU only. The library's default: the same images on every machine
+    /// whatever is installed on it (the CLI defaults to `Auto`).
     #[default]
     Tract,
+    /// ONNX Runtime when this build has the `ort` feature and its library is found and loads
+    /// (`OrtOptions::library_path`, `ORT_DYLIB_PATH`, or next to the dinof library), else tract. ONNX Runtime's
+    /// CPU provider runs the shipped model faster than tract (docs/benchmarks.md); the choice is reported in
+    /// `BackendInfo::name` and logged.
+    Auto,
     /// ONNX Runtime (feature `ort`), loaded dynamically; CPU, CUDA or TensorRT execution provider.
     Ort,
 }
@@ -126,9 +132,10 @@ impl std::str::FromStr for BackendKind {
     type Err = String;
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s {
+            "auto" => Ok(BackendKind::Auto),
             "tract" => Ok(BackendKind::Tract),
             "ort" | "onnxruntime" => Ok(BackendKind::Ort),
-            _ => Err(format!("unknown backend '{s}' (expected tract or ort)")),
+            _ => Err(format!("unknown backend '{s}' (expected auto, tract or ort)")),
         }
     }
 }
@@ -212,6 +219,7 @@ pub(crate) fn worker_pool(threads: usize, name: &'static str) -> Result<std::syn
 /// Creates the backend the options ask for.
 pub fn create(opts: &LoadOptions) -> Result<Box<dyn Backend>> {
     match opts.backend {
+        BackendKind::Auto => create_auto(opts),
         #[cfg(feature = "tract")]
         BackendKind::Tract => Ok(Box::new(tract::TractBackend::new(opts)?)),
         #[cfg(not(feature = "tract"))]
@@ -221,6 +229,21 @@ pub fn create(opts: &LoadOptions) -> Result<Box<dyn Backend>> {
         #[cfg(not(feature = "ort"))]
         BackendKind::Ort => Err(Error::BackendUnavailable("dinof was built without the `ort` feature".into())),
     }
+}
+
+/// `BackendKind::Auto`: ONNX Runtime if its library is found and loads, else tract. Only a missing or unloadable
+/// library falls back (logged with its reason); any other ONNX Runtime error (an execution provider that cannot
+/// be registered, bad options) is the caller's to see, as with `BackendKind::Ort`.
+fn create_auto(opts: &LoadOptions) -> Result<Box<dyn Backend>> {
+    #[cfg(feature = "ort")]
+    match self::ort::OrtBackend::new(opts) {
+        Ok(b) => return Ok(Box::new(b)),
+        Err(Error::BackendUnavailable(why)) => {
+            crate::log::log(crate::log::Level::Info, &format!("backend auto: ONNX Runtime unavailable ({why}); using tract"));
+        }
+        Err(e) => return Err(e),
+    }
+    create(&LoadOptions { backend: BackendKind::Tract, ..opts.clone() })
 }
 
 /// Checks a network's declared signature against the contract. Extra inputs are refused (we could not feed them);

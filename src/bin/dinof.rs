@@ -40,8 +40,9 @@ enum Cmd {
 
 #[derive(Args, Clone)]
 struct LoadArgs {
-    /// tract (pure Rust, default) or ort (ONNX Runtime).
-    #[arg(long, default_value = "tract")]
+    /// auto (default: ort when this build has it and libonnxruntime is found, else tract), tract (pure Rust) or
+    /// ort (ONNX Runtime). The summary line names the backend in use.
+    #[arg(long, default_value = "auto")]
     backend: BackendKind,
     /// ONNX Runtime execution provider: cpu, cuda or tensorrt.
     #[arg(long, default_value = "cpu")]
@@ -316,12 +317,13 @@ fn sample(a: SampleArgs) -> CliResult {
         _ => format!("{} steps on the {} grid", cfg.steps, cfg.schedule),
     };
     eprintln!(
-        "{}: {} images, start {} (t={}), {} {}{}, backend {} [{}]",
+        "{}: {} images, start {} (t={}), {} {}{}, backend {} [{}]{}",
         a.bundle.display(), n, cfg.start, cfg.t_start,
         if cfg.predictor_corrector() { format!("{}+{}", cfg.predictor, cfg.corrector) } else { format!("{}/{}", cfg.method, cfg.solver) },
         steps,
         if cfg.guidance > 0.0 { format!(", guidance {}", cfg.guidance) } else { String::new() },
-        info.backend.name, info.backend.execution_providers.join(",")
+        info.backend.name, info.backend.execution_providers.join(","),
+        if a.load.backend == BackendKind::Auto { " (auto)" } else { "" }
     );
     let bar = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(1000) };
     bar.set_style(
@@ -341,7 +343,7 @@ fn sample(a: SampleArgs) -> CliResult {
         dinof::output::write_npy(&a.out, &pixels, &[n, c, h, w])?;
     }
     eprintln!(
-        "wrote {} (seed {}, {} score + {} flow evaluations per image, {} network calls, {:.2} s, {:.1}% in networks)",
+        "wrote {} (seed {}, {} score + {} flow evaluations per image, {} network calls, {:.3} s, {:.1}% in networks)",
         a.out.display(), report.seed, report.score_evals, report.flow_evals, report.network_calls, report.seconds,
         100.0 * report.network_seconds / report.seconds.max(1e-9)
     );
@@ -404,8 +406,9 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
     }
     let model = Model::load(dir, &load.options())?;
     let b = model.info().backend;
-    println!("backend     {} [{}]{} threads {} sub-batch {}", b.name, b.execution_providers.join(","),
-        if b.fell_back { " (fell back)" } else { "" }, b.threads, b.sub_batch);
+    println!("backend     {} [{}]{}{} threads {} sub-batch {}", b.name, b.execution_providers.join(","),
+        if b.fell_back { " (fell back)" } else { "" }, if load.backend == BackendKind::Auto { " (auto)" } else { "" },
+        b.threads, b.sub_batch);
     let mut files = vec![m.score.file.clone()];
     files.extend(m.flows.iter().map(|f| f.file.clone()));
     files.extend(m.flows.iter().filter_map(|f| f.density_file.clone()));

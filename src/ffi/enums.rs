@@ -18,6 +18,10 @@ pub const DINOF_BACKEND_DEFAULT: dinof_backend = 0;
 pub const DINOF_BACKEND_TRACT: dinof_backend = 1;
 /// ONNX Runtime (needs a build with the `ort` feature and libonnxruntime at run time).
 pub const DINOF_BACKEND_ORT: dinof_backend = 2;
+/// ONNX Runtime when the library has the `ort` feature and libonnxruntime is found and loads (load options'
+/// ort_library_path, $ORT_DYLIB_PATH, or next to the dinof library), else tract; dinof_model_info.backend says
+/// which. (ABI 2, appended)
+pub const DINOF_BACKEND_AUTO: dinof_backend = 3;
 
 /// ONNX Runtime execution provider, ignored by tract (DINOF_EXECUTION_PROVIDER_*).
 pub type dinof_execution_provider = i32;
@@ -127,7 +131,8 @@ pub const DINOF_LOG_INFO: dinof_log_level = 3;
 pub const DINOF_LOG_DEBUG: dinof_log_level = 4;
 
 /// (C value, Rust value) pairs of each option enum; 0 (DEFAULT) is not listed, it means "not chosen".
-pub(crate) const BACKENDS: &[(i32, BackendKind)] = &[(DINOF_BACKEND_TRACT, BackendKind::Tract), (DINOF_BACKEND_ORT, BackendKind::Ort)];
+pub(crate) const BACKENDS: &[(i32, BackendKind)] =
+    &[(DINOF_BACKEND_TRACT, BackendKind::Tract), (DINOF_BACKEND_ORT, BackendKind::Ort), (DINOF_BACKEND_AUTO, BackendKind::Auto)];
 pub(crate) const PROVIDERS: &[(i32, ExecutionProvider)] = &[
     (DINOF_EXECUTION_PROVIDER_CPU, ExecutionProvider::Cpu),
     (DINOF_EXECUTION_PROVIDER_CUDA, ExecutionProvider::Cuda),

@@ -18,7 +18,7 @@ use crate::model::SampleOptions;
 pub struct dinof_load_options {
     /// sizeof(dinof_load_options) as the caller compiled it (dinof_load_options_init sets it).
     pub struct_size: u32,
-    /// DINOF_BACKEND_DEFAULT (= tract), _TRACT or _ORT.
+    /// DINOF_BACKEND_DEFAULT (= tract), _TRACT, _ORT or _AUTO (ONNX Runtime when its library is found, else tract).
     pub backend: dinof_backend,
     /// Worker threads of this model's pool; 0 = one per available core; at most DINOF_MAX_THREADS.
     pub threads: u32,

@@ -50,6 +50,23 @@ int main(void) {
         dinof_model_free(by_env);
     }
 
+    /* DINOF_BACKEND_AUTO: ONNX Runtime when its library is found, else tract; the info says which. */
+    {
+        dinof_model *auto_m = NULL;
+        dinof_load_options la = load_defaults();
+        la.backend = DINOF_BACKEND_AUTO;
+        la.ort_library_path = getenv("ORT_DYLIB_PATH");
+        CHECK_OK(dinof_model_load(fixture("gauss-vp"), &la, &auto_m));
+        CHECK_OK(dinof_model_get_info(auto_m, &info));
+        CHECK(strcmp(info.backend, "ort") == 0);
+        dinof_model_free(auto_m);
+        la.ort_library_path = "/nonexistent/libonnxruntime.so";
+        CHECK_OK(dinof_model_load(fixture("gauss-vp"), &la, &auto_m));
+        CHECK_OK(dinof_model_get_info(auto_m, &info));
+        CHECK(strcmp(info.backend, "tract") == 0);
+        dinof_model_free(auto_m);
+    }
+
     tract = load_or_die(fixture("gauss-vp"));
     sample(ort, a);
     sample(tract, b);

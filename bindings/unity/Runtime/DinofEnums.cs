@@ -44,6 +44,8 @@ namespace Dinof
         Default = DinofNative.DINOF_BACKEND_DEFAULT,
         Tract = DinofNative.DINOF_BACKEND_TRACT,
         Ort = DinofNative.DINOF_BACKEND_ORT,
+        /// <summary>ONNX Runtime when the library finds and loads libonnxruntime, else tract (Info says which).</summary>
+        Auto = DinofNative.DINOF_BACKEND_AUTO,
     }
 
     /// <summary>ONNX Runtime execution provider (ignored by tract).</summary>

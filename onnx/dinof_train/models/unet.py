@@ -98,18 +98,20 @@ class Downsample(nn.Module):
 
 
 class Upsample(nn.Module):
-    """Nearest ×2 by broadcasting against a constant (Unsqueeze/Mul/Reshape), then conv3×3.
+    """Nearest ×2 by concatenating each pixel with itself along two new axes (Unsqueeze/Concat/Reshape), then conv3×3.
 
-    Built for a known input resolution so the exported graph needs neither Resize nor Shape."""
+    Built for a known input resolution so the exported graph needs neither Resize nor Shape. Concat, not a Mul
+    against a ones constant: the same values, but tract runs that broadcast Mul slowly (dinof_train/graph_edit.py)."""
 
     def __init__(self, c: int, res_in: int, res_out: int):
         super().__init__()
         self.c, self.res_in, self.res_out = c, res_in, res_out
-        self.register_buffer("ones", torch.ones(1, 1, 1, 2, 1, 2), persistent=False)
         self.conv = nn.Conv2d(c, c, 3, padding=1)
 
     def forward(self, x):
-        x = (x[:, :, :, None, :, None] * self.ones).reshape(-1, self.c, 2 * self.res_in, 2 * self.res_in)
+        x = x[:, :, :, None, :, None]
+        x = torch.cat([x, x], dim=5)
+        x = torch.cat([x, x], dim=3).reshape(-1, self.c, 2 * self.res_in, 2 * self.res_in)
         if self.res_out != 2 * self.res_in:  # odd sizes (e.g. 7 -> 14 is exact, 4 -> 7 crops)
             x = x[:, :, : self.res_out, : self.res_out]
         return self.conv(x)

@@ -205,6 +205,7 @@ namespace Dinof.Native
         public const int DINOF_BACKEND_DEFAULT = 0;
         public const int DINOF_BACKEND_TRACT = 1;
         public const int DINOF_BACKEND_ORT = 2;
+        public const int DINOF_BACKEND_AUTO = 3;
 
         public const int DINOF_EXECUTION_PROVIDER_DEFAULT = 0;
         public const int DINOF_EXECUTION_PROVIDER_CPU = 1;
