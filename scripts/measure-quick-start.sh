@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Measures the README's first command as a newcomer meets it: a fresh clone of this repository's HEAD, an empty
 # cargo registry (CARGO_HOME), an empty target dir and an empty dinof cache, then
-#     cargo run -- sample --bundle onnx/models/mnist --n 64 --seed 1 --steps 200 --out grid.png
+#     cargo run -- sample --bundle onnx/models/mnist --n 64 --seed 1 --out grid.png
 # timed in two parts: the cold build (crates downloaded from crates.io and compiled) and the sampling run. Prints
 # both in seconds with the machine's CPU model and core count. Needs network access to crates.io; uses a new
 # temporary directory that it removes afterwards (KEEP=1 keeps it).
@@ -21,7 +21,7 @@ cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)"
 # Wall and CPU seconds of each part (CPU time shows how far other load on the machine stretched the wall time).
 TIMEFORMAT='%R %U %S'
 { time cargo build --quiet "${build_args[@]}" 2>&1 >&3; } 3>&1 2>"$work/build.time"
-{ time cargo run --quiet "${build_args[@]}" -- sample --bundle onnx/models/mnist --n 64 --seed 1 --steps 200 --out "$work/grid.png" \
+{ time cargo run --quiet "${build_args[@]}" -- sample --bundle onnx/models/mnist --n 64 --seed 1 --out "$work/grid.png" \
     2>&1 | tail -n 2 >&3; } 3>&1 2>"$work/run.time"
 read -r bw bu bs <"$work/build.time"
 read -r rw ru rs <"$work/run.time"

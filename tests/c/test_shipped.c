@@ -8,7 +8,8 @@ int main(void) {
     dinof_model_info info;
     dinof_sample_report r;
     const size_t n = quick() ? 1 : 4;
-    const uint32_t steps = quick() ? 2 : 30;
+    /* 0: the bundle's default sampling (flow start, DPM-Solver++(2M) SDE, 9 steps on the log-SNR grid) */
+    const uint32_t steps = quick() ? 2 : 0;
     float *pix = (float *)malloc(n * 784 * sizeof(float));
     float *pix2 = (float *)malloc(n * 784 * sizeof(float));
     uint8_t *rgba = (uint8_t *)malloc(n * 784 * 4);
@@ -49,7 +50,9 @@ int main(void) {
             CHECK(digit_count(pix2, n, ref, &mean_corr) == 0 && mean_corr < DIGIT_SET_CORR_MIN);
         }
     }
-    CHECK(r.flow_evals == 1 && r.score_evals == steps && fabs(r.t_start - 0.6) < 1e-9);
+    /* dpmpp_2m_sde: one score evaluation per step, plus the final denoise */
+    CHECK(r.flow_evals == 1 && r.score_evals == (steps ? steps : 9) + 1 && fabs(r.t_start - 0.6) < 1e-9);
+    CHECK(r.method == DINOF_METHOD_SDE && r.solver == DINOF_SOLVER_DPMPP_2M_SDE && r.schedule == DINOF_SCHEDULE_LOGSNR);
 
     CHECK_OK(dinof_sample_rgba8(m, &o, rgba, n * 784 * 4, NULL, NULL, NULL));
     for (i = 0; i < n * 784; i++) {
