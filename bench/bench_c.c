@@ -51,6 +51,9 @@ int main(int argc, char **argv) {
     dinof_sample_options_init(&so, sizeof so);
     so.n = 1;
     so.steps = 1;
+    /* Euler-Maruyama, as the Python and PyTorch loops (the bundle's default sampler may be another) */
+    so.predictor = DINOF_PREDICTOR_EULER_MARUYAMA;
+    so.corrector = DINOF_CORRECTOR_NONE;
     so.seed = strtoull(argv[6], NULL, 10);
     so.random_seed = 0;
     if ((st = dinof_sample(model, &so, pixels, info.image_len, NULL, NULL, NULL)) != DINOF_STATUS_OK)
