@@ -239,52 +239,59 @@ def table(state: dict) -> str:
     h = headline(state)
     if h:
         lines += _headline_table(h, "plain diffusion")
-    for name in sorted(curves):  # the runtime's default sampling (flow start, 600 Euler–Maruyama steps), if swept
+    for name in sorted(curves):  # the earlier default sampling (flow start, 600 Euler–Maruyama steps), if swept
         if name.startswith("flow") and name.endswith(":em") and any(p["nfe"] == 600 for p in curves[name]):
-            lines += _headline_table(headline(state, name, 600), "today's default sampling")
+            lines += _headline_table(headline(state, name, 600), "the earlier default sampling (600 Euler–Maruyama steps)")
     return "\n".join(lines) + "\n"
 
 
 def plot(state: dict, path: Path) -> None:
+    """Two panels on one log-log scale: the classic samplers (Euler–Maruyama, ODE Euler/Heun) and the few-step
+    solvers; colour = start, line style = sampler; the real-vs-real level (mean ± std) drawn in both."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7.5, 4.8), dpi=120)
-    styles = {"em": "-", "ode-euler": "--", "ode-heun": ":", "dpmpp2m": "-.", "dpmpp2m-sde": (0, (5, 1, 1, 1)),
-              "edm-heun": (0, (1, 2))}
+    styles = {"em": "-", "ode-euler": "--", "ode-heun": ":", "dpmpp2m": "--", "dpmpp2m-sde": "-",
+              "edm-heun": ":"}
     names = {"em": "Euler–Maruyama", "ode-euler": "ODE Euler", "ode-heun": "ODE Heun", "dpmpp2m": "DPM-Solver++ 2M",
              "dpmpp2m-sde": "DPM-Solver++ 2M SDE", "edm-heun": "EDM Heun"}
     starts_text = {"flow": "DiNof flow start", "oracle": "oracle start (noised real images)",
                    "gauss": "Gaussian start"}
+    panels = [("Classic samplers", ("em", "ode-euler", "ode-heun")),
+              ("Few-step solvers", ("dpmpp2m", "dpmpp2m-sde", "edm-heun"))]
+    curves = _by_curve(state)
+    used = [(t, s) for t, s in panels if any(k.split(":")[1] in s for k in curves)]
+    fig, axes = plt.subplots(1, len(used), figsize=(6.8 * len(used), 6.2), dpi=110, sharey=True, squeeze=False)
     starts = sorted({p["curve"].split(":")[0] for p in state["points"]}, key=lambda s: (s != "prior", s))
     colours = dict(zip(starts, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    for name, pts in _by_curve(state).items():
-        start, sampler = name.split(":")
-        x = [p["nfe"] for p in pts]
-        y = [p["fd"] for p in pts]
-        e = [p["fd_std"] for p in pts]
-        kind = start.rstrip("0123456789.")
-        label = ("plain diffusion" if start == "prior" else f"{starts_text[kind]}, T_m = {start[len(kind):]}") + \
-            ", " + names[sampler]
-        ax.errorbar(x, y, yerr=e, marker="o", ls=styles[sampler], color=colours[start], ms=3, capsize=2,
-                    label=label)
     rr = state["real_vs_real"]["fd"]
-    ax.axhspan(rr["mean"] - rr["std"], rr["mean"] + rr["std"], color="grey", alpha=0.3)
-    ax.axhline(rr["mean"], color="grey", lw=1, label=f"real vs real (n = {state['meta']['n']})")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("score-network evaluations per image (NFE)")
-    ax.set_ylabel("Fréchet distance, digit-classifier features (lower is better)")
-    ax.set_title(f"{Path(state['meta']['bundle']).name}: quality vs NFE, n = {state['meta']['n']} per point")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7)
+    for ax, (title, samplers) in zip(axes[0], used):
+        for name, pts in curves.items():
+            start, sampler = name.split(":")
+            if sampler not in samplers:
+                continue
+            kind = start.rstrip("0123456789.")
+            label = ("plain diffusion" if start == "prior" else f"{starts_text[kind]}, T_m = {start[len(kind):]}") \
+                + ", " + names[sampler]
+            ax.errorbar([p["nfe"] for p in pts], [p["fd"] for p in pts], yerr=[p["fd_std"] for p in pts],
+                        marker="o", ls=styles[sampler], color=colours[start], ms=3, capsize=2, label=label)
+        ax.axhspan(rr["mean"] - rr["std"], rr["mean"] + rr["std"], color="grey", alpha=0.3)
+        ax.axhline(rr["mean"], color="grey", lw=1, label=f"real vs real (n = {state['meta']['n']})")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel("score-network evaluations per image (NFE, log scale)")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
+    axes[0][0].set_ylabel("Fréchet distance, digit-classifier features (lower is better)")
+    fig.suptitle(f"{Path(state['meta']['bundle']).name}: quality vs NFE, n = {state['meta']['n']} per point, "
+                 "same score network and seed for every curve")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
-
 
 def main_sweep(a) -> int:
     curves = [Curve.parse(c) for c in a.curves.split(",")]
