@@ -70,7 +70,8 @@ fi
 if [ $have_mono = 1 ]; then
     # The reference images, from the Rust CLI: the C# results must equal them bit for bit.
     ref="$out/reference.npy"
-    if ! "$lib/dinof" sample --bundle "$DINOF_FIXTURES/gauss-vp" --n 3 --seed 11 --steps 30 --out "$ref" >"$out/cli.log" 2>&1; then
+    # --backend tract: the library's default, which the C# tests use (the CLI's own default is auto).
+    if ! "$lib/dinof" sample --bundle "$DINOF_FIXTURES/gauss-vp" --n 3 --seed 11 --steps 30 --backend tract --out "$ref" >"$out/cli.log" 2>&1; then
         part "C# tests (Mono)" 1 "the CLI could not write the reference (log $out/cli.log)"
     else
         # Everything in Runtime/ except the Unity-only glue (Runtime/Unity), as its own assembly like in Unity.
