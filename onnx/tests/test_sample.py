@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from dinof_train.sample import Bundle, default_steps, ode_grid, pc_sample, time_grid
+from dinof_train.sample import Bundle, default_steps, ode_grid, pc_sample, sample_bundle, time_grid
 
 ROOT = Path(__file__).resolve().parents[2]
 GAUSS_VP = ROOT / "tests" / "fixtures" / "bundles" / "gauss-vp"
@@ -93,3 +93,22 @@ def test_python_and_rust_agree_on_statistics(gauss, opts, tmp_path):
     se_s = np.sqrt((s_r ** 2 + s_p ** 2) / (2 * n))
     assert np.all(np.abs(s_r - s_p) < 4 * se_s), (s_r - s_p) / se_s
     assert abs(rust.mean() - MU) < 0.01 and abs(rust.std() - SD) < 0.02
+
+
+def test_default_sde_solver_is_set_aside_as_by_the_runtime(tmp_path):
+    """A bundle whose default is dpmpp_2m_sde: the reference sampler refuses to run it silently as something else,
+    and a predictor or method 'ode' sets it aside with its steps (as src/model.rs resolve does)."""
+    import json
+    import shutil
+
+    src = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "bundles" / "gauss-vp"
+    b = tmp_path / "b"
+    shutil.copytree(src, b)
+    man = json.loads((b / "dinof.json").read_text())
+    man.setdefault("sampler", {}).update(method="sde", solver="dpmpp_2m_sde", schedule="logsnr", steps=3)
+    (b / "dinof.json").write_text(json.dumps(man))
+    for kw in ({}, {"method": "sde"}):
+        with pytest.raises(ValueError, match="dpmpp_2m_sde"):
+            sample_bundle(b, n=2, batch=2, quiet=True, **kw)
+    assert sample_bundle(b, n=2, batch=2, quiet=True, predictor="euler_maruyama", steps=5).shape[0] == 2
+    assert sample_bundle(b, n=2, batch=2, quiet=True, method="ode", steps=5).shape[0] == 2
