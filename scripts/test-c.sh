@@ -7,6 +7,7 @@
 #
 # With ORT_DYLIB_PATH set (docs/onnxruntime.md), the library is built with --features ort and test_ort runs too.
 # Environment: DINOF_FIXTURES (default tests/fixtures/bundles), DINOF_MNIST (default onnx/models/mnist),
+# DINOF_FASHION (default onnx/models/fashion-cond),
 # DINOF_SKIP_BUILD=1 (use the library as built), DINOF_NO_VALGRIND=1, DINOF_NO_INSTALL_CHECK=1. The library is
 # wherever cargo builds it (CARGO_TARGET_DIR is honoured).
 # The CMake half of the install check installs cmake with apt-get when it is missing and we are root.
@@ -15,6 +16,7 @@ cd "$(dirname "$0")/.."
 root=$PWD
 export DINOF_FIXTURES="${DINOF_FIXTURES:-$root/tests/fixtures/bundles}"
 export DINOF_MNIST="${DINOF_MNIST:-$root/onnx/models/mnist}"
+export DINOF_FASHION="${DINOF_FASHION:-$root/onnx/models/fashion-cond}"
 
 features=()
 if [ -n "${ORT_DYLIB_PATH:-}" ]; then features=(--features ort); fi
@@ -52,7 +54,7 @@ run() {
 cflags=(-std=c11 -Wall -Wextra -Werror -Wpedantic -g -O1 -Iinclude -Itests/c)
 # What libdinof.a needs besides itself; noexecstack because tract's assembly kernels lack a .note.GNU-stack section.
 static_libs=(-lpthread -ldl -lm -Wl,-z,noexecstack)
-programs=(test_basic test_errors test_cancel test_threads test_job test_embed test_abi test_shipped)
+programs=(test_basic test_errors test_cancel test_threads test_job test_embed test_abi test_shipped test_fashion)
 [ ${#features[@]} -gt 0 ] && programs+=(test_ort)
 
 # The header on its own, in every language mode we promise.
@@ -95,7 +97,7 @@ else
 fi
 
 # Valgrind: the programs on the tiny analytic bundles with small workloads (DINOF_TEST_QUICK=1); leaks and memory
-# errors are failures. test_shipped is left out: the MNIST network takes minutes under valgrind. The library is a
+# errors are failures. test_shipped and test_fashion are left out: the real networks take minutes under valgrind. The library is a
 # copy without debug info, which valgrind loads 4x faster (rerun with $lib/libdinof.so for line numbers).
 if [ "${DINOF_NO_VALGRIND:-0}" = 1 ]; then
     skip "valgrind" "DINOF_NO_VALGRIND=1"

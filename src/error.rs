@@ -102,6 +102,9 @@ pub enum LabelError {
     /// Labels for a model without classes.
     #[error("labels given, but the model is unconditional (classes = 0)")]
     Unconditional,
+    /// No labels for a class-conditional model: which class each image is is the caller's choice, never a guess.
+    #[error("no labels given, but the model is class-conditional ({classes} classes): give one label per image, or one for all")]
+    Missing { classes: u32 },
     /// A class name the bundle does not have (matched case-insensitively); the message lists the valid ones.
     #[error("no class named {name:?}; this model's classes are: {valid}")]
     UnknownName { name: String, valid: String },

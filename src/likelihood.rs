@@ -181,9 +181,6 @@ impl Model {
         }
         check_pixels(pixels, dim, o.dequantize)?;
         let plan = self.plan(o)?;
-        if self.bundle.manifest.classes > 0 && o.labels.is_none() {
-            return Err(Error::invalid("a conditional model's likelihood needs the images' labels"));
-        }
         let labels = self.labels(&SampleOptions { n, first_index: o.first_index, labels: o.labels.clone(), ..Default::default() })?;
         let end = match plan.start {
             Start::Flow => {

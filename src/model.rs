@@ -46,8 +46,8 @@ pub struct SampleOptions {
     /// Reverse steps from the start time; `None` = int(N·t_start). Ignored by rk45.
     pub steps: Option<usize>,
     pub denoise: Option<bool>,
-    /// Class labels for a conditional model: one per image, or one for all. `None` = image k gets class
-    /// (first_index + k) mod classes. Names become indices through `Model::label_index`.
+    /// Class labels: one per image, or one for all; required by a conditional model (`LabelError::Missing`),
+    /// refused by an unconditional one. Names become indices through `Model::label_index`.
     pub labels: Option<Vec<i64>>,
     /// Classifier-free guidance scale w ≥ 0: score (1 + w)·s(x|y) − w·s(x|null), two score evaluations per
     /// step. Needs a bundle whose score takes the null label (`score.null_label`). `None` = the bundle's default
@@ -425,11 +425,7 @@ impl Model {
         let all = match (&o.labels, classes) {
             (None, 0) => return Ok(None),
             (Some(_), 0) => return Err(LabelError::Unconditional.into()),
-            (None, c) => {
-                let mut v = try_capacity(o.n, "the class labels")?;
-                v.extend((0..o.n as u64).map(|k| (o.first_index.wrapping_add(k) % c as u64) as i64));
-                v
-            }
+            (None, c) => return Err(LabelError::Missing { classes: c as u32 }.into()),
             (Some(l), _) => {
                 if l.len() != 1 && l.len() != o.n {
                     return Err(LabelError::Count { given: l.len(), n: o.n }.into());

@@ -239,6 +239,10 @@ fn labels_by_name_or_index_and_a_grid_with_one_row_per_class() {
     let plain = fixture("gauss-vp");
     let (ok, _, err) = dinof(&["sample", "--bundle", plain.to_str().unwrap(), "--n", "2", "--labels", "0", "--out", o, "-q"]);
     assert!(!ok && err.contains("unconditional"), "{err}");
-    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "2", "--guidance", "1", "--steps", "4", "--out", o]);
+    let (ok, _, err) = dinof(&["sample", "--bundle", plain.to_str().unwrap(), "--n", "2", "--labels", "all", "--out", o, "-q"]);
+    assert!(!ok && err.contains("unconditional"), "{err}");
+    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "2", "--out", o, "-q"]);
+    assert!(!ok && err.contains("no labels given") && err.contains("--labels with names (Low, High)"), "{err}");
+    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "2", "--labels", "high", "--guidance", "1", "--steps", "4", "--out", o]);
     assert!(ok && err.contains("guidance 1") && err.contains("8 score"), "{err}");
 }

@@ -82,6 +82,8 @@ fn label_mistakes_are_typed_errors() {
     assert!(matches!(err(&cfg, SampleOptions { labels: Some(vec![0, 5, 0, 1]), ..base.clone() }), Error::Label(LabelError::OutOfRange { label: 5, classes: 2 })));
     assert!(matches!(err(&cfg, SampleOptions { labels: Some(vec![-1]), ..base.clone() }), Error::Label(LabelError::OutOfRange { label: -1, .. })));
     assert!(matches!(err(&cfg, SampleOptions { labels: Some(vec![0, 1]), ..base.clone() }), Error::Label(LabelError::Count { given: 2, n: 4 })));
+    let e = err(&cfg, base.clone());
+    assert!(matches!(e, Error::Label(LabelError::Missing { classes: 2 })) && e.to_string().contains("no labels given"), "{e}");
     let plain = load(&fixture("gauss-vp"), 1, 0);
     assert!(matches!(err(&plain, SampleOptions { labels: Some(vec![0]), ..base.clone() }), Error::Label(LabelError::Unconditional)));
     assert!(matches!(plain.label_index("0"), Err(Error::Label(LabelError::Unconditional))));
@@ -93,7 +95,7 @@ fn label_mistakes_are_typed_errors() {
     assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("null label")), "{e}");
     let e = err(&cfg, SampleOptions { guidance: Some(-1.0), ..base.clone() });
     assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("guidance must be ≥ 0")), "{e}");
-    cfg.sample(&base, &mut out, &mut |_| true).expect("the base options are fine");
+    cfg.sample(&SampleOptions { labels: Some(vec![1]), ..base }, &mut out, &mut |_| true).expect("the base options with a label are fine");
 }
 
 fn run(model: &Model, label: i64, guidance: Option<f64>) -> (Vec<f32>, dinof::SampleReport) {

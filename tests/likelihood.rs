@@ -222,7 +222,7 @@ fn bad_input_is_a_typed_error() {
     let r = class.log_likelihood(&good, 2, &LikelihoodOptions { labels: Some(vec![1]), ..o.clone() }, &mut |_, _| true);
     assert!(matches!(&r, Err(dinof::Error::InvalidArgument(m)) if m.contains("no density graph")), "{r:?}");
     let r = class.log_likelihood(&good, 2, &LikelihoodOptions { start: Some(Start::Prior), ..o.clone() }, &mut |_, _| true);
-    assert!(matches!(&r, Err(dinof::Error::InvalidArgument(m)) if m.contains("needs the images' labels")), "{r:?}");
+    assert!(matches!(&r, Err(dinof::Error::Label(dinof::LabelError::Missing { classes: 2 }))), "{r:?}");
     let r = class.log_likelihood(&good, 2, &LikelihoodOptions { start: Some(Start::Prior), labels: Some(vec![0, 1]), ..o.clone() }, &mut |_, _| true);
     assert!(r.is_ok(), "{r:?}");
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use dinof::backend::{BackendKind, ExecutionProvider, LoadOptions, OrtOptions};
-use dinof::{Corrector, Dequantize, LikelihoodOptions, LangevinNorm, Method, Model, Predictor, SampleOptions, Schedule, Solver, Start};
+use dinof::{Corrector, Dequantize, LabelError, LikelihoodOptions, LangevinNorm, Method, Model, Predictor, SampleOptions, Schedule, Solver, Start};
 
 #[derive(Parser)]
 #[command(name = "dinof", version, about = "Generate images with DiNof models (diffusion with a normalizing-flow prior)")]
@@ -352,9 +352,22 @@ fn sample(a: SampleArgs) -> CliResult {
 
 /// `--labels` (names, indices or `all`) as label indices, each repeated `per_label` times.
 fn resolve_labels(model: &Model, given: Option<&[String]>, per_label: Option<usize>) -> Result<Option<Vec<i64>>, Box<dyn std::error::Error>> {
+    let classes = model.info().classes;
     let Some(given) = given else {
-        return if per_label.is_some() { Err("--per-label needs --labels".into()) } else { Ok(None) };
+        if per_label.is_some() {
+            return Err("--per-label needs --labels".into());
+        }
+        if classes > 0 {
+            // The library's own error, with the flag that fixes it and the names to choose from.
+            let names = model.info().labels;
+            let choose = if names.is_empty() { format!("indices 0..{}", classes - 1) } else { format!("names ({}), indices", names.join(", ")) };
+            return Err(format!("{}: pass --labels with {choose} or `all` (e.g. --labels all --per-label 8)", dinof::Error::from(LabelError::Missing { classes })).into());
+        }
+        return Ok(None);
     };
+    if classes == 0 {
+        return Err(dinof::Error::from(LabelError::Unconditional).into());
+    }
     let mut labels = Vec::new();
     for g in given {
         if g.trim().eq_ignore_ascii_case("all") {

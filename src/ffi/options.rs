@@ -88,8 +88,8 @@ pub struct dinof_sample_options {
     pub langevin_norm: dinof_langevin_norm,
     /// DINOF_DENOISE_*.
     pub denoise: dinof_denoise,
-    /// Class labels for a class-conditional model: label_count = 1 (one class for all) or n (one per image); NULL
-    /// with 0 = image k gets class (first_index + k) mod classes. Must be NULL / 0 for an unconditional model.
+    /// Class labels for a class-conditional model: label_count = 1 (one class for all) or n (one per image);
+    /// required there (NULL / 0 is an error that says so). Must be NULL / 0 for an unconditional model.
     /// 8-byte aligned. Read during the call only (dinof_job_start copies them).
     pub labels: *const i64,
     pub label_count: u64,

@@ -258,6 +258,13 @@ static void test_label_errors(void) {
         float out[4 * 16];
         CHECK_OK(dinof_sample(m, &o, out, 64, NULL, NULL, NULL));
     }
+    /* No labels for a conditional model: refused, not guessed. */
+    o.labels = NULL;
+    o.label_count = 0;
+    SAMPLE_FAILS(m, o, DINOF_STATUS_INVALID_ARGUMENT);
+    CHECK_MESSAGE("no labels given");
+    o.labels = labels;
+    o.label_count = 4;
     {
         /* Names: this bundle has none (an index as text still works); guidance needs a null label. */
         int64_t label = -7;

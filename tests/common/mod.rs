@@ -2,6 +2,7 @@
 //! Shared helpers for the integration tests.
 
 pub mod digits;
+pub mod fashion;
 
 use std::path::PathBuf;
 
@@ -15,17 +16,10 @@ pub fn shipped_model() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("onnx/models/mnist")
 }
 
-/// The class-conditional Fashion-MNIST VE model of issue 11 ($DINOF_FASHION, default onnx/models/fashion-cond), or
-/// None while it has not been trained and exported yet (scripts/train-fashion.sh).
-pub fn fashion_model() -> Option<PathBuf> {
-    let dir = std::env::var_os("DINOF_FASHION").map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("onnx/models/fashion-cond"));
-    if dir.join("dinof.json").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no Fashion-MNIST model at {} (train and export it: scripts/train-fashion.sh)", dir.display());
-        None
-    }
+/// The shipped class-conditional Fashion-MNIST VE model ($DINOF_FASHION, default onnx/models/fashion-cond).
+pub fn fashion_model() -> PathBuf {
+    std::env::var_os("DINOF_FASHION").map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("onnx/models/fashion-cond"))
 }
 
 pub fn load(dir: &std::path::Path, threads: usize, sub_batch: usize) -> Model {

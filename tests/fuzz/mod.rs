@@ -335,7 +335,8 @@ pub fn loaded_and_sampled(loaded: dinof::Result<dinof::Model>) -> Result<(String
         check_error(e)?;
     }
     let _ = model.info();
-    let o = dinof::SampleOptions { n: 2, seed: Some(7), steps: Some(2), ..Default::default() };
+    let labels = (model.info().classes > 0).then(|| vec![0]);
+    let o = dinof::SampleOptions { n: 2, seed: Some(7), steps: Some(2), labels, ..Default::default() };
     let mut out = vec![0f32; 2 * model.image_len()];
     match model.sample(&o, &mut out, &mut |_| true) {
         Ok(_) => {

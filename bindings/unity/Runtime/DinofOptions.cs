@@ -78,7 +78,7 @@ namespace Dinof
         public uint CorrectorSteps;
         public DinofLangevinNorm LangevinNorm = DinofLangevinNorm.Default;
         public DinofDenoise Denoise = DinofDenoise.Default;
-        /// <summary>Class labels: one for all images or one per image; null = round robin (conditional models).</summary>
+        /// <summary>Class labels: one for all images or one per image; required by a conditional model, null for an unconditional one.</summary>
         public long[] Labels;
         /// <summary>Images stepped together; 0 = min(Count, 256). Never changes the images.</summary>
         public ulong BatchSize;

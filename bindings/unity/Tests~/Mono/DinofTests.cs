@@ -359,8 +359,8 @@ static class DinofTests
             var o = new SampleOptions(4, 3) { Steps = RefSteps, Labels = new long[] { 0, 1, 0, 1 } };
             var a = m.Sample(o);
             Check(a.Length == 64, "labelled sample");
-            // Image k gets class k mod 2 by default: the same images.
-            Check(Same(a, m.Sample(new SampleOptions(4, 3) { Steps = RefSteps })), "default labels are round robin");
+            // A conditional model needs labels: none is an error that says so, not a guess.
+            Fails(DinofStatus.InvalidArgument, () => m.Sample(new SampleOptions(4, 3) { Steps = RefSteps }), "no labels given");
             o.Labels = new long[] { 5 };
             Fails(DinofStatus.InvalidArgument, () => m.Sample(o));
         }
