@@ -1,6 +1,6 @@
 // Unity-only: before the editor reloads scripts, free what scripts forgot (finalizers) and join dinof's threads, so
 // no detached job thread outlives the managed code it was started from. The native library itself stays loaded for
-// the editor's lifetime ([DllImport] libraries are never unloaded). Not compiled or run here (no Unity).
+// the editor's lifetime ([DllImport] libraries are never unloaded). Compiled against API stubs, never run here (no Unity).
 using System;
 using Dinof;
 using UnityEditor;

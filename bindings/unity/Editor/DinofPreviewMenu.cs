@@ -1,6 +1,7 @@
-// Unity-only editor tool: Tools > Dinof > Preview Grid... picks a bundle folder, generates 16 images on the library's
-// job thread (polled from EditorApplication.update, with a cancelable progress bar) and saves them as one PNG grid in
-// Assets/. Not compiled or run by this repository's tests (no Unity here); DinofImage.Grid is covered by the Mono tests.
+// Unity-only editor tool: Tools > Dinof > Preview Grid... picks a bundle folder, generates 16 images (a
+// class-conditional bundle: one row of 4 per class) on the library's job thread (polled from EditorApplication.update, with a cancelable progress bar) and saves them as one PNG grid in
+// Assets/. Compiled against signature stubs of Unity's API by scripts/test-engines.sh, never run here (no Unity);
+// DinofImage.Grid is covered by the Mono tests.
 using System.IO;
 using Dinof;
 using Dinof.Unity;
@@ -11,7 +12,8 @@ namespace Dinof.Editor
 {
     static class DinofPreviewMenu
     {
-        const int Count = 16, Columns = 4;
+        const int Columns = 4;
+        static int Count = 16;
         static DinofModel model;
         static DinofJob job;
 
@@ -24,7 +26,16 @@ namespace Dinof.Editor
             try
             {
                 model = DinofModel.Load(dir);
-                job = model.Start(new SampleOptions { Count = Count });
+                var o = new SampleOptions { Count = 16 };
+                int classes = model.Info.Classes;
+                if (classes > 0)
+                {
+                    o.Count = (ulong)(classes * Columns);
+                    o.Labels = new long[classes * Columns];
+                    for (int k = 0; k < o.Labels.Length; k++) o.Labels[k] = k / Columns;
+                }
+                Count = (int)o.Count;
+                job = model.Start(o);
                 EditorApplication.update += Poll;
             }
             catch (DinofException e)

@@ -1,7 +1,8 @@
 // Unity-only sample component: loads a bundle from StreamingAssets, generates into a Texture2D without blocking the
 // main thread (the model loads on a pool thread; sampling runs on the library's job thread, polled in Update), shows
-// progress, cancels on disable. Not compiled or run by this repository's tests (no Unity here): it only strings
-// together DinofModel / DinofJob calls that the Mono tests cover.
+// progress, cancels on disable; class-conditional bundles draw the class named by className. Compiled against
+// signature stubs of Unity's API by scripts/test-engines.sh, never run here (no Unity): it only strings together
+// DinofModel / DinofJob calls that the Mono tests cover.
 using System;
 using System.IO;
 using System.Threading.Tasks;
@@ -21,6 +22,12 @@ namespace Dinof.Unity
         public long seed = -1;
         [Tooltip("Reverse steps; 0 = the bundle's default.")]
         public int steps;
+        [Tooltip("Class-conditional bundles: the class to draw, by name (e.g. \"Sneaker\", ignoring case) or index " +
+                 "(\"7\"). Required there; leave empty for an unconditional bundle.")]
+        public string className = "";
+        [Tooltip("Classifier-free guidance scale (bundles trained with label dropout); 0 = the bundle's default, " +
+                 "negative = none.")]
+        public float guidance;
         public bool generateOnStart = true;
         [Tooltip("Optional: the generated texture becomes this renderer's main texture.")]
         public Renderer target;
@@ -66,7 +73,18 @@ namespace Dinof.Unity
                 if (job != null) job.Dispose();
                 var o = new SampleOptions { Count = 1, Steps = (uint)Mathf.Max(0, steps) };
                 if (seed >= 0) o.Seed = (ulong)seed;
-                job = model.Start(o);
+                if (guidance != 0) o.Guidance = guidance;
+                try
+                {
+                    // A wrong class name, or none for a conditional bundle, is refused here with the library's message.
+                    if (!string.IsNullOrEmpty(className)) o.Labels = new[] { model.LabelIndex(className) };
+                    job = model.Start(o);
+                }
+                catch (DinofException e)
+                {
+                    Debug.LogError("dinof: " + e.Message + " (" + e.Status + ")", this);
+                    return;
+                }
             }
             if (job == null) return;
             Progress = (float)job.Progress;

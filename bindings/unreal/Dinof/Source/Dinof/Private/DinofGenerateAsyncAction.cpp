@@ -4,12 +4,15 @@
 #include "DinofModule.h"
 #include "Engine/Texture2D.h"
 
-UDinofGenerateAsyncAction* UDinofGenerateAsyncAction::DinofGenerate(UObject* WorldContextObject, UDinofModel* Model, int64 Seed, int32 Steps)
+UDinofGenerateAsyncAction* UDinofGenerateAsyncAction::DinofGenerate(UObject* WorldContextObject, UDinofModel* Model, int64 Seed, int32 Steps,
+                                                                     const FString& ClassName, float Guidance)
 {
     UDinofGenerateAsyncAction* Action = NewObject<UDinofGenerateAsyncAction>();
     Action->Model = Model;
     Action->Seed = Seed;
     Action->Steps = Steps;
+    Action->ClassName = ClassName;
+    Action->Guidance = Guidance;
     Action->RegisterWithGameInstance(WorldContextObject);
     return Action;
 }
@@ -26,8 +29,16 @@ void UDinofGenerateAsyncAction::Activate()
         dinof::SampleOptions Options(1);
         if (Seed >= 0) Options.with_seed(static_cast<uint64_t>(Seed));
         Options.steps = static_cast<uint32_t>(FMath::Max(0, Steps));
-        Generation = MakeUnique<dinof::core::Generation>(Model->Get(), Options);
-        Error = Generation->Start();  // returns at once; the job runs on its own thread
+        if (Guidance != 0.f) Options.with_guidance(Guidance);
+        int64_t Label = 0;
+        // No class for a conditional bundle is refused by Start, with the library's message.
+        if (!ClassName.IsEmpty()) Error = dinof::core::LabelIndex(Model->Get(), TCHAR_TO_UTF8(*ClassName), Label);
+        if (!Error)
+        {
+            if (!ClassName.IsEmpty()) Options.with_labels({Label});
+            Generation = MakeUnique<dinof::core::Generation>(Model->Get(), Options);
+            Error = Generation->Start();  // returns at once; the job runs on its own thread
+        }
     }
     if (Error)
     {

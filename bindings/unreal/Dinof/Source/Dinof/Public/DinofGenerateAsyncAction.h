@@ -22,9 +22,15 @@ class DINOF_API UDinofGenerateAsyncAction : public UBlueprintAsyncActionBase
     GENERATED_BODY()
 
 public:
-    /** Generates one image. Seed < 0 draws a random one (reported by Completed); Steps 0 = the bundle's default. */
+    /**
+     * Generates one image. Seed < 0 draws a random one (reported by Completed); Steps 0 = the bundle's default.
+     * ClassName: for a class-conditional bundle, the class to draw by name ("Sneaker", ignoring case) or index ("7");
+     * required there, empty for an unconditional bundle (a mistake fires Failed with the library's message, which
+     * lists the valid names). Guidance: classifier-free guidance scale; 0 = the bundle's default, < 0 = none.
+     */
     UFUNCTION(BlueprintCallable, Category = "dinof", meta = (BlueprintInternalUseOnly = "true", WorldContext = "WorldContextObject"))
-    static UDinofGenerateAsyncAction* DinofGenerate(UObject* WorldContextObject, UDinofModel* Model, int64 Seed = -1, int32 Steps = 0);
+    static UDinofGenerateAsyncAction* DinofGenerate(UObject* WorldContextObject, UDinofModel* Model, int64 Seed = -1, int32 Steps = 0,
+                                                    const FString& ClassName = TEXT(""), float Guidance = 0.f);
 
     /** Cancels the generation; Failed fires with Kind = Cancelled. */
     UFUNCTION(BlueprintCallable, Category = "dinof")
@@ -50,6 +56,8 @@ private:
     TObjectPtr<UDinofModel> Model;
     int64 Seed = -1;
     int32 Steps = 0;
+    FString ClassName;
+    float Guidance = 0.f;
     TUniquePtr<dinof::core::Generation> Generation;
     FTSTicker::FDelegateHandle TickHandle;
 };
