@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Issue 11's measured figures for the shipped class-conditional bundle (docs/evaluation.md, "Class-conditional
+# Fashion-MNIST"): the share of samples that a classifier — trained on the training split only, its test-split
+# accuracy recorded beside — assigns to the class they were asked for, K per class, at the bundle's default sampler
+# (reverse diffusion + Langevin from the class-conditional flow), with classifier-free guidance, at fewer steps and
+# from the other flow. Each configuration writes docs/fashion/<name>.json (`python -m dinof_train class-accuracy`).
+#   scripts/eval-fashion.sh             the documented figures (~35 min on 2 idle cores)
+#   scripts/eval-fashion.sh --quick     every configuration at 2 images per class and 3 steps (a smoke test)
+# Environment: DINOF_CACHE (the venv from scripts/setup-python.sh, the data from scripts/fetch-data.sh
+# fashion-mnist), BUNDLE (default onnx/models/fashion-cond), ONLY (names to run, comma-separated), DINOF_BIN (a
+# built `dinof`; default: cargo build --release --features ort), ORT_DYLIB_PATH
+# (the CLI's auto backend then runs ONNX Runtime, else tract: the images agree to ~1e-3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export DINOF_CACHE="${DINOF_CACHE:-$HOME/.cache/dinof}"
+PY="$DINOF_CACHE/venv/bin/python"
+BUNDLE="$(cd "${BUNDLE:-onnx/models/fashion-cond}" && pwd)"
+quick=0
+[ "${1:-}" = --quick ] && quick=1
+
+bin="${DINOF_BIN:-}"
+if [ -z "$bin" ]; then
+  cargo build --locked --release --features ort --bin dinof >&2
+  bin="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/release/dinof"
+fi
+out="$root/docs/fashion"
+[ $quick = 1 ] && out="$(mktemp -d "${TMPDIR:-/tmp}/dinof-eval-fashion.XXXXXX")"
+mkdir -p "$out"
+
+# name  per-class  extra `dinof sample` options
+configs=(
+  "default      100 "
+  "guidance-1   100 --guidance 1"
+  "steps-100    100 --steps 100"
+  "t_m-0.5      100 --t-m 0.5"
+)
+for c in "${configs[@]}"; do
+  read -r name per extra <<<"$c"
+  if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$name,"* ]]; then continue; fi
+  if [ $quick = 1 ]; then per=2; extra="$extra --steps 3"; fi
+  echo "== $name: $per per class${extra:+, $extra}" >&2
+  t0=$(date +%s)
+  (cd onnx && "$PY" -m dinof_train class-accuracy --bundle "$BUNDLE" --per-class "$per" --dinof-bin "$bin" \
+     --seed 1 --cli-args "--quiet $extra" --json "$out/$name.json" >/dev/null)
+  "$PY" - "$out/$name.json" "$(( $(date +%s) - t0 ))" <<'EOF'
+import json, sys
+p = sys.argv[1]
+r = json.load(open(p))
+r["seconds"] = int(sys.argv[2])
+json.dump(r, open(p, "w"), indent=1)
+print(f"{p}: accuracy {r['accuracy']:.3f} of {r['n']} (classifier test accuracy {r['classifier_test_accuracy']:.3f}), "
+      f"{r['seconds']} s", file=sys.stderr)
+EOF
+done
+echo "wrote $out" >&2
