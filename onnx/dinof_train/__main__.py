@@ -54,6 +54,8 @@ def main(argv=None) -> int:
     e.add_argument("--eval-n", type=int, default=0, help="also record flow bits/dim on this many dataset images")
     e.add_argument("--guidance", type=float, default=None,
                    help="sampler default guidance scale (needs a run trained with --label-dropout > 0)")
+    e.add_argument("--sampler-steps", type=int, default=None,
+                   help="sampler default reverse steps from the start time (default: int(N * t_start))")
 
     s = sub.add_parser("sample", help="reference PC sampler over a bundle's ONNX files (onnxruntime)")
     s.add_argument("--bundle", required=True)
@@ -141,7 +143,7 @@ def main(argv=None) -> int:
         from .export import export_bundle
         man = export_bundle(a.ckpt, a.out, name=a.name, description=a.description,
                             density=not a.no_density, sampler_t_m=a.sampler_t_m, eval_n=a.eval_n,
-                            score_from=a.score_from, guidance=a.guidance)
+                            score_from=a.score_from, guidance=a.guidance, sampler_steps=a.sampler_steps)
         print(json.dumps(man["provenance"].get("export_parity", {}), indent=1))
     elif a.cmd == "sample":
         from .sample import sample_bundle

@@ -260,7 +260,8 @@ def copy_score(src_bundle: Path, cfg, sde, out: Path) -> dict:
 
 
 def build_manifest(cfg, sde, parts: dict, out: Path, name: str, description: str, provenance: dict,
-                   sampler_t_m: float | None = None, guidance: float | None = None) -> dict:
+                   sampler_t_m: float | None = None, guidance: float | None = None,
+                   sampler_steps: int | None = None) -> dict:
     from .data import class_names
 
     image = {"channels": cfg.channels, "height": cfg.resolution, "width": cfg.resolution,
@@ -270,7 +271,9 @@ def build_manifest(cfg, sde, parts: dict, out: Path, name: str, description: str
     sampler = {"start": "flow" if flows else "prior", "t_m": t_m, "method": "sde",
                "predictor": "reverse_diffusion" if sde.kind == "ve" else "euler_maruyama",
                "corrector": "langevin" if sde.kind == "ve" else "none", "snr": 0.16, "corrector_steps": 1,
-               "solver": "heun", "steps": None, "denoise": True, "temperature": 1.0}
+               "solver": "heun", "steps": sampler_steps, "denoise": True, "temperature": 1.0}
+    if sampler_steps is not None and sampler_steps < 1:
+        raise ValueError(f"sampler steps must be >= 1, got {sampler_steps}")
     if not flows:
         del sampler["t_m"]
     score = {"file": "score.onnx", "t_max": float(cfg.t_max)}
@@ -299,7 +302,8 @@ def write_manifest(manifest: dict, out: Path) -> None:
 
 
 def export_bundle(ckpt_path, out, name=None, description=None, density=True, sampler_t_m=None,
-                  eval_n: int = 0, score_from=None, guidance: float | None = None) -> dict:
+                  eval_n: int = 0, score_from=None, guidance: float | None = None,
+                  sampler_steps: int | None = None) -> dict:
     import onnx
     import onnxruntime
 
@@ -344,7 +348,7 @@ def export_bundle(ckpt_path, out, name=None, description=None, density=True, sam
             "exported_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if score_prov is not None:
         prov["score_from"] = score_prov
-    manifest = build_manifest(cfg, sde, parts, out, name, description, prov, sampler_t_m, guidance)
+    manifest = build_manifest(cfg, sde, parts, out, name, description, prov, sampler_t_m, guidance, sampler_steps)
     write_manifest(manifest, out)
     if eval_n > 0 and density:
         # Flow bits/dim of the exported density graphs on fresh x(T_m) of eval_n dataset images.

@@ -52,7 +52,7 @@ def cond_ve_bundle(toy_npz, tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     train(cfg, run, quiet=True)
     out = tmp_path_factory.mktemp("bundle")
-    export_bundle(run / "checkpoint.pt", out, guidance=0.5)
+    export_bundle(run / "checkpoint.pt", out, guidance=0.5, sampler_steps=40)
     return cfg, out
 
 
@@ -60,7 +60,7 @@ def test_conditional_ve_bundle_takes_the_null_label(cond_ve_bundle):
     cfg, out = cond_ve_bundle
     m = json.loads((out / "dinof.json").read_text())
     assert m["sde"]["kind"] == "ve" and m["sde"]["sigma_max"] == cfg.sigma_max and m["classes"] == 4
-    assert m["score"]["null_label"] == 4 and m["sampler"]["guidance"] == 0.5
+    assert m["score"]["null_label"] == 4 and m["sampler"]["guidance"] == 0.5 and m["sampler"]["steps"] == 40
     assert (m["sampler"]["predictor"], m["sampler"]["corrector"], m["sampler"]["snr"]) == \
         ("reverse_diffusion", "langevin", 0.16)
     assert all(f["conditional"] for f in m["flows"]) and "labels" not in m  # the toy data have no names
