@@ -3,7 +3,8 @@
 # Fashion-MNIST"): the share of samples that a classifier — trained on the training split only, its test-split
 # accuracy recorded beside — assigns to the class they were asked for, K per class, at the bundle's default sampler
 # (reverse diffusion + Langevin from the class-conditional flow), with classifier-free guidance, at fewer steps and
-# from the other flow. Each configuration writes docs/fashion/<name>.json (`python -m dinof_train class-accuracy`).
+# from the other flow. Each configuration writes docs/fashion/<name>.json (`python -m dinof_train class-accuracy`);
+# at the end all of them are recorded in the bundle's provenance (`class_accuracy`).
 #   scripts/eval-fashion.sh             the documented figures (~35 min on 2 idle cores)
 #   scripts/eval-fashion.sh --quick     every configuration at 2 images per class and 3 steps (a smoke test)
 # Environment: DINOF_CACHE (the venv from scripts/setup-python.sh, the data from scripts/fetch-data.sh
@@ -54,3 +55,20 @@ print(f"{p}: accuracy {r['accuracy']:.3f} of {r['n']} (classifier test accuracy 
 EOF
 done
 echo "wrote $out" >&2
+# The figures go into the bundle's provenance too (dinof.json is not among the checksummed files).
+if [ $quick = 0 ]; then
+  "$PY" - "$BUNDLE/dinof.json" "$out" <<'EOF'
+import json, os, pathlib, sys
+man_path, out = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+man = json.loads(man_path.read_text())
+acc = {}
+for p in sorted(out.glob("*.json")):
+    r = json.loads(p.read_text())
+    acc[p.stem] = {k: r[k] for k in ("accuracy", "n", "cli_args", "classifier_test_accuracy", "per_class", "seconds")}
+man["provenance"]["class_accuracy"] = {"command": "scripts/eval-fashion.sh", "results": acc}
+tmp = man_path.with_suffix(".json.tmp")
+tmp.write_text(json.dumps(man, indent=2) + "\n")
+os.replace(tmp, man_path)
+print(f"recorded {sorted(acc)} in {man_path}", file=sys.stderr)
+EOF
+fi
