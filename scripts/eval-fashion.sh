@@ -39,7 +39,7 @@ configs=(
 for c in "${configs[@]}"; do
   read -r name per extra <<<"$c"
   if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$name,"* ]]; then continue; fi
-  if [ $quick = 1 ]; then per=2; extra="$extra --steps 3"; fi
+  if [ $quick = 1 ]; then per=2; extra="$(sed 's/--steps [0-9]*//' <<<"$extra") --steps 3"; fi
   echo "== $name: $per per class${extra:+, $extra}" >&2
   t0=$(date +%s)
   (cd onnx && "$PY" -m dinof_train class-accuracy --bundle "$BUNDLE" --per-class "$per" --dinof-bin "$bin" \

@@ -116,6 +116,8 @@ if [ $have_mono = 1 ]; then
         tail -n 20 "$g/mcs.log"
         part "Unity glue compiles (API stubs)" 1 "does not compile (log $g/mcs.log)"
     fi
+else
+    part "Unity glue compiles (API stubs)" 1 "not run: no mono"
 fi
 
 # --- Unreal: the engine-independent C++ core (C++17, and C++20 as UE 5.3+ compiles it) ----------------------------

@@ -92,6 +92,7 @@ pub enum Error {
 
 /// Each way the requested class labels can be wrong, with its own message.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum LabelError {
     /// An index outside [0, classes).
     #[error("label {label} is out of range [0, {classes})")]

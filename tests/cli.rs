@@ -105,6 +105,12 @@ fn info_and_check_describe_a_bundle() {
     let (ok, out, err) = dinof(&["check", bundle.to_str().unwrap()]);
     assert!(ok, "{err}");
     assert!(out.contains("T_m 0.4") && out.contains("T_m 0.6") && out.contains("start prior") && out.contains("is valid"), "{out}");
+    // A conditional bundle with a null label: check and bench pick a class themselves, check also runs guidance.
+    let cfg = fixture("gauss-vp-class-cfg");
+    let (ok, out, err) = dinof(&["check", cfg.to_str().unwrap()]);
+    assert!(ok && out.contains("ok  guidance 1") && out.contains("is valid"), "{out}{err}");
+    let (ok, out, err) = dinof(&["bench", cfg.to_str().unwrap(), "--n", "2", "--steps", "2", "--sub-batches", "1", "--reps", "1"]);
+    assert!(ok && out.contains("sub-batch   1"), "{out}{err}");
 }
 
 #[test]

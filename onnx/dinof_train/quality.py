@@ -263,8 +263,15 @@ def sample_with_cli(bundle: str, n: int, out: Path, dinof_bin: str | None = None
     """Images from the Rust runtime: `dinof sample --out X.npy` (a given binary, else `cargo run --release`)."""
     import subprocess
 
+    extra = list(extra or [])
+    classes = json.loads((Path(bundle) / "dinof.json").read_text()).get("classes", 0)
+    if classes > 0 and "--labels" not in extra:
+        # A conditional model needs labels: every class equally often (n a multiple of the class count).
+        if n % classes:
+            raise ValueError(f"{bundle} has {classes} classes: n = {n} must be a multiple (or give --labels)")
+        extra += ["--labels", "all", "--per-label", str(n // classes)]
     args = ["sample", "--bundle", str(bundle), "--n", str(n), "--seed", str(seed), "--out", str(out)] \
-        + list(extra or []) + (["--quiet"] if quiet else [])
+        + extra + (["--quiet"] if quiet else [])
     root = Path(__file__).resolve().parents[2]
     cmd = [dinof_bin, *args] if dinof_bin else ["cargo", "run", "--quiet", "--release", "--", *args]
     proc = subprocess.run(cmd, cwd=root if not dinof_bin else None)

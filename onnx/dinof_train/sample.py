@@ -220,8 +220,10 @@ def pc_sample(b: Bundle, n: int, seed: int = 0, start: str = "flow", t_m: float 
     gen = gen or torch.Generator().manual_seed(seed)
     y = None
     if b.classes > 0:
-        y = (torch.full((n,), label, dtype=torch.int64) if label is not None
-             else torch.randint(0, b.classes, (n,), generator=gen))
+        # As the runtime (LabelError::Missing): which class to draw is the caller's choice, never a guess.
+        if label is None:
+            raise ValueError(f"{b.path}: the model is class-conditional ({b.classes} classes): give a label")
+        y = torch.full((n,), label, dtype=torch.int64)
     D = int(np.prod(b.shape))
     if start == "flow":
         z = torch.randn(n, D, generator=gen) * temperature

@@ -124,6 +124,9 @@ def test_reference_sampler_writes_png_and_npy(bundle, tmp_path):
                  {"predictor": "ancestral", "t_m": 0.4}):
         p = sample_bundle(out, n=2, steps=5, quiet=True, label=0 if m["classes"] else None, **opts)
         assert p.shape == (2, 1, 8, 8) and torch.isfinite(p).all()
+    if m["classes"]:  # as the runtime: a conditional model without a label is refused, not given random ones
+        with pytest.raises(ValueError, match="class-conditional"):
+            sample_bundle(out, n=2, steps=2, quiet=True)
 
 
 def test_ve_and_subvp_export(toy_npz, tmp_path):
@@ -211,7 +214,7 @@ def test_flows_only_run_keeps_the_score_graph_byte_identical(bundle, toy_npz, tm
     assert [f["t_m"] for f in m["flows"]] == [0.3, 0.6]
     assert set(m["checksums"]) == {p.name for p in out.glob("*.onnx")}
     assert "score.onnx" not in m["provenance"]["export_parity"]  # not re-exported
-    pix = sample_bundle(out, n=2, steps=3, t_m=0.3, quiet=True)
+    pix = sample_bundle(out, n=2, steps=3, t_m=0.3, quiet=True, label=0 if src_m["classes"] else None)
     assert pix.shape == (2, 1, 8, 8) and torch.isfinite(pix).all()
     # flows trained for another SDE than the score's must be refused
     train(dataclasses.replace(cfg, beta_max=10.0), tmp_path / "run2", quiet=True)

@@ -2,6 +2,7 @@
 Ermon's technique 1, and a conditional VE run with label dropout exported to a bundle whose score takes the null
 label (classifier-free guidance) and whose manifest carries the class names."""
 import json
+import sys
 
 import numpy as np
 import onnxruntime as ort
@@ -118,3 +119,24 @@ def test_label_dropout_trains_the_null_class(toy_npz, tmp_path):
     w0 = score0.net.label.weight.detach()
     assert w.shape == (5, w0.shape[1])
     assert torch.equal(w[:4], w0[:4]) and not torch.equal(w[4], w0[4])
+
+
+def test_cli_sampling_of_a_conditional_bundle_asks_for_every_class(tmp_path):
+    """quality/sweep sample through `dinof sample`, which refuses a conditional model without labels: the helper
+    asks for every class equally often (and keeps labels the caller gave)."""
+    from dinof_train.quality import sample_with_cli
+
+    bundle = tmp_path / "b"
+    bundle.mkdir()
+    (bundle / "dinof.json").write_text(json.dumps({"classes": 4}))
+    fake = tmp_path / "dinof"  # records its arguments and writes the .npy it was asked for
+    fake.write_text(f"#!{sys.executable}\nimport sys, numpy as np\nargs = sys.argv[1:]\n"
+                    "open(sys.argv[0] + '.args', 'a').write(' '.join(args) + '\\n')\n"
+                    "np.save(args[args.index('--out') + 1], np.zeros((1, 1, 2, 2), np.float32))\n")
+    fake.chmod(0o755)
+    sample_with_cli(str(bundle), 8, tmp_path / "x.npy", dinof_bin=str(fake))
+    sample_with_cli(str(bundle), 2, tmp_path / "x.npy", dinof_bin=str(fake), extra=["--labels", "3"])
+    first, second = (tmp_path / "dinof.args").read_text().splitlines()
+    assert first.endswith("--labels all --per-label 2") and second.endswith("--labels 3")
+    with pytest.raises(ValueError, match="multiple"):
+        sample_with_cli(str(bundle), 6, tmp_path / "x.npy", dinof_bin=str(fake))

@@ -435,7 +435,9 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
 fn check(dir: &Path, load: &LoadArgs) -> CliResult {
     let model = Model::load(dir, &load.options())?;
     let info = model.info();
-    let mut opts = SampleOptions { n: 1, seed: Some(0), steps: Some(1), ..Default::default() };
+    // A conditional model needs a label: class 0 stands for all.
+    let labels = (info.classes > 0).then(|| vec![0]);
+    let mut opts = SampleOptions { n: 1, seed: Some(0), steps: Some(1), labels: labels.clone(), ..Default::default() };
     let mut out = vec![0f32; model.image_len()];
     let starts: Vec<(Start, Option<f64>)> = info.t_ms.iter().map(|&t| (Start::Flow, Some(t)))
         .chain(info.has_prior_start.then_some((Start::Prior, None))).collect();
@@ -444,6 +446,10 @@ fn check(dir: &Path, load: &LoadArgs) -> CliResult {
         opts.t_m = t_m;
         let r = model.sample(&opts, &mut out, &mut |_| true)?;
         println!("ok  start {start}{}: {} network calls, finite output", t_m.map(|t| format!(" T_m {t}")).unwrap_or_default(), r.network_calls);
+    }
+    if info.guidance {
+        let r = model.sample(&SampleOptions { guidance: Some(1.0), ..opts }, &mut out, &mut |_| true)?;
+        println!("ok  guidance 1: {} score evaluations, finite output", r.score_evals);
     }
     println!("bundle {} is valid ({} backend)", dir.display(), info.backend.name);
     Ok(())
@@ -458,7 +464,8 @@ fn bench(a: BenchArgs) -> CliResult {
         load.threads = 1;
         let model = Model::load(&a.dir, &load.options())?;
         let n = sb.max(1);
-        let opts = SampleOptions { n, seed: Some(1), steps: Some(a.reps), start: Some(Start::Prior).filter(|_| model.info().has_prior_start), corrector: Some(Corrector::None), predictor: Some(Predictor::EulerMaruyama), method: Some(Method::Sde), ..Default::default() };
+        let labels = (model.info().classes > 0).then(|| vec![0]);
+        let opts = SampleOptions { n, seed: Some(1), steps: Some(a.reps), start: Some(Start::Prior).filter(|_| model.info().has_prior_start), corrector: Some(Corrector::None), predictor: Some(Predictor::EulerMaruyama), method: Some(Method::Sde), labels, ..Default::default() };
         let mut out = vec![0f32; n * model.image_len()];
         model.sample(&opts, &mut out, &mut |_| true)?; // warm-up: compiles the plan for this batch size
         let r = model.sample(&opts, &mut out, &mut |_| true)?;
@@ -467,7 +474,8 @@ fn bench(a: BenchArgs) -> CliResult {
         println!("  sub-batch {sb:>3}: {per:8.3} ms/image/forward (×{rel:.2} vs first), one thread");
     }
     let model = Model::load(&a.dir, &a.load.options())?;
-    let opts = SampleOptions { n: a.n, seed: Some(1), steps: Some(a.steps), ..Default::default() };
+    let labels = (model.info().classes > 0).then(|| vec![0]);
+    let opts = SampleOptions { n: a.n, seed: Some(1), steps: Some(a.steps), labels, ..Default::default() };
     let mut out = vec![0f32; a.n * model.image_len()];
     model.sample(&opts, &mut out, &mut |_| true)?;
     let t0 = Instant::now();

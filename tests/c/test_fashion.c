@@ -129,6 +129,9 @@ int main(void) {
     float *means = (float *)malloc(FASHION_CLASSES * DIGIT_LEN * sizeof(float));
     if (means == NULL || fashion_load_means(means) != 0) {
         fprintf(stderr, "cannot read the class means (tests/fixtures/fashion-class-means.pgm)\n");
+        free(means);
+        dinof_model_free(unconditional);
+        dinof_model_free(m);
         return 2;
     }
     test_info_and_names(m, unconditional);

@@ -71,6 +71,7 @@ namespace Dinof.Unity
             {
                 pending = false;
                 if (job != null) job.Dispose();
+                job = null;
                 var o = new SampleOptions { Count = 1, Steps = (uint)Mathf.Max(0, steps) };
                 if (seed >= 0) o.Seed = (ulong)seed;
                 if (guidance != 0) o.Guidance = guidance;
