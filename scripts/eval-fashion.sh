@@ -2,10 +2,10 @@
 # Issue 11's measured figures for the shipped class-conditional bundle (docs/evaluation.md, "Class-conditional
 # Fashion-MNIST"): the share of samples that a classifier — trained on the training split only, its test-split
 # accuracy recorded beside — assigns to the class they were asked for, K per class, at the bundle's default sampler
-# (reverse diffusion + Langevin from the class-conditional flow), with classifier-free guidance, at fewer steps and
-# from the other flow. Each configuration writes docs/fashion/<name>.json (`python -m dinof_train class-accuracy`);
+# (reverse diffusion + Langevin from the class-conditional flow, 200 steps, classifier-free guidance 1), without
+# guidance at 50 / 100 / 200 / 600 steps, and from the other flow. Each configuration writes docs/fashion/<name>.json (`python -m dinof_train class-accuracy`);
 # at the end all of them are recorded in the bundle's provenance (`class_accuracy`).
-#   scripts/eval-fashion.sh             the documented figures (~20 min on 2 idle cores with ONNX Runtime)
+#   scripts/eval-fashion.sh             the documented figures (~40 min on 2 idle cores with ONNX Runtime)
 #   scripts/eval-fashion.sh --quick     every configuration at 2 images per class and 3 steps (a smoke test)
 # Environment: DINOF_CACHE (the venv from scripts/setup-python.sh, the data from scripts/fetch-data.sh
 # fashion-mnist), BUNDLE (default onnx/models/fashion-cond), ONLY (names to run, comma-separated), DINOF_BIN (a
@@ -30,14 +30,15 @@ out="$root/docs/fashion"
 mkdir -p "$out"
 
 # name  per-class  extra `dinof sample` options
-# (the acceptance figure at 100 per class; the others at 20-30 per class, enough to see a trend at ~1/3 the cost)
+# The bundle's default (guidance 1, 200 steps) and without guidance at 100 per class; the others without guidance
+# at 20-30 per class, enough to see a trend at a fraction of the cost.
 configs=(
   "default      100 "
-  "steps-50      30 --steps 50"
-  "steps-100     30 --steps 100"
-  "steps-600     20 --steps 600"
-  "guidance-1    30 --guidance 1"
-  "t_m-0.5       30 --t-m 0.5"
+  "no-guidance  100 --guidance 0"
+  "steps-50      30 --guidance 0 --steps 50"
+  "steps-100     30 --guidance 0 --steps 100"
+  "steps-600     20 --guidance 0 --steps 600"
+  "t_m-0.5       30 --guidance 0 --t-m 0.5"
 )
 for c in "${configs[@]}"; do
   read -r name per extra <<<"$c"

@@ -10,10 +10,11 @@ use common::{fashion_model, load, sample_raw, shipped_model};
 use dinof::{Corrector, Error, LabelError, Predictor, SampleOptions};
 
 const PER_CLASS: usize = 3;
-/// Reverse diffusion + Langevin (the bundle's default) at 20 steps: 40 score evaluations per image.
-const STEPS: usize = 20;
-/// Hits of 30: real test images average 68% (20 of 30); images of another class land on the requested one ~10%.
-const MIN_HITS: usize = 15;
+/// Reverse diffusion + Langevin (the bundle's default) at 40 steps: 80 score evaluations per image.
+const STEPS: usize = 40;
+/// Hits of 30: real test images score 21 at the median (≥ 15 in 99% of draws); the shipped model's images 17 at this
+/// seed and step count; images of another class land on the requested one ~10% of the time (3 of 30).
+const MIN_HITS: usize = 12;
 const MAX_WRONG_HITS: usize = 6;
 
 fn pixels(model: &dinof::Model, o: &SampleOptions) -> (Vec<f32>, dinof::SampleReport) {
@@ -28,7 +29,9 @@ fn each_class_is_drawn_when_asked_for() {
     let info = model.info();
     assert_eq!((info.classes, info.labels.len(), info.guidance), (10, 10, true));
     let requested: Vec<i64> = (0..CLASSES * PER_CLASS).map(|k| (k / PER_CLASS) as i64).collect();
-    let o = SampleOptions { n: requested.len(), seed: Some(2026), steps: Some(STEPS), labels: Some(requested.clone()), ..Default::default() };
+    // The bundle samples with guidance 1 by default; without it here (half the cost, and the harder case).
+    assert_eq!(model.resolve(&SampleOptions { labels: Some(vec![0]), ..Default::default() }).unwrap().guidance, 1.0);
+    let o = SampleOptions { n: requested.len(), seed: Some(2026), steps: Some(STEPS), labels: Some(requested.clone()), guidance: Some(0.0), ..Default::default() };
     let (images, r) = pixels(&model, &o);
     assert_eq!((r.config.predictor, r.config.corrector, r.score_evals, r.flow_evals), (Predictor::ReverseDiffusion, Corrector::Langevin, 2 * STEPS, 1));
     let hits = class_hits(&images, &requested);
@@ -83,6 +86,7 @@ fn cli_takes_class_names_and_writes_one_row_per_class() {
     let out = std::env::temp_dir().join(format!("dinof-fashion-cli-{}.npy", std::process::id()));
     let st = std::process::Command::new(env!("CARGO_BIN_EXE_dinof"))
         .args(["sample", "--bundle", dir.to_str().unwrap(), "--labels", "sneaker,Trouser", "--per-label", "2", "--seed", "3", "--steps", "2"])
+        .args(["--backend", "tract"]) // the library's default, which `load` uses (the CLI's own default is auto)
         .args(["--out", out.to_str().unwrap(), "-q"])
         .output()
         .expect("run dinof");
