@@ -30,4 +30,5 @@ def test_cifar_pickle_dir(tmp_path):
         pickle.dump({b"data": data, b"labels": [3, 7]}, f)
     x, y, _ = load_dataset(str(tmp_path))
     assert x.shape == (2, 3, 32, 32) and y.tolist() == [3, 7]
+    # float32(1/255) is within 2.4e-10 of 1/255; 1e-6 still tells /255 from /256 (1.5e-5 away)
     assert abs(float(x[0, 0, 0, 1]) - 1 / 255) < 1e-6

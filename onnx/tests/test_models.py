@@ -36,7 +36,11 @@ def test_groupnorm_export_path_matches_torch():
     a = net(x, t)
     set_export_mode(net, True)
     b = net(x, t)
-    assert torch.allclose(a, b, atol=1e-5)
+    # two float32 GroupNorm algorithms (native vs ReduceMean ops), each ≤ 2·K·u·Σ|x| apart (K ≤ 512: 6e-5 worst,
+    # ~1e-6 typical) relative, through a few layers: 1e-4 absolute on outputs of order 1, the project's per-call bound
+    # (test_eager.py); it was 1e-5, the typical size, which another CPU's kernels can exceed. A wrong group count
+    # or eps is O(0.1).
+    assert torch.allclose(a, b, atol=1e-4)
 
 
 def _glow(classes=0, res=8, levels=2):
@@ -57,6 +61,8 @@ def test_glow_shapes_and_round_trip():
         z, logdet = g.density(x, y)
         assert z.shape == (2, 784) and logdet.shape == (2,)
         x2 = g.generate(z, y)
+        # float32 round trip through 4 couplings: rounding ~u·|x|·(layers) ≈ 1e-6, times the inverse's conditioning
+        # (perturbed weights, 0.1): 1e-4 leaves room; a wrong inverse is O(0.1)
         assert (x2 - x).abs().max() < 1e-4
         z2, _ = g.density(g.generate(z, y, w_invs=g.inverse_weights()), y)  # precomputed W^-1 (export path)
         assert (z2 - z).abs().max() < 1e-4
@@ -75,7 +81,7 @@ def test_glow_logdet_matches_autograd_jacobian():
                                                      x.reshape(D))
             assert jac.shape == (D, D)
             brute = torch.linalg.slogdet(jac)[1]
-            assert abs(float(brute) - float(logdet[0].detach())) < 1e-6
+            assert abs(float(brute) - float(logdet[0].detach())) < 1e-6  # float64 both ways: ~1e-14 apart
             g = g.float()
 
 
@@ -89,4 +95,6 @@ def test_glow_log_prob_is_normalised_in_1d_sense():
     g.eval()
     lp = g.log_prob(x).mean()
     true = torch.distributions.Normal(0.3, 0.5).log_prob(x).flatten(1).sum(1).mean()
+    # ActNorm's statistics come from these 4096·16 values (se of the log-scale ~1/√(2·65536) = 0.003 per dim,
+    # ×16 dims ≈ 0.05 nats); a dropped log-det term costs 16·|log 0.5| = 11 nats: 0.5 sits between
     assert abs(float(lp - true)) < 0.5
