@@ -55,6 +55,7 @@ static void test_info(dinof_model *m) {
     CHECK(info.channels == 1 && info.height == 4 && info.width == 4);
     CHECK(info.image_len == 16 && info.rgba8_len == 64);
     CHECK(info.classes == 0 && info.sde == DINOF_SDE_VP);
+    /* 1e-12: the manifest's decimals parsed to the nearest double, so equal in fact; any tolerance < 0.1 works */
     CHECK(info.t_m_count == 2 && fabs(info.t_m[0] - 0.4) < 1e-12 && fabs(info.t_m[1] - 0.6) < 1e-12);
     CHECK(info.has_flow_start && info.has_prior_start);
     CHECK(info.default_start == DINOF_START_FLOW && fabs(info.default_t_start - 0.6) < 1e-12);
@@ -154,7 +155,7 @@ static void test_sample(dinof_model *m) {
         for (i = 0; i < 64; i++) {
             float p = b[i] * 0.5f + 0.5f;
             p = p < 0.0f ? 0.0f : (p > 1.0f ? 1.0f : p);
-            if (fabsf(p - a[i]) > 1e-6f) ok = 0;
+            if (fabsf(p - a[i]) > 1e-6f) ok = 0; /* ×0.5 is exact, so one rounding either side: ≤ 6e-8 */
         }
         CHECK(ok);
     }
@@ -249,6 +250,7 @@ static void test_labels(void) {
     o.labels = &one;
     CHECK_OK(dinof_sample(m, &o, b, N * 16, NULL, NULL, NULL));
     /* Class means are -0.4 and 0.4 in SDE space: pixels around 0.3 and 0.7. */
+    /* 128 pixels of sd 0.1 per class: se 0.009, so 0.1 from the class mean is 11 se */
     CHECK(mean(a, N * 16) < 0.4 && mean(b, N * 16) > 0.6);
 
     /* One label per image: image k is the image of its own label whatever the others (k even: a's, k odd: b's). */
@@ -293,7 +295,8 @@ static void test_label_names_and_guidance(void) {
     /* Two score evaluations per step with guidance, both counted. */
     CHECK(guided.score_evals == 2 * plain.score_evals && plain.score_evals == 200);
     CHECK(guided.guidance == 1.0 && plain.guidance == 0.0);
-    /* Class mean 0.4 without guidance, (1 + 1) * 0.4 = 0.8 with w = 1 (256 values, std 0.2: 4 se = 0.05). */
+    /* Class mean 0.4 without guidance, (1 + 1) * 0.4 = 0.8 with w = 1 (256 values, std 0.2: se 0.0125, so 0.06 is
+       4.8 se, 4 plus 0.01 for 200 steps' bias; a wrong w moves the mean by 0.4 per unit). */
     CHECK(fabs(mean(a, N * 16) - 0.4) < 0.06);
     CHECK(fabs(mean(b, N * 16) - 0.8) < 0.06);
     dinof_model_free(m);
