@@ -1,5 +1,6 @@
 //! Same (seed, image index) → same image, byte for byte, whatever the batch size, chunking, thread count or call
-//! order, at the default sub-batch of 1; a larger sub-batch is close (1e-5), not bitwise, on convolutional networks.
+//! order, at the default sub-batch of 1; a larger sub-batch is close (within `SUB_BATCH_TOL`, derived below), not
+//! bitwise, on convolutional networks.
 
 mod common;
 use common::*;
@@ -62,18 +63,50 @@ fn shipped_model_batch_size_invariance() {
     check_invariance(&dir, base, &[(2, 1)]);
 }
 
-/// A larger sub-batch is a throughput option documented as "equal to ~1e-5, not bitwise" (README, Guarantees):
-/// checked to that tolerance only.
+/// How far a larger sub-batch may move an image, in SDE (raw) space. A guarantee, not a figure one CPU printed:
+///
+/// What changes. Sub-batch b changes only the batch shape tract compiles a plan for, hence which GEMM kernels and
+/// blockings its convolutions and matmuls use: the order in which each dot product Σ wᵢxᵢ of length K is summed.
+/// The sampler's arithmetic and each image's noise stream are per image and untouched (bit-identical whatever the
+/// batch: the tests above).
+/// Size, a priori. Two summation orders of one dot product differ by at most 2γ_K·Σ|wᵢxᵢ|, γ_K = K·u/(1 − K·u),
+/// u = 2⁻²⁴, with or without FMA (a fused multiply-add only removes roundings, so AVX2+FMA, AVX-512 and the generic
+/// kernels all obey it); K ≤ 1152 in score.onnx (3×3×128 convolutions) and 576 in the flows: ≤ 1.4e-4 of Σ|wᵢxᵢ|
+/// worst case, ~2√K·u ≈ 4e-6 typically (roundings of random sign, Higham & Mary 2019). About 56 GEMM layers in
+/// series per call, and 11 calls per image here (flow, 9 solver steps, the final denoising), each step's
+/// x-difference carried on with a factor ≲ 1 (DPM-Solver++'s e^{−h}σ_{i+1}/σ_i < 1, plus its data prediction's
+/// Jacobian weighted by 1 − e^{−2h}): a few 1e-5 expected, which is what two CPUs show (AMD EPYC, AVX2+FMA:
+/// 1.4e-5 at 3 steps; Intel Xeon, AVX-512: ≤ 3.6e-5 over sub-batches 2/3/4/8 × 3/9/30 steps, docs/testing.md).
+/// The worst-case product of these bounds is not small: it is no guarantee, so the number below does not come
+/// from it.
+/// The bound. What a user sees is the 8-bit image, k = round(255·clamp(0.5·x + 0.5)): one level is Q = 2/255 =
+/// 7.8e-3 in x. The guarantee is stated on that: a sub-batch changes an 8-bit image by at most one level; any |Δx| < Q
+/// guarantees that, and Δx ≤ Q/8 = 9.8e-4 flips a level only for values within Q/8 of a rounding boundary (≤ 1/8
+/// of pixels for values spread over levels). Q/8 is also the bound ONNX Runtime against tract (whole other
+/// kernels, not just other blockings) is held to (tests/ort_backend.rs), and ≥ 25× the largest difference seen
+/// above, so a CPU whose kernels round differently does not fail it.
+/// What it still catches. A real sub-batching bug hands an image another image's input or output: samples differ
+/// by O(1) (two images of the shipped model differ by > 2 somewhere), ≥ 2000× the bound; the `sub-batch …`
+/// mutations of tests/mutants.py fail this test.
+const SUB_BATCH_TOL: f32 = 1.0 / 255.0 / 4.0; // = Q/8 with Q = 2/255 (pixel_scale 0.5)
+
+/// A larger sub-batch is a throughput option documented as "close, not bitwise" (README, Guarantees). n = 6 with
+/// sub-batch 4 runs a full and a partial sub-batch (two compiled plans), at the shipped model's default 9 steps.
 #[test]
 fn larger_sub_batch_is_close_not_bitwise() {
     let dir = shipped_model();
-    let base = SampleOptions { n: 8, seed: Some(7), steps: Some(3), ..Default::default() };
+    let base = SampleOptions { n: 6, seed: Some(7), ..Default::default() };
     let reference = sample_raw(&load(&dir, 2, 1), &base);
     let batched = load(&dir, 2, 4);
     assert_eq!(batched.info().backend.sub_batch, 4);
     let got = sample_raw(&batched, &base);
     let d = reference.iter().zip(&got).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-    assert!(d <= 1e-5, "sub-batch 4 differs from sub-batch 1 by {d:e}");
+    eprintln!("sub-batch 4 against 1: largest difference {d:.2e} in x (bound {SUB_BATCH_TOL:.2e})");
+    assert!(d <= SUB_BATCH_TOL, "sub-batch 4 differs from sub-batch 1 by {d:e}, more than {SUB_BATCH_TOL:e}");
+    // What the user sees: the 8-bit images differ by at most one level (implied by the bound; checked directly).
+    let level = |x: f32| ((x * 0.5 + 0.5).clamp(0.0, 1.0) * 255.0).round() as i32;
+    let worst = reference.iter().zip(&got).map(|(a, b)| (level(*a) - level(*b)).abs()).max().unwrap();
+    assert!(worst <= 1, "sub-batch 4 moves an 8-bit pixel by {worst} levels");
 }
 
 #[test]

@@ -37,6 +37,14 @@ MUTATIONS = {
     "temperature ignored": [("src/model.rs", "batch.draw_x(cfg.temperature as f32);", "batch.draw_x(1.0);")],
     "default steps N instead of int(N·T_m)": [
         ("src/sde.rs", "((self.n as f64 * t_start + 1e-9)", "((self.n as f64 + 1e-9)")],
+    # Sub-batching (run with --tests determinism): every chunk reads the first chunk's inputs, or writes its outputs
+    # one chunk back; both hand an image another image's values, O(1) apart (tests/determinism.rs, SUB_BATCH_TOL).
+    "sub-batch reads the first chunk's inputs": [
+        ("src/backend/tract.rs", "let (a, b) = (start * per_in[k], (start + n) * per_in[k]);",
+         "let (a, b) = (0, n * per_in[k]);")],
+    "sub-batch output written one chunk back": [
+        ("src/backend/tract.rs", "outputs[i][s * per_out[i]..(s + n) * per_out[i]].copy_from_slice(src);",
+         "outputs[i][s.saturating_sub(n) * per_out[i]..(s.saturating_sub(n) + n) * per_out[i]].copy_from_slice(src);")],
 }
 
 
