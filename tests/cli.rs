@@ -182,6 +182,7 @@ fn likelihood_measures_sampled_npy_and_refuses_bad_files() {
     assert_eq!((images.len(), v["n"].as_u64(), v["dequantize"].as_str(), v["start"].as_str(), v["probes"].as_u64()), (4, Some(4), Some("uniform"), Some("flow"), Some(1)));
     let mean = v["mean_bits_per_dim"].as_f64().unwrap();
     let per: Vec<f64> = images.iter().map(|i| i["bits_per_dim"].as_f64().unwrap()).collect();
+    // The mean of 4 f64 figures, printed and parsed back exactly (shortest round-trip): ~4 roundings of 2⁻⁵³·|x|.
     assert!((per.iter().sum::<f64>() / 4.0 - mean).abs() < 1e-12 && mean.is_finite() && v["score_evals"].as_u64().unwrap() > 0, "{v}");
     // Plain output, another batch size, the same seed: the same figures.
     let (ok, text, err) = dinof(&["likelihood", "--bundle", b, "--data", n, "--seed", "1", "--batch-size", "1", "-q"]);
@@ -230,7 +231,8 @@ fn labels_by_name_or_index_and_a_grid_with_one_row_per_class() {
     let (header, images) = read_npy(&npy);
     assert!(header.contains("(6, 1, 4, 4)"), "{header}");
     check_grid(&grid, &images, 6, 4, 4, 3);
-    // Row means: class Low (pixels around 0.3) then High (around 0.7).
+    // Row means: class Low (pixels around 0.3) then High (around 0.7); 48 pixels of sd 0.1 have se 0.014, so the
+    // cut at 0.45/0.55 is 10 se from each class and 10 se from a row of the other class.
     let row_mean = |r: usize| images[r * 48..(r + 1) * 48].iter().sum::<f32>() / 48.0;
     assert!(row_mean(0) < 0.45 && row_mean(1) > 0.55, "rows {} {}", row_mean(0), row_mean(1));
     // Each mistake its own message.

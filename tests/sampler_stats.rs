@@ -232,8 +232,11 @@ fn temperature_scales_the_ode_sample_spread() {
     let hot = sample_raw(&model, &o);
     let (_, v2) = mean_var(&hot);
     let ratio = v2 / v1;
-    // The same seed draws the same z: the ratio is known far better than either variance.
-    assert!((ratio - 4.0).abs() < 0.04, "variance ratio τ=2 vs τ=1 is {ratio}, want 4 ± 0.04");
+    // The same seed draws the same z, and Heun on this linear ODE (and the final Tweedie step) is an affine map of
+    // z, so the ratio is τ² = 4 exactly but for f32 rounding: ≲ 10 roundings of u = 2⁻²⁴ per step over 100 steps
+    // and the flow, ≤ ~6e-5 of each value, at most ~2.4e-4 on a ratio of two variances. ±1e-3 relative (4e-3) keeps
+    // a 4× margin over that worst case on any CPU; Monte-Carlo noise cancels, so no standard error enters.
+    assert!((ratio - 4.0).abs() < 4e-3, "variance ratio τ=2 vs τ=1 is {ratio}, want 4 ± 4e-3");
     let r = check_gauss(&hot, 0.3, 0.4, allowance(SdeKind::Vp, Combo::Ode(Solver::Heun)));
     assert!(r.is_ok(), "τ = 2: {}", r.unwrap_err());
 }
@@ -301,6 +304,8 @@ fn ode_denoise_is_one_tweedie_step() {
         size = size.max((want - x).abs());
     }
     eprintln!("Tweedie step: largest change {size:.3e}, largest deviation from the formula {err:.3e}");
+    // The formula is evaluated in f64 on the f32 sample; the sampler's f32 step rounds at ~u·|x| ≈ 6e-8·|x|, ≤ 1e-3
+    // of a step of ≥ 1e-4. 1% of the step still fails any wrong coefficient (σ² for σ, a missing 1/a: ≥ 10%).
     assert!(size > 1e-4 && err < 0.01 * size, "denoised − formula up to {err:.3e}, for a step of {size:.3e}");
 }
 
