@@ -37,6 +37,9 @@ MUTATIONS = {
     "temperature ignored": [("src/model.rs", "batch.draw_x(cfg.temperature as f32);", "batch.draw_x(1.0);")],
     "default steps N instead of int(N·T_m)": [
         ("src/sde.rs", "((self.n as f64 * t_start + 1e-9)", "((self.n as f64 + 1e-9)")],
+    # issue 24: the per-solver default grid reverted to uniform t (caught by tests/solver_defaults.rs)
+    "default grid uniform t for every solver": [
+        ("src/model.rs", ".unwrap_or(solver.default_schedule())", ".unwrap_or(Schedule::Time)")],
 }
 
 
