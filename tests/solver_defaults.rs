@@ -107,7 +107,7 @@ fn convergence_table() {
                 }
             }
             let (r, _) = measure(&model, &options(Solver::Rk45, None, 1, start, TABLE_N), mu, s);
-            md += &format!("| rk45 | adaptive (rtol 1e-5) | | {:+.2} ({:+.2}) | | | |\n", 100.0 * r.sd, 100.0 * r.mean);
+            md += &format!("| rk45 | adaptive, rtol 1e-5 (any steps; figure in the first column) | | {:+.2} ({:+.2}) | | | |\n", 100.0 * r.sd, 100.0 * r.mean);
         }
     }
     println!("{md}");
@@ -162,8 +162,8 @@ fn every_solver_within_budget_at_20_steps_on_its_default_grid() {
                     "{} {start} {solver} on the {} grid: sd {:+.2} % (± {:.2} % s.e.), mean {:+.2} % of s",
                     kind.name(), cfg.schedule, 100.0 * r.sd, 100.0 * r.se, 100.0 * r.mean
                 );
-                if solver != Solver::Rk45 {
-                    assert_eq!(cfg.schedule, solver.default_schedule(), "{line}");
+                if solver != Solver::Rk45 && cfg.schedule != solver.default_schedule() {
+                    failures.push(format!("not the default grid ({}): {line}", solver.default_schedule()));
                 }
                 let known = known_over_budget(kind, start, solver);
                 eprintln!("{} {line}", if within { "ok  " } else if known { "OVER (known)" } else { "FAIL" });
