@@ -36,7 +36,7 @@ pub struct SampleOptions {
     /// Solver: for method ode any but dpmpp_2m_sde; for method sde, dpmpp_2m_sde replaces predictor/corrector
     /// (the ODE solvers are ignored there). Setting only the solver selects its method.
     pub solver: Option<Solver>,
-    /// Grid of the fixed-step solvers (default: uniform in t).
+    /// Grid of the fixed-step solvers (default: the solver's own, `Solver::default_schedule`).
     pub schedule: Option<Schedule>,
     /// rk45's relative and absolute tolerances (default 1e-5 each, as score_sde).
     pub rtol: Option<f64>,
@@ -311,6 +311,13 @@ impl Model {
         });
         // Set aside, it takes its step count and grid with it (9 steps suit dpmpp_2m_sde, not Euler–Maruyama).
         let set_aside = d.solver.is_some() && bundle_solver.is_none();
+        let solver = o.solver.or(bundle_solver).unwrap_or(Solver::Heun);
+        // The manifest's grid was chosen for the manifest's own solver; any other solver gets the grid it is accurate
+        // with (`Solver::default_schedule`), the caller's always wins. The predictor/corrector sampler steps on
+        // the uniform-t grid, so that is what its config says.
+        let own = !set_aside && d.solver.unwrap_or(Solver::Heun) == solver;
+        let pc = method == Method::Sde && solver.method() != Method::Sde;
+        let schedule = if pc { Schedule::Time } else { o.schedule.or(d.schedule.filter(|_| own)).unwrap_or(solver.default_schedule()) };
         let cfg = SamplerConfig {
             start,
             t_start,
@@ -322,8 +329,8 @@ impl Model {
             snr: o.snr.or(d.snr).unwrap_or(0.16),
             corrector_steps: o.corrector_steps.or(d.corrector_steps).unwrap_or(1),
             langevin_norm: o.langevin_norm.or(d.langevin_norm).unwrap_or(LangevinNorm::PerSample),
-            solver: o.solver.or(bundle_solver).unwrap_or(Solver::Heun),
-            schedule: o.schedule.or(d.schedule.filter(|_| !set_aside)).unwrap_or(Schedule::Time),
+            solver,
+            schedule,
             rtol: o.rtol.or(d.rtol).unwrap_or(1e-5),
             atol: o.atol.or(d.atol).unwrap_or(1e-5),
             churn: o.churn.or(d.churn).unwrap_or(0.0),

@@ -45,6 +45,9 @@ MUTATIONS = {
     "sub-batch output written one chunk back": [
         ("src/backend/tract.rs", "outputs[i][s * per_out[i]..(s + n) * per_out[i]].copy_from_slice(src);",
          "outputs[i][s.saturating_sub(n) * per_out[i]..(s.saturating_sub(n) + n) * per_out[i]].copy_from_slice(src);")],
+    # issue 24: the per-solver default grid reverted to uniform t (caught by tests/solver_defaults.rs)
+    "default grid uniform t for every solver": [
+        ("src/model.rs", ".unwrap_or(solver.default_schedule())", ".unwrap_or(Schedule::Time)")],
 }
 
 

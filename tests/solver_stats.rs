@@ -274,7 +274,7 @@ fn manifest_sampler_defaults_for_the_new_solvers() {
         assert!(cfg.predictor_corrector() && cfg.steps == default_steps && cfg.schedule == Schedule::Time, "{o:?}: {cfg:?}");
     }
     let cfg = model.resolve(&SampleOptions { n: 1, method: Some(Method::Ode), ..Default::default() }).unwrap();
-    assert_eq!((cfg.method, cfg.solver, cfg.schedule, cfg.steps), (Method::Ode, Solver::Heun, Schedule::Time, default_steps));
+    assert_eq!((cfg.method, cfg.solver, cfg.schedule, cfg.steps), (Method::Ode, Solver::Heun, Solver::Heun.default_schedule(), default_steps));
     // Steps given by the caller still count.
     let cfg = model.resolve(&SampleOptions { n: 1, predictor: Some(Predictor::EulerMaruyama), steps: Some(7), ..Default::default() }).unwrap();
     assert_eq!(cfg.steps, 7);
