@@ -37,6 +37,15 @@ MUTATIONS = {
     "temperature ignored": [("src/model.rs", "batch.draw_x(cfg.temperature as f32);", "batch.draw_x(1.0);")],
     "default steps N instead of int(N·T_m)": [
         ("src/sde.rs", "((self.n as f64 * t_start + 1e-9)", "((self.n as f64 + 1e-9)")],
+    # The C ABI's bounds and last-error rule (issue 24): caught by --tests c_abi_bounds (the C suite, test_abi, too).
+    "C ABI: manifest cap not checked before slicing": [
+        ("src/ffi/model.rs", "if manifest_size > super::DINOF_MAX_MANIFEST_BYTES {",
+         "if false && manifest_size > super::DINOF_MAX_MANIFEST_BYTES {")],
+    "C ABI: lengths not checked against isize::MAX": [
+        ("src/ffi/ptr.rs", "Ok(n) if n <= isize::MAX as usize / size => Ok(n),", "Ok(n) => Ok(n),")],
+    "C ABI: dinof_job_free(NULL) returns before the guard": [
+        ("src/ffi/job.rs", "    guard(|| {\n        if job.is_null() {\n            return Ok(());\n        }",
+         "    if job.is_null() {\n        return DINOF_STATUS_OK;\n    }\n    guard(|| {")],
 }
 
 
