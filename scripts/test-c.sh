@@ -38,7 +38,13 @@ fail() {
     printf 'FAIL  %-30s %s\n' "$1" "$2"
     if [ -n "${3:-}" ] && [ -f "$3" ]; then tail -n 25 "$3" | sed 's/^/      | /'; fi
 }
-skip() { skipped=$((skipped + 1)); printf 'SKIP  %-30s %s\n' "$1" "$2"; }
+# Under CI (CI set, not "0"/"false") a skip is a failure: a check that did not run must not look like a pass.
+case "${CI:-}" in "" | 0 | false | FALSE | False) in_ci=0 ;; *) in_ci=1 ;; esac
+skip() {
+    if [ $in_ci = 1 ]; then fail "$1" "skipped under CI=$CI: $2"; return; fi
+    skipped=$((skipped + 1))
+    printf 'SKIP  %-30s %s\n' "$1" "$2"
+}
 
 # run NAME LOG CMD...: runs CMD with its output in LOG; the summary is the test program's own result line.
 run() {

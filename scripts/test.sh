@@ -23,6 +23,9 @@ echo "ORT_DYLIB_PATH=$ORT_DYLIB_PATH"
 step "Rust tests (tract + ort)"
 cargo test --locked --all-targets --features ort 2>&1
 
+step "Rust doctests (--all-targets leaves them out)"
+cargo test --locked --doc --features ort 2>&1
+
 step "ONNX Runtime backend against the oldest tested ONNX Runtime too"
 ORT_DYLIB_PATH="$(bash scripts/fetch-onnxruntime.sh --oldest)" cargo test --locked --features ort --test ort_backend 2>&1
 
@@ -37,11 +40,12 @@ step "C header up to date"
 bash scripts/check-header.sh
 
 step "Python tests"
-bash scripts/test-python.sh
+target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+# The CLI the Rust tests built (Python-vs-Rust agreement in onnx/tests/test_sample.py); test-python.sh alone builds it.
+DINOF_BIN="$target_dir/debug/dinof" bash scripts/test-python.sh
 
 step "Fashion-MNIST class accuracy, quick (scripts/eval-fashion.sh's pipeline at 2 images per class: a smoke test)"
 bash scripts/fetch-data.sh fashion-mnist
-target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 DINOF_BIN="$target_dir/debug/dinof" bash scripts/eval-fashion.sh --quick
 
 step "Speed benchmark, quick (every configuration once, tiny sizes: a smoke test, not a measurement)"

@@ -4,13 +4,15 @@
 //! z ~ N(0, τ²I), maps it through the flow to x(T_m) and runs the reverse SDE (or probability-flow ODE) from T_m
 //! to eps; a bundle without flows is a plain diffusion model sampled from the SDE prior.
 //!
-//! ```no_run
+//! ```
 //! use dinof::{LoadOptions, Model, SampleOptions};
+//! // The shipped MNIST bundle, relative to the repository root (where `cargo test --doc` runs this example).
 //! let model = Model::load("onnx/models/mnist", &LoadOptions::default())?;
 //! let opts = SampleOptions { n: 4, seed: Some(1), ..Default::default() };
 //! let mut pixels = vec![0f32; opts.n * model.image_len()];
 //! let report = model.sample(&opts, &mut pixels, &mut |_| true)?;
 //! println!("seed {} with {} score evaluations per image", report.seed, report.score_evals);
+//! assert!(pixels.iter().all(|p| (0.0..=1.0).contains(p)));
 //! # Ok::<(), dinof::Error>(())
 //! ```
 

@@ -48,6 +48,15 @@ MUTATIONS = {
     # issue 24: the per-solver default grid reverted to uniform t (caught by tests/solver_defaults.rs)
     "default grid uniform t for every solver": [
         ("src/model.rs", ".unwrap_or(solver.default_schedule())", ".unwrap_or(Schedule::Time)")],
+    # The C ABI's bounds and last-error rule (issue 24): caught by --tests c_abi_bounds (the C suite, test_abi, too).
+    "C ABI: manifest cap not checked before slicing": [
+        ("src/ffi/model.rs", "if manifest_size > super::DINOF_MAX_MANIFEST_BYTES {",
+         "if false && manifest_size > super::DINOF_MAX_MANIFEST_BYTES {")],
+    "C ABI: lengths not checked against isize::MAX": [
+        ("src/ffi/ptr.rs", "Ok(n) if n <= isize::MAX as usize / size => Ok(n),", "Ok(n) => Ok(n),")],
+    "C ABI: dinof_job_free(NULL) returns before the guard": [
+        ("src/ffi/job.rs", "    guard(|| {\n        if job.is_null() {\n            return Ok(());\n        }",
+         "    if job.is_null() {\n        return DINOF_STATUS_OK;\n    }\n    guard(|| {")],
 }
 
 

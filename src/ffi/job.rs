@@ -299,10 +299,11 @@ pub unsafe extern "C" fn dinof_job_report(job: *mut dinof_job, out: *mut dinof_s
 /// (return nonzero from the callback to cancel, and free the job after dinof_job_wait). (ABI 2: returns a status.)
 #[no_mangle]
 pub unsafe extern "C" fn dinof_job_free(job: *mut dinof_job) -> dinof_status {
-    if job.is_null() {
-        return DINOF_STATUS_OK;
-    }
+    // Inside the guard, so that freeing NULL clears the last error message as every successful call does.
     guard(|| {
+        if job.is_null() {
+            return Ok(());
+        }
         if JOB_OF_THIS_THREAD.with(|j| j.get()) == Arc::as_ptr(&(*job).shared) as usize {
             return Err(Failure::new(
                 DINOF_STATUS_CALLED_FROM_CALLBACK,

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use super::enums::{sde_raw, to_raw, dinof_sde, dinof_start, DINOF_START_DEFAULT, STARTS};
 use super::layout::{fields, out_size, write_struct, Field, Versioned};
 use super::options::{load_options, dinof_load_options};
-use super::ptr::path_arg;
+use super::ptr::{in_slice, path_arg};
 use super::status::{dinof_status, guard, Failure, FfiResult};
+use crate::error::Error;
 use crate::model::{Model, SampleOptions};
 
 /// Model handles alive (dinof_shutdown refuses to run while any is).
@@ -216,7 +217,9 @@ pub unsafe extern "C" fn dinof_model_load(path: *const c_char, opts: *const dino
 /// Loads a bundle from memory, without touching the filesystem (Android assets inside the APK, an engine's own
 /// asset system): `manifest` holds dinof.json's bytes, `blobs` every file the manifest names, by name. All bytes
 /// are read during the call only. Errors as dinof_model_load; a file the manifest names but `blobs` lacks is
-/// DINOF_STATUS_MISSING_FILE. (ABI 2)
+/// DINOF_STATUS_MISSING_FILE; manifest_size above DINOF_MAX_MANIFEST_BYTES is DINOF_STATUS_MANIFEST_TOO_LARGE and a
+/// count or size no object can have (bytes above the platform's largest, PTRDIFF_MAX) DINOF_STATUS_INVALID_ARGUMENT,
+/// both before any byte is read. (ABI 2)
 #[no_mangle]
 pub unsafe extern "C" fn dinof_model_load_from_memory(
     manifest: *const c_void,
@@ -231,33 +234,23 @@ pub unsafe extern "C" fn dinof_model_load_from_memory(
             return Err(Failure::null("out"));
         }
         out.write(ptr::null_mut());
-        let as_len = |v: u64, what: &str| usize::try_from(v).map_err(|_| Failure::invalid(format!("{what} = {v} does not fit in size_t")));
-        let manifest_size = as_len(manifest_size, "manifest_size")?;
-        let blob_count = as_len(blob_count, "blob_count")?;
         if manifest.is_null() {
             return Err(Failure::null("manifest"));
         }
-        let manifest = std::slice::from_raw_parts(manifest.cast::<u8>(), manifest_size);
-        let blobs: &[dinof_blob] = match (blobs.is_null(), blob_count) {
-            (_, 0) => &[],
-            (true, _) => return Err(Failure::null("blobs")),
-            (false, c) => {
-                super::ptr::check_aligned(blobs, "blobs")?;
-                std::slice::from_raw_parts(blobs, c)
-            }
-        };
+        // The cap before any slice: a size past isize::MAX (UINT64_MAX, 2^63) must not even be sliced.
+        if manifest_size > super::DINOF_MAX_MANIFEST_BYTES {
+            let path = std::path::Path::new("<memory>").join(crate::bundle::MANIFEST_FILE);
+            return Err(Error::ManifestTooLarge { path, size: manifest_size, limit: super::DINOF_MAX_MANIFEST_BYTES }.into());
+        }
+        let manifest = in_slice(manifest.cast::<u8>(), manifest_size, "manifest", "manifest_size")?;
+        let blobs = in_slice(blobs, blob_count, "blobs", "blob_count")?;
         let mut named: Vec<(&str, &[u8])> = Vec::with_capacity(blobs.len());
         for (i, b) in blobs.iter().enumerate() {
             if b.name.is_null() {
                 return Err(Failure::null(&format!("blobs[{i}].name")));
             }
             let name = CStr::from_ptr(b.name).to_str().map_err(|_| Failure::invalid(format!("blobs[{i}].name is not UTF-8")))?;
-            let size = as_len(b.size, "blob size")?;
-            let data: &[u8] = match (b.data.is_null(), size) {
-                (_, 0) => &[],
-                (true, _) => return Err(Failure::null(&format!("blobs[{i}].data"))),
-                (false, s) => std::slice::from_raw_parts(b.data.cast::<u8>(), s),
-            };
+            let data = in_slice(b.data.cast::<u8>(), b.size, &format!("blobs[{i}].data"), &format!("blobs[{i}].size"))?;
             named.push((name, data));
         }
         let opts = load_options(opts)?;

@@ -7,7 +7,7 @@ use std::ffi::c_char;
 
 use super::enums::*;
 use super::layout::{fields, init_struct, read_struct, Field, Versioned};
-use super::ptr::{check_aligned, optional_path};
+use super::ptr::{in_slice, optional_path};
 use super::status::{dinof_status, guard, Failure, FfiResult};
 use crate::backend::{LoadOptions, OrtOptions};
 use crate::model::SampleOptions;
@@ -234,10 +234,10 @@ pub unsafe fn sample_options(p: *const dinof_sample_options) -> FfiResult<Sample
         (false, c) if c != 1 && c != n => {
             return Err(Failure::invalid(format!("{c} labels for {n} images (give one per image, or one for all)")))
         }
-        (false, c) => {
-            check_aligned(o.labels, "dinof_sample_options.labels")?;
-            let mut v = crate::error::try_capacity(c, "the class labels").map_err(Failure::from)?;
-            v.extend_from_slice(std::slice::from_raw_parts(o.labels, c));
+        (false, _) => {
+            let given = in_slice(o.labels, o.label_count, "dinof_sample_options.labels", "dinof_sample_options.label_count")?;
+            let mut v = crate::error::try_capacity(given.len(), "the class labels").map_err(Failure::from)?;
+            v.extend_from_slice(given);
             Some(v)
         }
     };

@@ -47,6 +47,37 @@ pub unsafe fn optional_path(s: *const c_char, name: &str) -> FfiResult<Option<Pa
     path_arg(s, name).map(Some)
 }
 
+/// The rule for every (pointer, length) pair a caller hands in: `len` elements of `T` as a `usize`, refused when
+/// their bytes would exceed isize::MAX. No object is that large, and a slice over more is undefined behaviour (a
+/// debug build aborts on it), so such a length is the caller's mistake, reported before any slice exists.
+pub fn slice_len<T>(len: u64, name: &str) -> FfiResult<usize> {
+    let size = std::mem::size_of::<T>().max(1);
+    match usize::try_from(len) {
+        Ok(n) if n <= isize::MAX as usize / size => Ok(n),
+        _ => Err(Failure::invalid(format!(
+            "{name} = {len}: {len} elements of {size} bytes exceed the largest object this platform can address ({} bytes)",
+            isize::MAX
+        ))),
+    }
+}
+
+/// The caller's input array of `len` elements at `p`, read during the call only. `len` 0 gives an empty slice
+/// whatever `p` is; otherwise `p` must be non-NULL and aligned and `len` pass `slice_len`.
+///
+/// # Safety
+/// `p` must be readable for `len` elements of `T` when it is non-NULL and `len` passes these checks.
+pub unsafe fn in_slice<'a, T>(p: *const T, len: u64, name: &str, len_name: &str) -> FfiResult<&'a [T]> {
+    if len == 0 {
+        return Ok(&[]);
+    }
+    if p.is_null() {
+        return Err(Failure::null(&format!("{name} (with {len_name} = {len})")));
+    }
+    check_aligned(p, name)?;
+    let len = slice_len::<T>(len, len_name)?;
+    Ok(std::slice::from_raw_parts(p, len))
+}
+
 /// The first `needed` elements of the caller's output buffer, after checking it is non-NULL, aligned and
 /// `len` >= `needed`. Only `needed` elements are ever touched, whatever `len` claims.
 ///
@@ -63,9 +94,7 @@ pub unsafe fn out_slice<'a, T>(out: *mut T, len: usize, needed: usize, name: &st
             format!("{name} holds {len} elements, {needed} are needed (n x values per image)"),
         ));
     }
-    if needed > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
-        return Err(Failure::invalid(format!("{name}: {needed} elements exceed the address space")));
-    }
+    let needed = slice_len::<T>(needed as u64, name)?;
     Ok(std::slice::from_raw_parts_mut(out, needed))
 }
 

@@ -213,8 +213,49 @@ static void test_load_from_memory(dinof_model *from_dir) {
     CHECK_FAILS(dinof_model_load_from_memory(manifest, manifest_len, NULL, 3, NULL, &m), DINOF_STATUS_NULL_POINTER);
     CHECK_FAILS(dinof_model_load_from_memory(manifest, manifest_len, blobs, 3, NULL, NULL), DINOF_STATUS_NULL_POINTER);
     CHECK(m == NULL);
+
+    /* Sizes no object can have (issue 24: UINT64_MAX once aborted the process): refused before any byte is read,
+       with the status for the rule they break. The buffers are real and small; nothing past them may be touched. */
+    {
+        const uint64_t huge[] = {UINT64_MAX, (uint64_t)1 << 63, (uint64_t)PTRDIFF_MAX + 1};
+        for (i = 0; i < sizeof huge / sizeof huge[0]; i++) {
+            CHECK_FAILS(dinof_model_load_from_memory(manifest, huge[i], blobs, 3, NULL, &m), DINOF_STATUS_MANIFEST_TOO_LARGE);
+            CHECK_MESSAGE("the limit is 1048576");
+            CHECK_FAILS(dinof_model_load_from_memory(manifest, manifest_len, blobs, huge[i], NULL, &m), DINOF_STATUS_INVALID_ARGUMENT);
+            CHECK_MESSAGE("blob_count");
+            blobs[1].size = huge[i];
+            CHECK_FAILS(dinof_model_load_from_memory(manifest, manifest_len, blobs, 3, NULL, &m), DINOF_STATUS_INVALID_ARGUMENT);
+            CHECK_MESSAGE("blobs[1].size");
+            blobs[1].size = len[1];
+        }
+        CHECK_FAILS(dinof_model_load_from_memory(manifest, DINOF_MAX_MANIFEST_BYTES + 1, blobs, 3, NULL, &m),
+                    DINOF_STATUS_MANIFEST_TOO_LARGE);
+        CHECK(m == NULL);
+    }
     for (i = 0; i < 3; i++) free(data[i]);
     free(manifest);
+}
+
+/* "" after every successful call that returns a status (the header's rule), NULL arguments included; the message
+   of a failure until then. */
+static void test_success_clears_the_message(void) {
+    dinof_model *m = NULL;
+    char buf[64];
+    size_t needed = 0;
+#define FAIL_FIRST() CHECK_FAILS(dinof_model_load(NULL, NULL, &m), DINOF_STATUS_NULL_POINTER)
+    FAIL_FIRST();
+    CHECK_OK(dinof_last_error_copy(buf, sizeof buf, &needed)); /* the one call that leaves it unchanged */
+    CHECK(needed > 1 && strcmp(buf, dinof_last_error_message()) == 0);
+    CHECK_MESSAGE("path is NULL");
+    CHECK_OK(dinof_job_free(NULL));
+    CHECK(dinof_last_error_message()[0] == '\0');
+    FAIL_FIRST();
+    CHECK_OK(dinof_struct_layout(DINOF_STRUCT_BLOB, NULL, NULL, NULL));
+    CHECK(dinof_last_error_message()[0] == '\0');
+    FAIL_FIRST();
+    CHECK_OK(dinof_set_log_callback(NULL, NULL, DINOF_LOG_ERROR));
+    CHECK(dinof_last_error_message()[0] == '\0');
+#undef FAIL_FIRST
 }
 
 typedef struct {
@@ -274,6 +315,7 @@ int main(void) {
     test_layout();
     test_error_copies(m);
     test_load_from_memory(m);
+    test_success_clears_the_message();
     dinof_model_free(m);
     test_log_callback();
     test_shutdown();
