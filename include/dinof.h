@@ -998,7 +998,9 @@ dinof_status DINOF_CALL dinof_model_load(const char *path,
  * Loads a bundle from memory, without touching the filesystem (Android assets inside the APK, an engine's own
  * asset system): `manifest` holds dinof.json's bytes, `blobs` every file the manifest names, by name. All bytes
  * are read during the call only. Errors as dinof_model_load; a file the manifest names but `blobs` lacks is
- * DINOF_STATUS_MISSING_FILE. (ABI 2)
+ * DINOF_STATUS_MISSING_FILE; manifest_size above DINOF_MAX_MANIFEST_BYTES is DINOF_STATUS_MANIFEST_TOO_LARGE and a
+ * count or size no object can have (bytes above the platform's largest, PTRDIFF_MAX) DINOF_STATUS_INVALID_ARGUMENT,
+ * both before any byte is read. (ABI 2)
  */
 DINOF_API
 dinof_status DINOF_CALL dinof_model_load_from_memory(const void *manifest,
