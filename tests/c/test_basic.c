@@ -190,9 +190,10 @@ static void test_settings(dinof_model *m) {
     float heun[32], uniform_t[32];
     memcpy(heun, out, sizeof heun);
     o.solver = DINOF_SOLVER_DPMPP_2M;
+    o.schedule = DINOF_SCHEDULE_TIME; /* a caller's grid always wins over the solver's default */
     CHECK_OK(dinof_sample(m, &o, uniform_t, 32, NULL, NULL, &r));
-    CHECK(r.schedule == DINOF_SCHEDULE_TIME); /* the report's appended fields: the resolved default grid */
-    o.schedule = DINOF_SCHEDULE_LOGSNR;
+    CHECK(r.schedule == DINOF_SCHEDULE_TIME); /* the report's appended fields: the resolved grid */
+    o.schedule = DINOF_SCHEDULE_DEFAULT;      /* dpmpp_2m's own default grid is log-SNR (issue 24) */
     CHECK_OK(dinof_sample(m, &o, out, 32, NULL, NULL, &r));
     CHECK(r.solver == DINOF_SOLVER_DPMPP_2M && r.score_evals == steps + 1 && in_unit_range(out, 32));
     CHECK(r.schedule == DINOF_SCHEDULE_LOGSNR && r.rtol == 1e-5 && r.atol == 1e-5 && r.churn == 0.0);
