@@ -313,12 +313,9 @@ impl Model {
         let set_aside = d.solver.is_some() && bundle_solver.is_none();
         let solver = o.solver.or(bundle_solver).unwrap_or(Solver::Heun);
         // The manifest's grid was chosen for the manifest's own solver; any other solver gets the grid it is accurate
-        // with (`Solver::default_schedule`), the caller's always wins. The predictor/corrector sampler steps on
-        // the uniform-t grid, so that is what its config says.
+        // with (`Solver::default_schedule`), the caller's always wins.
         let own = !set_aside && d.solver.unwrap_or(Solver::Heun) == solver;
-        let pc = method == Method::Sde && solver.method() != Method::Sde;
-        let schedule = if pc { Schedule::Time } else { o.schedule.or(d.schedule.filter(|_| own)).unwrap_or(solver.default_schedule()) };
-        let cfg = SamplerConfig {
+        let mut cfg = SamplerConfig {
             start,
             t_start,
             temperature: o.temperature.or(d.temperature).unwrap_or(1.0),
@@ -330,7 +327,7 @@ impl Model {
             corrector_steps: o.corrector_steps.or(d.corrector_steps).unwrap_or(1),
             langevin_norm: o.langevin_norm.or(d.langevin_norm).unwrap_or(LangevinNorm::PerSample),
             solver,
-            schedule,
+            schedule: o.schedule.or(d.schedule.filter(|_| own)).unwrap_or(solver.default_schedule()),
             rtol: o.rtol.or(d.rtol).unwrap_or(1e-5),
             atol: o.atol.or(d.atol).unwrap_or(1e-5),
             churn: o.churn.or(d.churn).unwrap_or(0.0),
@@ -338,6 +335,10 @@ impl Model {
             denoise: o.denoise.or(d.denoise).unwrap_or(true),
             guidance: o.guidance.or(d.guidance).unwrap_or(0.0),
         };
+        // The predictor/corrector sampler steps on the uniform-t grid, so that is what its config says.
+        if cfg.predictor_corrector() {
+            cfg.schedule = Schedule::Time;
+        }
         self.check_solver(o, &cfg)?;
         if !(cfg.guidance >= 0.0 && cfg.guidance.is_finite()) {
             return Err(Error::invalid(format!("guidance must be ≥ 0, got {}", cfg.guidance)));
