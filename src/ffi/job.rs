@@ -154,6 +154,10 @@ pub unsafe extern "C" fn dinof_job_start(
                 if let Err(f) = &outcome {
                     log(Level::Debug, &format!("job ended: {}", f.message));
                 }
+                // Release the model before announcing the end: once dinof_job_wait returns, the job no longer holds
+                // it, so freeing the job (or the model) frees the networks there and then.
+                drop(prepared);
+                drop(model);
                 shared.finish(outcome);
             })
             .map_err(|e| Failure::new(DINOF_STATUS_INTERNAL, format!("cannot start the job thread: {e}")))?;
@@ -314,7 +318,10 @@ pub unsafe extern "C" fn dinof_job_free(job: *mut dinof_job) -> dinof_status {
         job.shared.cancel.store(true, Ordering::Relaxed);
         *job.shared.detached.lock().unwrap_or_else(|e| e.into_inner()) = true;
         if let Some(t) = job.thread.take() {
-            if t.is_finished() {
+            // An ended job's thread has only its return left to do: join it, so nothing of the job outlives this
+            // call (a caller that frees a finished job and exits must not see its thread still alive).
+            let ended = job.shared.lock().outcome.is_some();
+            if ended || t.is_finished() {
                 // The thread catches its own panics, so join only fails if the runtime is broken; nothing to report.
                 let _ = t.join();
             } else {
