@@ -218,7 +218,7 @@ def train_flows(cfg: FlowPriorConfig, sde, out: str | Path, quiet: bool = False)
             step += 1
             if step % cfg.eval_every == 0:
                 v = bpd(ema, vx, vy)
-                rec = {"t_m": t_m, "step": step, "train_bpd": float(nll), "val_bpd": v, "gauss_val_bpd": gauss,
+                rec = {"t_m": t_m, "step": step, "train_bpd": nll.item(), "val_bpd": v, "gauss_val_bpd": gauss,
                        "elapsed": round(time.time() - t0, 1)}
                 hist.append({"step": step, "val_bpd": v})
                 log.write(json.dumps(rec) + "\n")
