@@ -133,6 +133,18 @@ def main(argv=None) -> int:
     c.add_argument("--cli-args", default=None, help="extra `dinof sample` options, e.g. '--guidance 1'")
     c.add_argument("--json", default=None)
 
+    j = sub.add_parser("judge", help="issue 19: FD and KID on three independent feature extractors, several seeds, "
+                       "bootstrap intervals, and the verdict of every pair (a claim must hold everywhere)")
+    j.add_argument("--dataset", default="mnist")
+    j.add_argument("--bundle", default=None, help="bundle sampled by the Rust CLI for --runs")
+    j.add_argument("--runs", nargs="*", default=[], help="NAME='extra dinof sample args' ...")
+    j.add_argument("--samples", nargs="*", default=[], help="NAME:SEED=FILE.npy ... (pixels in [0,1])")
+    j.add_argument("--seeds", default="0,1,2")
+    j.add_argument("--n", type=int, default=1000)
+    j.add_argument("--bootstrap", type=int, default=50)
+    j.add_argument("--dinof-bin", default=None)
+    j.add_argument("--out", required=True)
+
     fp = sub.add_parser("flow-prior", help="issue 19: whitened, identity-initialised flows that start at the "
                         "Gaussian level (train / export / held-out bits/dim table)")
     fp.add_argument("action", choices=["train", "export", "table"])
@@ -182,6 +194,9 @@ def main(argv=None) -> int:
     elif a.cmd == "sweep":
         from .sweep import main_sweep
         return main_sweep(a)
+    elif a.cmd == "judge":
+        from .judge import main_judge
+        return main_judge(a)
     elif a.cmd == "flow-prior":
         return _flow_prior(a)
     elif a.cmd == "eval":
