@@ -147,7 +147,7 @@ def main(argv=None) -> int:
 
     fp = sub.add_parser("flow-prior", help="issue 19: whitened, identity-initialised flows that start at the "
                         "Gaussian level (train / export / held-out bits/dim table)")
-    fp.add_argument("action", choices=["train", "export", "table"])
+    fp.add_argument("action", choices=["train", "export", "table", "gaussians-as-flows"])
     fp.add_argument("--run", help="run directory (train: written; export: read)")
     fp.add_argument("--score-from", help="bundle whose score (and SDE, sampler defaults) is used unchanged")
     fp.add_argument("--out", help="export: bundle directory; table: JSON path")
@@ -224,6 +224,11 @@ def _flow_prior(a) -> int:
             raise SystemExit("flow-prior export needs --run, --score-from and --out")
         man = fpm.export_flow_prior(a.run, a.score_from, a.out, gaussians_only=a.gaussians_only)
         print(json.dumps(man["provenance"]["flow_prior"], indent=1))
+    elif a.action == "gaussians-as-flows":
+        if not (a.score_from and a.out):
+            raise SystemExit("flow-prior gaussians-as-flows needs --score-from BUNDLE_WITH_GAUSSIANS and --out")
+        man = fpm.gaussians_as_flows(a.score_from, a.out)
+        print(json.dumps(man["flows"], indent=1))
     else:
         bundles = dict(b.split("=", 1) for b in a.bundles)
         if not bundles:

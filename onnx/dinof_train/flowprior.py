@@ -314,6 +314,31 @@ def export_flow_prior(run: str | Path, score_from: str | Path, out: str | Path, 
     return man
 
 
+def gaussians_as_flows(src: str | Path, out: str | Path) -> dict:
+    """A copy of bundle `src` whose `flows` are its Gaussian starts (same files, same contract) and without
+    `gaussians`: the Gaussian start for a runtime that predates `--start gaussian`, under the identical sampler."""
+    import shutil
+
+    from .export import sha256, write_manifest
+
+    src, out = Path(src), Path(out)
+    man = json.loads((src / "dinof.json").read_text())
+    out.mkdir(parents=True, exist_ok=True)
+    for p in out.glob("*.onnx"):
+        p.unlink()
+    man["flows"] = man.pop("gaussians")
+    files = [man["score"]["file"]] + [e[k] for e in man["flows"] for k in ("file", "density_file") if k in e]
+    for f in files:
+        shutil.copyfile(src / f, out / f)
+    man["name"] = man["name"] + "-gaussian-as-flow"
+    man["description"] = f"{src.name}'s Gaussian starts listed as flows (measurement copy): " + man["description"]
+    if man["sampler"].get("start") == "gaussian":
+        man["sampler"]["start"] = "flow"
+    man["checksums"] = {f: sha256(out / f) for f in files}
+    write_manifest(man, out)
+    return man
+
+
 @dataclass
 class _CfgLike:  # the fields export_flows / copy_score read from a training Config
     channels: int

@@ -190,3 +190,12 @@ def test_flow_graphs_match_torch_and_table_agrees(exported, toy4):
         x = fp.noisy(sde, x0[sp["test"]], row["t_m"], 3, seed=7 * 1000 + int(round(row["t_m"] * 1000)))
         y = labels[sp["test"]].repeat_interleave(3) if classes else None
         assert abs(row["models"]["new:flow"]["bpd"] - fp.bpd(flows[row["t_m"]], x, y)) <= TOL_BPD
+
+
+def test_gaussians_as_flows_copy(exported, tmp_path):
+    _, _, _, out, man = exported
+    m = fp.gaussians_as_flows(out, tmp_path / "g")
+    assert "gaussians" not in m and m["flows"] == man["gaussians"]
+    for e in m["flows"]:
+        assert (tmp_path / "g" / e["file"]).read_bytes() == (out / e["file"]).read_bytes()
+    assert (tmp_path / "g" / "score.onnx").read_bytes() == (out / "score.onnx").read_bytes()
