@@ -199,7 +199,11 @@ def train_flows(cfg: FlowPriorConfig, sde, out: str | Path, quiet: bool = False)
         a, s = marginal_coeffs(sde, t_m)
         t0, step, bad = time.time(), 0, 0
         D = train_x[0].numel()
-        while step < cfg.max_steps and bad < cfg.patience and not (cfg.time_budget and time.time() - t0 > cfg.time_budget):
+        def stop():
+            return step >= cfg.max_steps or bad >= cfg.patience or bool(cfg.time_budget and
+                                                                         time.time() - t0 > cfg.time_budget)
+
+        while not stop():
             idx = torch.randint(0, len(train_x), (cfg.batch,), generator=g)
             x = a * train_x[idx] + s * torch.randn(train_x[idx].shape, generator=g)
             y = train_y[idx] if cfg.classes else None
@@ -216,7 +220,7 @@ def train_flows(cfg: FlowPriorConfig, sde, out: str | Path, quiet: bool = False)
                 for e, p in zip(ema.parameters(), flow.parameters()):
                     e.mul_(dec).add_(p.detach(), alpha=1 - dec)
             step += 1
-            if step % cfg.eval_every == 0:
+            if step % cfg.eval_every == 0 or stop():  # the last steps before a stop are evaluated too
                 v = bpd(ema, vx, vy)
                 rec = {"t_m": t_m, "step": step, "train_bpd": nll.item(), "val_bpd": v, "gauss_val_bpd": gauss,
                        "elapsed": round(time.time() - t0, 1)}
