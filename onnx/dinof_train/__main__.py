@@ -137,7 +137,8 @@ def main(argv=None) -> int:
                        "bootstrap intervals, and the verdict of every pair (a claim must hold everywhere)")
     j.add_argument("--dataset", default="mnist")
     j.add_argument("--bundle", default=None, help="bundle sampled by the Rust CLI for --runs")
-    j.add_argument("--runs", nargs="*", default=[], help="NAME='extra dinof sample args' ...")
+    j.add_argument("--runs", nargs="*", default=[], help="NAME[@BUNDLE]='extra dinof sample args' ... (samples "
+                   "cached in --out; an existing file is reused)")
     j.add_argument("--samples", nargs="*", default=[], help="NAME:SEED=FILE.npy ... (pixels in [0,1])")
     j.add_argument("--seeds", default="0,1,2")
     j.add_argument("--n", type=int, default=1000)

@@ -271,7 +271,7 @@ def verdict_line(v: dict) -> str:
 
 
 def main_judge(a) -> int:
-    """`judge --bundle B --runs NAME='dinof sample args' ... --seeds 0,1,2 --n 1000 --out DIR` (or --samples
+    """`judge --bundle B --runs NAME[@BUNDLE]='dinof sample args' ... --seeds 0,1,2 --n 1000 --out DIR` (or --samples
     NAME:SEED=FILE.npy ...): scores every run on every extractor, writes DIR/judge.json and DIR/judge.md with the
     verdict of every pair."""
     from .quality import sample_with_cli
@@ -287,10 +287,14 @@ def main_judge(a) -> int:
         files.setdefault(name, {})[int(seed)] = Path(path)
     for spec in a.runs or []:
         name, args = spec.split("=", 1)
+        name, _, bundle = name.partition("@")  # NAME@BUNDLE=ARGS: this run samples another bundle
+        bundle = bundle or a.bundle
+        if not bundle:
+            raise SystemExit(f"run {name!r}: give --bundle or NAME@BUNDLE=ARGS")
         for s in seeds:
             f = out / f"{name}-seed{s}-n{a.n}.npy"
             if not f.exists():
-                sample_with_cli(a.bundle, a.n, f, a.dinof_bin, s, shlex.split(args), quiet=True)
+                sample_with_cli(bundle, a.n, f, a.dinof_bin, s, shlex.split(args), quiet=True)
             files.setdefault(name, {})[s] = f
     results = {name: {s: judge.score(np.load(f), bootstrap=a.bootstrap, seed=s) for s, f in sorted(per.items())}
                for name, per in files.items()}
