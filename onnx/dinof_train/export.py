@@ -188,7 +188,10 @@ def export_score(cfg, sde, score, out: Path, report, ops_used, files, seed: int 
     files.insert(0, path.name)
 
 
-def export_flows(cfg, flows, t_ms, out: Path, density: bool, report, ops_used, files, seed: int = 0) -> list:
+def export_flows(cfg, flows, t_ms, out: Path, density: bool, report, ops_used, files, seed: int = 0,
+                 prefix: str = "flow") -> list:
+    """Generative (+ density) graphs of flows, or of anything with the flows' interface (GaussianPrior: prefix
+    "gaussian", the Gaussian starts): {prefix}_t{T_m}.onnx and {prefix}_density_t{T_m}.onnx."""
     C, H, W = cfg.channels, cfg.resolution, cfg.resolution
     D = C * H * W
     cond = cfg.classes > 0
@@ -204,7 +207,7 @@ def export_flows(cfg, flows, t_ms, out: Path, density: bool, report, ops_used, f
         def z_inputs(b, g):
             return (torch.randn(b, D, generator=g),) + ((y_of(b, g),) if cond else ())
 
-        path = out / f"flow_t{_fmt_t(t_m)}.onnx"
+        path = out / f"{prefix}_t{_fmt_t(t_m)}.onnx"
         _export(fg, z_inputs(2, torch.Generator().manual_seed(123)), names_in, ["x"], path)
         ops_used[path.name] = check_graph(path)
         report[path.name] = parity(fg, path, z_inputs, names_in, ["x"], seed=seed)
@@ -222,7 +225,7 @@ def export_flows(cfg, flows, t_ms, out: Path, density: bool, report, ops_used, f
                     x = flow.generate(z, y)
                 return (x,) + ((y,) if cond else ())
 
-            dpath = out / f"flow_density_t{_fmt_t(t_m)}.onnx"
+            dpath = out / f"{prefix}_density_t{_fmt_t(t_m)}.onnx"
             _export(dg, x_inputs(2, torch.Generator().manual_seed(123)), names_in_d, ["z", "logdet"], dpath)
             ops_used[dpath.name] = check_graph(dpath)
             report[dpath.name] = parity(dg, dpath, x_inputs, names_in_d, ["z", "logdet"], seed=seed)
