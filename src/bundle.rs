@@ -463,16 +463,16 @@ impl Manifest {
         // sampler.t_m picks among the default start's networks (the flows unless that start is the Gaussian one).
         let start = self.default_start();
         let (array, specs) = if start == Start::Gaussian { ("gaussians", &self.gaussians) } else { ("flows", &self.flows) };
-        if let Some(t) = d.t_m {
-            if !specs.iter().any(|f| (f.t_m - t).abs() < 1e-6) {
-                return Err(format!("sampler.t_m = {t} names no entry of {array} (available: {:?})", specs.iter().map(|f| f.t_m).collect::<Vec<_>>()));
-            }
-        }
         match d.start {
             Some(Start::Flow) if self.flows.is_empty() => return Err("sampler.start is 'flow' but the bundle has no flow".into()),
             Some(Start::Gaussian) if self.gaussians.is_empty() => return Err("sampler.start is 'gaussian' but the bundle has no gaussians".into()),
             Some(Start::Prior) if t_max < 1.0 => return Err("sampler.start is 'prior' but score.t_max < 1".into()),
             _ => {}
+        }
+        if let Some(t) = d.t_m {
+            if !specs.iter().any(|f| (f.t_m - t).abs() < 1e-6) {
+                return Err(format!("sampler.t_m = {t} names no entry of {array} (available: {:?})", specs.iter().map(|f| f.t_m).collect::<Vec<_>>()));
+            }
         }
         if self.flows.is_empty() && self.gaussians.is_empty() && t_max < 1.0 {
             return Err("a bundle without flows or gaussians needs score.t_max = 1 (prior start)".into());
