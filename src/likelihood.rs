@@ -1,11 +1,13 @@
 //! Log-likelihood (bits/dim) of given images: the probability-flow ODE dx/dt = f(x, t) = f(t)·x − ½g(t)²·s(x, t)
-//! carries x(eps) = the image to x(T) (T = T_m of a flow, or 1), and the instantaneous change of variables gives
+//! carries x(eps) = the image to x(T) (T = T_m of a flow or Gaussian start, or 1), and the instantaneous change of
+//! variables gives
 //!
 //!   log p_eps(x(eps)) = log p_T(x(T)) + ∫_eps^T div f(x(t), t) dt,
 //!
-//! with log p_T from the flow's density graph (`flow_density_*.onnx`: N(0, I) on z plus log|det ∂z/∂x|) or the SDE's
-//! Gaussian prior N(0, σ_prior² I) (the sampler's prior: σ_max for VE, 1 for VP/sub-VP). The state (x, ℓ) with
-//! dℓ/dt = div f is integrated by the adaptive Dormand–Prince RK45 of the sampler (`sampler::rk45::integrate`,
+//! with log p_T from the flow's density graph (`flow_density_*.onnx`: N(0, I) on z plus log|det ∂z/∂x|), the fitted
+//! Gaussian's (`gaussian_density_*.onnx`, the same contract) for the Gaussian start, or the SDE's Gaussian prior
+//! N(0, σ_prior² I) (the sampler's prior: σ_max for VE, 1 for VP/sub-VP). The state (x, ℓ) with dℓ/dt = div f is
+//! integrated by the adaptive Dormand–Prince RK45 of the sampler (`sampler::rk45::integrate`,
 //! score_sde's rtol = atol = 1e-5), per image.
 //!
 //! div f = f(t)·D − ½g(t)²·div s, and div s is Hutchinson–Skilling's estimate with Rademacher probes v (fixed per
@@ -77,7 +79,8 @@ pub struct LikelihoodOptions {
     pub seed: Option<u64>,
     /// Global index of the first image: image k uses the random stream (seed, first_index + k).
     pub first_index: u64,
-    /// `flow`: integrate to T_m and use the flow's density; `prior`: to t = 1 and the SDE's prior.
+    /// `flow` / `gaussian`: integrate to T_m and use the flow's / the fitted Gaussian's density graph; `prior`: to
+    /// t = 1 and the SDE's prior.
     pub start: Option<Start>,
     pub t_m: Option<f64>,
     pub dequantize: Dequantize,
@@ -183,13 +186,15 @@ impl Model {
         let plan = self.plan(o)?;
         let labels = self.labels(&SampleOptions { n, first_index: o.first_index, labels: o.labels.clone(), ..Default::default() })?;
         let end = match plan.start {
-            Start::Flow => {
-                let flow = self.flow(plan.t_end)?;
+            Start::Flow | Start::Gaussian => {
+                let flow = self.start_net(plan.start, plan.t_end)?;
                 let Some((name, bytes)) = &flow.density else {
+                    let graph = if plan.start == Start::Gaussian { "gaussian_density_*.onnx" } else { "flow_density_*.onnx" };
                     return Err(Error::invalid(format!(
-                        "the flow at T_m = {} has no density graph (flow_density_*.onnx) in this bundle; use start 'prior'", flow.t_m)));
+                        "the {} at T_m = {} has no density graph ({graph}) in this bundle; use start 'prior'", plan.start, flow.t_m)));
                 };
-                let spec = density_spec(self, flow.t_m, flow.conditional);
+                let mut spec = density_spec(self, flow.t_m, flow.conditional);
+                spec.role = format!("{}_density(t_m={})", plan.start, flow.t_m);
                 let net = load_network(&*self.backend, &self.bundle.file(name), bytes, &spec)?;
                 End::Flow { net, conditional: flow.conditional }
             }

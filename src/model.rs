@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::backend::{self, Backend, BackendInfo, DType, Input, LoadOptions, NetSpec, Network};
 use crate::bundle::{Bundle, Source};
-use crate::error::{try_capacity, try_filled, Error, LabelError, Result};
+use crate::error::{try_capacity, try_filled, Error, LabelError, Result, StartError};
 use crate::rng::{self, SampleRng};
 use crate::sampler::{self, Batch, Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Schedule, ScoreFn, Solver, Start};
 use crate::sde::{Sde, SdeKind};
@@ -23,9 +23,9 @@ pub struct SampleOptions {
     /// job can be split into calls (or machines) that together give exactly the images of one call.
     pub first_index: u64,
     pub start: Option<Start>,
-    /// Which flow (its T_m) for the flow start.
+    /// Which flow (flow start) or Gaussian (Gaussian start), by its T_m.
     pub t_m: Option<f64>,
-    /// z ~ N(0, τ²I) for the flow start.
+    /// z ~ N(0, τ²I) for the flow and Gaussian starts.
     pub temperature: Option<f64>,
     pub method: Option<Method>,
     pub predictor: Option<Predictor>,
@@ -143,7 +143,7 @@ pub struct SampleReport {
     /// is done, so this is the mean over chunks of the evaluations each image's slot received). With guidance each
     /// step's score costs two evaluations (conditional and null label), and both are counted.
     pub score_evals: usize,
-    /// Flow evaluations per image (1 for the flow start, else 0).
+    /// Evaluations of the start's network per image (1 for the flow and Gaussian starts, else 0).
     pub flow_evals: usize,
     /// Backend calls made (each covers a whole lockstep batch).
     pub network_calls: usize,
@@ -167,6 +167,8 @@ pub struct ModelInfo {
     pub sde: SdeKind,
     /// T_m of each flow, ascending.
     pub t_ms: Vec<f64>,
+    /// T_m of each Gaussian start (manifest `gaussians`), ascending.
+    pub gaussian_t_ms: Vec<f64>,
     pub has_prior_start: bool,
     pub backend: BackendInfo,
 }
@@ -184,6 +186,8 @@ pub struct Model {
     pub(crate) backend: Box<dyn Backend>,
     pub(crate) score: Box<dyn Network>,
     pub(crate) flows: Vec<Flow>,
+    /// The Gaussian starts: flows in every respect the runtime sees (same contract), from `gaussians`.
+    pub(crate) gaussians: Vec<Flow>,
 }
 
 impl std::fmt::Debug for Model {
@@ -233,18 +237,24 @@ impl Model {
         let backend = backend::create(opts)?;
         let load = |file: &str, spec: &NetSpec| load_network(&*backend, &bundle.file(file), &src.read(file)?, spec);
         let score = load(&bundle.manifest.score.file, &score_spec(&bundle))?;
-        let mut flows = Vec::new();
-        for f in &bundle.manifest.flows {
-            let net = load(&f.file, &flow_spec(&bundle, f.t_m, f.conditional))?;
-            let density = match &f.density_file {
-                Some(d) => Some((d.clone(), src.read(d)?.into_owned())),
-                None => None,
-            };
-            flows.push(Flow { t_m: f.t_m, conditional: f.conditional, net, density });
-        }
-        flows.sort_by(|a, b| a.t_m.total_cmp(&b.t_m));
+        let load_starts = |start: Start| -> Result<Vec<Flow>> {
+            let mut nets = Vec::new();
+            for f in bundle.manifest.start_specs(start) {
+                let mut spec = flow_spec(&bundle, f.t_m, f.conditional);
+                spec.role = format!("{start}(t_m={})", f.t_m);
+                let net = load(&f.file, &spec)?;
+                let density = match &f.density_file {
+                    Some(d) => Some((d.clone(), src.read(d)?.into_owned())),
+                    None => None,
+                };
+                nets.push(Flow { t_m: f.t_m, conditional: f.conditional, net, density });
+            }
+            nets.sort_by(|a, b| a.t_m.total_cmp(&b.t_m));
+            Ok(nets)
+        };
+        let (flows, gaussians) = (load_starts(Start::Flow)?, load_starts(Start::Gaussian)?);
         crate::log::log(crate::log::Level::Info, &format!("loaded bundle '{}' from {} on {}", bundle.manifest.name, bundle.dir.display(), backend.info().name));
-        Ok(Model { bundle, backend, score, flows })
+        Ok(Model { bundle, backend, score, flows, gaussians })
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -267,6 +277,7 @@ impl Model {
             guidance: m.score.null_label.is_some(),
             sde: m.sde.kind,
             t_ms: self.flows.iter().map(|f| f.t_m).collect(),
+            gaussian_t_ms: self.gaussians.iter().map(|f| f.t_m).collect(),
             has_prior_start: m.score.t_max >= 1.0,
             backend: self.backend.info(),
         }
@@ -282,14 +293,19 @@ impl Model {
         let m = &self.bundle.manifest;
         let d = &m.sampler;
         let sde = &self.bundle.sde;
-        let start = o.start.or(d.start).unwrap_or(if self.flows.is_empty() { Start::Prior } else { Start::Flow });
+        let start = o.start.unwrap_or_else(|| m.default_start());
         let t_start = match start {
-            Start::Flow => {
-                let Some(last) = self.flows.last() else {
-                    return Err(Error::invalid("start 'flow' needs a bundle with a flow; this one has none (use start 'prior')"));
+            Start::Flow | Start::Gaussian => {
+                let nets = self.start_nets(start);
+                let Some(last) = nets.last() else {
+                    let others = Start::ALL.iter().copied().filter(|&s| s != start && self.start_possible(s)).collect();
+                    return Err(StartError::Absent { start, others }.into());
                 };
-                let t = o.t_m.or(d.t_m).unwrap_or(last.t_m);
-                self.flow(t)?.t_m
+                // The bundle's T_m belongs to its default start: it applies when this start has a network there,
+                // else this start's largest T_m (the one closest to the prior).
+                let bundle_t = d.t_m.filter(|&t| nets.iter().any(|f| (f.t_m - t).abs() < 1e-6));
+                let t = o.t_m.or(bundle_t).unwrap_or(last.t_m);
+                self.start_net(start, t)?.t_m
             }
             Start::Prior => {
                 if m.score.t_max < 1.0 {
@@ -401,9 +417,27 @@ impl Model {
         Ok(())
     }
 
-    pub(crate) fn flow(&self, t_m: f64) -> Result<&Flow> {
-        self.flows.iter().find(|f| (f.t_m - t_m).abs() < 1e-6).ok_or_else(|| {
-            Error::invalid(format!("no flow for T_m = {t_m}; this bundle has T_m in {:?}", self.flows.iter().map(|f| f.t_m).collect::<Vec<_>>()))
+    /// The networks of a start at T_m (flows or Gaussians), ascending in T_m; empty for the prior.
+    pub(crate) fn start_nets(&self, start: Start) -> &[Flow] {
+        match start {
+            Start::Flow => &self.flows,
+            Start::Gaussian => &self.gaussians,
+            Start::Prior => &[],
+        }
+    }
+
+    fn start_possible(&self, start: Start) -> bool {
+        match start {
+            Start::Prior => self.bundle.manifest.score.t_max >= 1.0,
+            s => !self.start_nets(s).is_empty(),
+        }
+    }
+
+    /// The flow or Gaussian of `start` at `t_m` (to 1e-6), or the error naming the T_m values there are.
+    pub(crate) fn start_net(&self, start: Start, t_m: f64) -> Result<&Flow> {
+        let nets = self.start_nets(start);
+        nets.iter().find(|f| (f.t_m - t_m).abs() < 1e-6).ok_or_else(|| {
+            StartError::NoTm { start, t_m, available: nets.iter().map(|f| f.t_m).collect() }.into()
         })
     }
 
@@ -463,7 +497,9 @@ impl Model {
         }
         let labels = self.labels(o)?;
         let flow = match cfg.start {
-            Start::Flow => Some(self.flows.iter().position(|f| (f.t_m - cfg.t_start).abs() < 1e-6).ok_or_else(|| Error::Internal("resolved flow vanished".into()))?),
+            Start::Flow | Start::Gaussian => Some(
+                self.start_nets(cfg.start).iter().position(|f| (f.t_m - cfg.t_start).abs() < 1e-6).ok_or_else(|| Error::Internal("resolved flow vanished".into()))?,
+            ),
             Start::Prior => None,
         };
         let chunk = (if o.batch_size == 0 { o.n.min(256) } else { o.batch_size.min(o.n) }).max(1);
@@ -560,7 +596,7 @@ impl Model {
             let y = labels.as_ref().map(|l| &l[done..done + b]);
             let at = |phase: Phase, step: usize, steps: usize| Progress { phase, step, steps, done, total: n, batch: b };
             if let Some(f) = *flow {
-                let flow = &self.flows[f];
+                let flow = &self.start_nets(cfg.start)[f];
                 if !observe(&at(Phase::Flow, 0, 1)) {
                     return Err(Error::Cancelled);
                 }
@@ -598,7 +634,7 @@ impl Model {
         Ok(SampleReport {
             seed,
             score_evals: if n == 0 { per_score * sampler::score_evals(cfg).unwrap_or(0) } else { evals_times_images.div_ceil(n) },
-            flow_evals: usize::from(cfg.start == Start::Flow),
+            flow_evals: usize::from(cfg.start.from_t_m()),
             network_calls: eval.calls,
             seconds: started.elapsed().as_secs_f64(),
             network_seconds: eval.net_time.as_secs_f64(),

@@ -33,7 +33,7 @@ MUTATIONS = {
         ("src/sampler/mod.rs", "    if cfg.denoise {\n        let t = grid[cfg.steps];",
          "    if false && cfg.denoise {\n        let t = grid[cfg.steps];")],
     "flow start → prior noise at T_m": [
-        ("src/model.rs", "if let Some(flow) = flow {", "if let Some(flow) = flow.filter(|_| false) {")],
+        ("src/model.rs", "if let Some(f) = *flow {", "if let Some(f) = flow.filter(|_| false) {")],
     "temperature ignored": [("src/model.rs", "batch.draw_x(cfg.temperature as f32);", "batch.draw_x(1.0);")],
     "default steps N instead of int(N·T_m)": [
         ("src/sde.rs", "((self.n as f64 * t_start + 1e-9)", "((self.n as f64 + 1e-9)")],
@@ -57,6 +57,21 @@ MUTATIONS = {
     "C ABI: dinof_job_free(NULL) returns before the guard": [
         ("src/ffi/job.rs", "    guard(|| {\n        if job.is_null() {\n            return Ok(());\n        }",
          "    if job.is_null() {\n        return DINOF_STATUS_OK;\n    }\n    guard(|| {")],
+    # The Gaussian start (issue 19): run with --tests gaussian_start.
+    "Gaussian start → the flows": [("src/model.rs", "Start::Gaussian => &self.gaussians,", "Start::Gaussian => &self.flows,")],
+    "Gaussian start → the other T_m's Gaussian": [
+        ("src/model.rs", "self.start_nets(cfg.start).iter().position(|f| (f.t_m - cfg.t_start).abs() < 1e-6)",
+         "self.start_nets(cfg.start).iter().position(|f| (f.t_m - cfg.t_start).abs() > 1e-6)")],
+    "Gaussian likelihood → the prior's density": [
+        ("src/likelihood.rs", "            Start::Flow | Start::Gaussian => {\n                let flow = self.start_net(",
+         "            Start::Flow => {\n                let flow = self.start_net("),
+        ("src/likelihood.rs", "            Start::Prior => End::Prior {", "            Start::Prior | Start::Gaussian => End::Prior {")],
+    "bundle's sampler.t_m forced on every start": [
+        ("src/model.rs", "let bundle_t = d.t_m.filter(|&t| nets.iter().any(|f| (f.t_m - t).abs() < 1e-6));", "let bundle_t = d.t_m;")],
+    "default start: Gaussian before flow": [
+        ("src/bundle.rs", "self.sampler.start.unwrap_or(if !self.flows.is_empty() {",
+         "self.sampler.start.unwrap_or(if !self.gaussians.is_empty() { Start::Gaussian } else if !self.flows.is_empty() {")],
+    "gaussians not validated": [("src/bundle.rs", "for start in [Start::Flow, Start::Gaussian] {", "for start in [Start::Flow] {")],
 }
 
 

@@ -34,7 +34,7 @@ enum Cmd {
     /// Measure network cost per image at several sub-batch sizes, and the sampling loop's own overhead.
     Bench(BenchArgs),
     /// Bits/dim of images (a float32 .npy, N×C×H×W or N×H×W, pixels in [0, 1]) by the probability-flow ODE plus the
-    /// flow's (or the prior's) density.
+    /// start's density (flow, Gaussian or prior).
     Likelihood(LikelihoodArgs),
 }
 
@@ -117,10 +117,11 @@ struct SampleArgs {
     /// Reverse steps (default int(N·t_start)).
     #[arg(long)]
     steps: Option<usize>,
-    /// flow (DiNof) or prior (plain diffusion).
+    /// flow (DiNof), gaussian (the fitted Gaussian of x(T_m) in the flow's place: what the flow adds) or prior
+    /// (plain diffusion).
     #[arg(long)]
     start: Option<Start>,
-    /// T_m of the flow to start from.
+    /// T_m of the flow (or Gaussian) to start from.
     #[arg(long = "t-m")]
     t_m: Option<f64>,
     #[arg(long)]
@@ -215,10 +216,11 @@ struct LikelihoodArgs {
     /// Seed of the dequantisation noise and the probes (default: random, printed).
     #[arg(long)]
     seed: Option<u64>,
-    /// flow (ODE to T_m plus the flow's density) or prior (ODE to t = 1 plus the SDE's Gaussian prior).
+    /// flow (ODE to T_m plus the flow's density), gaussian (ODE to T_m plus the fitted Gaussian's density) or prior
+    /// (ODE to t = 1 plus the SDE's Gaussian prior).
     #[arg(long)]
     start: Option<Start>,
-    /// T_m of the flow.
+    /// T_m of the flow (or Gaussian).
     #[arg(long = "t-m")]
     t_m: Option<f64>,
     /// RK45 relative tolerance (default 1e-5).
@@ -409,9 +411,11 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
         println!("guidance    supported (null label {null})");
     }
     println!("score       {} (t_max {})", m.score.file, m.score.t_max);
-    for f in &m.flows {
-        println!("flow        {} (T_m {}{}{})", f.file, f.t_m, if f.conditional { ", conditional" } else { "" },
-            f.density_file.as_ref().map(|d| format!(", density {d}")).unwrap_or_default());
+    for (label, specs) in [("flow    ", &m.flows), ("gaussian", &m.gaussians)] {
+        for f in specs {
+            println!("{label}    {} (T_m {}{}{})", f.file, f.t_m, if f.conditional { ", conditional" } else { "" },
+                f.density_file.as_ref().map(|d| format!(", density {d}")).unwrap_or_default());
+        }
     }
     println!("sampler     {}", serde_json::to_string(&m.sampler)?);
     if !m.provenance.is_empty() {
@@ -423,8 +427,8 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
         if b.fell_back { " (fell back)" } else { "" }, if load.backend == BackendKind::Auto { " (auto)" } else { "" },
         b.threads, b.sub_batch);
     let mut files = vec![m.score.file.clone()];
-    files.extend(m.flows.iter().map(|f| f.file.clone()));
-    files.extend(m.flows.iter().filter_map(|f| f.density_file.clone()));
+    files.extend(m.flows.iter().chain(&m.gaussians).map(|f| f.file.clone()));
+    files.extend(m.flows.iter().chain(&m.gaussians).filter_map(|f| f.density_file.clone()));
     for f in files {
         let summary = dinof::backend::describe_onnx(&bundle.file(&f))?;
         println!("network     {f}: {summary}");
@@ -440,6 +444,7 @@ fn check(dir: &Path, load: &LoadArgs) -> CliResult {
     let mut opts = SampleOptions { n: 1, seed: Some(0), steps: Some(1), labels: labels.clone(), ..Default::default() };
     let mut out = vec![0f32; model.image_len()];
     let starts: Vec<(Start, Option<f64>)> = info.t_ms.iter().map(|&t| (Start::Flow, Some(t)))
+        .chain(info.gaussian_t_ms.iter().map(|&t| (Start::Gaussian, Some(t))))
         .chain(info.has_prior_start.then_some((Start::Prior, None))).collect();
     for (start, t_m) in starts {
         opts.start = Some(start);
@@ -535,7 +540,7 @@ fn likelihood(a: LikelihoodArgs) -> CliResult {
         println!("image {k:>5}: {:.4} bits/dim ({} ODE evaluations)", im.bits_per_dim, im.ode_evals);
     }
     let start = match r.start {
-        Start::Flow => format!("flow start, T_m {}", r.t_end),
+        Start::Flow | Start::Gaussian => format!("{} start, T_m {}", r.start, r.t_end),
         Start::Prior => "prior start, t = 1".to_string(),
     };
     println!(

@@ -39,6 +39,10 @@ pub const DINOF_START_DEFAULT: dinof_start = 0;
 pub const DINOF_START_FLOW: dinof_start = 1;
 /// x(1) from the SDE prior, then reverse steps from 1 (plain diffusion).
 pub const DINOF_START_PRIOR: dinof_start = 2;
+/// z ~ N(0, temperature^2 I) through the fitted Gaussian of x(T_m) (the bundle's `gaussians`, see
+/// dinof_model_info.gaussian_t_m) in the flow's place, then reverse steps from T_m: the baseline that shows what the
+/// flow adds. (ABI 2, appended)
+pub const DINOF_START_GAUSSIAN: dinof_start = 3;
 
 /// Reverse-time SDE (predictor/corrector) or probability-flow ODE (DINOF_METHOD_*).
 pub type dinof_method = i32;
@@ -138,7 +142,8 @@ pub(crate) const PROVIDERS: &[(i32, ExecutionProvider)] = &[
     (DINOF_EXECUTION_PROVIDER_CUDA, ExecutionProvider::Cuda),
     (DINOF_EXECUTION_PROVIDER_TENSORRT, ExecutionProvider::TensorRt),
 ];
-pub(crate) const STARTS: &[(i32, Start)] = &[(DINOF_START_FLOW, Start::Flow), (DINOF_START_PRIOR, Start::Prior)];
+pub(crate) const STARTS: &[(i32, Start)] =
+    &[(DINOF_START_FLOW, Start::Flow), (DINOF_START_PRIOR, Start::Prior), (DINOF_START_GAUSSIAN, Start::Gaussian)];
 pub(crate) const METHODS: &[(i32, Method)] = &[(DINOF_METHOD_SDE, Method::Sde), (DINOF_METHOD_ODE, Method::Ode)];
 pub(crate) const PREDICTORS: &[(i32, Predictor)] = &[
     (DINOF_PREDICTOR_REVERSE_DIFFUSION, Predictor::ReverseDiffusion),
@@ -206,9 +211,10 @@ mod tests {
     fn raw_values_are_validated() {
         assert_eq!(from_raw(0, "start", STARTS).unwrap(), None);
         assert_eq!(from_raw(2, "start", STARTS).unwrap(), Some(Start::Prior));
-        let e = from_raw(3, "dinof_sample_options.start", STARTS).unwrap_err();
+        assert_eq!(from_raw(3, "start", STARTS).unwrap(), Some(Start::Gaussian));
+        let e = from_raw(4, "dinof_sample_options.start", STARTS).unwrap_err();
         assert_eq!(e.status, DINOF_STATUS_BAD_ENUM_VALUE);
-        assert!(e.message.contains("dinof_sample_options.start = 3"), "{}", e.message);
+        assert!(e.message.contains("dinof_sample_options.start = 4"), "{}", e.message);
         assert_eq!(from_raw(-1, "p", PREDICTORS).unwrap_err().status, DINOF_STATUS_BAD_ENUM_VALUE);
         assert_eq!(from_raw(2, "denoise", DENOISE).unwrap(), Some(false));
     }

@@ -86,6 +86,23 @@ int main() {
     }
     CHECK(caught);
 
+    // The Gaussian start (issue 19): the bundle's Gaussian T_m values, with_start, and a missing T_m's error.
+    CHECK(info.gaussian_t_m.empty() && !info.has_gaussian_start);
+    {
+        dinof::Model aniso(fixture("gauss-vp-aniso"));
+        dinof::ModelInfo gi = aniso.info();
+        CHECK(gi.gaussian_t_m == std::vector<double>({0.4, 0.6}) && gi.has_gaussian_start && gi.t_m.empty());
+        CHECK(gi.default_start == DINOF_START_GAUSSIAN && gi.default_t_start == 0.6);
+        dinof::SampleOptions g(2);
+        g.with_seed(3).with_start(DINOF_START_GAUSSIAN, 0.4);
+        g.steps = steps;
+        dinof_sample_report gr{};
+        gr.struct_size = sizeof gr;
+        CHECK(aniso.sample(g, {}, &gr).size() == 2 * 16 && gr.start == DINOF_START_GAUSSIAN && gr.t_start == 0.4 && gr.flow_evals == 1);
+        CHECK_THROWS(aniso.sample(g.with_start(DINOF_START_GAUSSIAN, 0.5)), DINOF_STATUS_INVALID_ARGUMENT);
+        CHECK_THROWS(model.sample(dinof::SampleOptions(1).with_start(DINOF_START_GAUSSIAN)), DINOF_STATUS_INVALID_ARGUMENT);
+    }
+
     // Errors carry their status.
     CHECK_THROWS(dinof::Model(fixture("bad-version")), DINOF_STATUS_UNSUPPORTED_VERSION);
     CHECK_THROWS(dinof::Model("/nonexistent"), DINOF_STATUS_MISSING_FILE);
