@@ -148,7 +148,9 @@ def main(argv=None) -> int:
 
     fp = sub.add_parser("flow-prior", help="issue 19: whitened, identity-initialised flows that start at the "
                         "Gaussian level (train / export / held-out bits/dim table)")
-    fp.add_argument("action", choices=["train", "export", "table", "gaussians-as-flows"])
+    fp.add_argument("action", choices=["train", "export", "table", "gaussians-as-flows", "add-gaussians"])
+    fp.add_argument("--bundle", help="add-gaussians: bundle to add a Gaussian start per flow T_m to (in place; "
+                    "--fp-dataset names its training data)")
     fp.add_argument("--run", help="run directory (train: written; export: read)")
     fp.add_argument("--score-from", help="bundle whose score (and SDE, sampler defaults) is used unchanged")
     fp.add_argument("--out", help="export: bundle directory; table: JSON path")
@@ -225,6 +227,11 @@ def _flow_prior(a) -> int:
             raise SystemExit("flow-prior export needs --run, --score-from and --out")
         man = fpm.export_flow_prior(a.run, a.score_from, a.out, gaussians_only=a.gaussians_only)
         print(json.dumps(man["provenance"]["flow_prior"], indent=1))
+    elif a.action == "add-gaussians":
+        if not (a.bundle and a.fp_dataset):
+            raise SystemExit("flow-prior add-gaussians needs --bundle and --fp-dataset")
+        man = fpm.add_gaussians(a.bundle, a.fp_dataset)
+        print(json.dumps({k: v for k, v in man["provenance"]["gaussians"].items() if k != "export_parity"}, indent=1))
     elif a.action == "gaussians-as-flows":
         if not (a.score_from and a.out):
             raise SystemExit("flow-prior gaussians-as-flows needs --score-from BUNDLE_WITH_GAUSSIANS and --out")

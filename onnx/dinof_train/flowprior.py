@@ -7,13 +7,16 @@ base spends its budget learning that covariance; here the covariance is exact an
 - `moments`: mean(s) and covariance Σ̂0 of the clean training images in SDE space (float64 eigendecomposition; for a
   class-conditional model the per-class means and the pooled within-class covariance);
 - `gaussian_at`: the fitted Gaussian N(a·μ̂0[y], a²Σ̂0 + s²I) at T_m as a `GaussianPrior` (the Gaussian start's
-  graphs, and the whitening of the flow);
+  graphs, and the whitening of the flow), in its low-rank form: exact on the top-k principal directions, isotropic
+  on the rest, k the smallest whose expected cost is <= LOWRANK_LOSS_BPD (models/glow.py), so graphs hold D×k
+  matrices instead of D×D (784×784 float32 is 2.5 MB per matrix, a 48 MB MNIST bundle);
 - `train_flows`: per T_m a `WhitenedGlow` (whitening + identity-initialised Glow: before training it IS the
   Gaussian), maximum likelihood on fresh x(T_m) of the training images, early stopping on the NLL of a fixed
   validation set (images never trained on): the kept weights are the best evaluated, and the first evaluation is
   the untrained model, so the result is never worse than the Gaussian on validation data;
 - `export_flow_prior`: a bundle with the score graph of an existing bundle byte for byte, the new flows and a
   Gaussian start per T_m (manifest array `gaussians`, docs/bundle-format.md);
+- `add_gaussians`: a Gaussian start per flow T_m added to an existing bundle in place (every other file untouched);
 - `heldout_table`: bits/dim of every flow and Gaussian of bundles on ≥ 10,000 held-out x(T_m) (test images never
   used for fitting or early stopping, several noise draws each) against the closed-form Gaussian and the bound.
 
@@ -33,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .models.glow import GaussianPrior, Glow, WhitenedGlow
+from .models.glow import LOWRANK_LOSS_BPD, GaussianPrior, Glow, WhitenedGlow, lowrank_eigenvalues, lowrank_loss_bpd
 
 SPLIT_SEED = 19
 LOG2 = math.log(2.0)
@@ -84,9 +87,25 @@ def moments(x0: torch.Tensor, labels: torch.Tensor | None = None, classes: int =
     return Moments(mean, eig[order].clamp(min=0.0), vec[:, order], tuple(x0.shape[1:]), len(x))
 
 
-def gaussian_at(mom: Moments, sde, t_m: float, symmetric: bool = False) -> GaussianPrior:
+def gaussian_at(mom: Moments, sde, t_m: float, rank: int | None = None) -> GaussianPrior:
+    """The fitted Gaussian at T_m in its low-rank form (rank None: the smallest within LOWRANK_LOSS_BPD)."""
     a, s = marginal_coeffs(sde, t_m)
-    return GaussianPrior.fit(mom.mean, mom.eig, mom.vec, a, s, mom.shape, symmetric=symmetric)
+    return GaussianPrior.fit(mom.mean, mom.eig, mom.vec, a, s, mom.shape, rank=rank)
+
+
+def covariance_at(mom: Moments, sde, t_m: float, rank: int | None = None) -> torch.Tensor:
+    """float64 covariance of x(T_m): a²Σ̂0 + s²I (rank None), or what the rank-`rank` form represents."""
+    a, s = marginal_coeffs(sde, t_m)
+    c = a * a * mom.eig + s * s
+    if rank is not None:
+        c = lowrank_eigenvalues(c, rank)
+    return (mom.vec * c) @ mom.vec.T
+
+
+def lowrank_cost_bpd(mom: Moments, sde, t_m: float, rank: int) -> float:
+    """Expected bits/dim the rank-`rank` form costs against the full-rank Gaussian (closed form, glow.py)."""
+    a, s = marginal_coeffs(sde, t_m)
+    return lowrank_loss_bpd(a * a * mom.eig + s * s, rank)
 
 
 def room_bpd(mom: Moments, sde, t_m: float) -> float:
@@ -158,7 +177,7 @@ def build_flow(cfg: FlowPriorConfig, mom: Moments, sde, t_m: float) -> WhitenedG
     c, h, _ = mom.shape
     glow = Glow(channels=c, resolution=h, levels=cfg.levels, steps=cfg.steps, hidden=cfg.hidden,
                 classes=cfg.classes, identity_init=True)
-    return WhitenedGlow(gaussian_at(mom, sde, t_m, symmetric=True), glow)
+    return WhitenedGlow(gaussian_at(mom, sde, t_m), glow)
 
 
 def load_data(cfg: FlowPriorConfig, sde):
@@ -268,7 +287,62 @@ def export_gaussians(cfg_like, mom: Moments, sde, t_ms, out: Path, report, ops_u
 
     priors = [gaussian_at(mom, sde, t) for t in t_ms]
     entries = export_flows(cfg_like, priors, t_ms, out, True, report, ops_used, files, seed, prefix="gaussian")
-    return entries
+    return entries, gaussians_provenance(mom, sde, t_ms, priors)
+
+
+def gaussians_provenance(mom: Moments, sde, t_ms, priors) -> dict:
+    """What the manifest records of the Gaussian starts: the fit and, per T_m, the rank and its expected cost."""
+    return {"moments_n": mom.n, "split_seed": SPLIT_SEED, "max_lowrank_loss_bpd": LOWRANK_LOSS_BPD,
+            "t_m": {f"{t:g}": {"rank": p.rank, "lowrank_loss_bpd": lowrank_cost_bpd(mom, sde, t, p.rank)}
+                    for t, p in zip(t_ms, priors)}}
+
+
+def add_gaussians(bundle: str | Path, dataset: str, val: int = 1000, test: int = 2000) -> dict:
+    """Adds a Gaussian start per flow T_m (same `conditional`) to an existing bundle in place: new gaussian*.onnx
+    files, the manifest's `gaussians`, checksums and provenance; every other file and manifest field is unchanged
+    (the score graph byte for byte). The moments come from the train split of `splits` (val and test held out, as
+    for flow-prior train), so `heldout_table` measures them on images they never saw."""
+    import onnx
+    import onnxruntime
+
+    from .export import export_flows, sha256, write_manifest
+    from .sample import Bundle
+
+    bundle = Path(bundle)
+    b = Bundle(bundle)
+    man = json.loads((bundle / "dinof.json").read_text())
+    classes = int(man.get("classes", 0))
+    cfg = FlowPriorConfig(dataset=dataset, classes=classes, val_images=val, test_images=test)
+    data, labels = load_data(cfg, b.sde)
+    sp = splits(len(data), val, test)
+    mom = moments(data[sp["train"]], labels[sp["train"]], classes)
+    if tuple(mom.shape) != (man["image"]["channels"], man["image"]["height"], man["image"]["width"]):
+        raise ValueError(f"{dataset} images {mom.shape} != the bundle's {man['image']}")
+    if any(bool(f.get("conditional")) != (classes > 0) for f in man["flows"]):
+        raise ValueError("a flow's `conditional` differs from the bundle's classes: not handled")
+    for e in man.get("gaussians", []):
+        for k in ("file", "density_file"):
+            if k in e:
+                (bundle / e[k]).unlink(missing_ok=True)
+    t_ms = [float(f["t_m"]) for f in man["flows"]]
+    report, ops, files = {}, {}, []
+    cfg_like = _CfgLike(channels=mom.shape[0], resolution=mom.shape[1], classes=classes)
+    entries, prov = export_gaussians(cfg_like, mom, b.sde, t_ms, bundle, report, ops, files)
+    out = {}
+    for k, v in man.items():  # `gaussians` right after `flows`, the rest in its order
+        if k != "gaussians":
+            out[k] = v
+        if k == "flows":
+            out["gaussians"] = entries
+    prov.update(dataset=dataset, generator="python -m dinof_train flow-prior add-gaussians", export_parity=report,
+                onnx_ops=ops, versions={"torch": torch.__version__, "onnx": onnx.__version__,
+                                        "onnxruntime": onnxruntime.__version__})
+    out.setdefault("provenance", {})["gaussians"] = prov
+    old = {f for e in man.get("gaussians", []) for f in (e["file"], e.get("density_file")) if f}
+    out["checksums"] = {**{f: h for f, h in man.get("checksums", {}).items() if f not in old},
+                        **{f: sha256(bundle / f) for f in files}}
+    write_manifest(out, bundle)
+    return out
 
 
 def export_flow_prior(run: str | Path, score_from: str | Path, out: str | Path, name: str | None = None,
@@ -293,7 +367,7 @@ def export_flow_prior(run: str | Path, score_from: str | Path, out: str | Path, 
     report, ops, files = {}, {}, ["score.onnx"]
     flow_entries = [] if gaussians_only else export_flows(cfg_like, [flows[t] for t in t_ms], t_ms, out, True,
                                                           report, ops, files)
-    gauss_entries = export_gaussians(cfg_like, mom, sde, t_ms, out, report, ops, files)
+    gauss_entries, gauss_prov = export_gaussians(cfg_like, mom, sde, t_ms, out, report, ops, files)
     sampler = dict(src["sampler"])
     if gaussians_only:
         sampler.update(start="gaussian")
@@ -301,7 +375,7 @@ def export_flow_prior(run: str | Path, score_from: str | Path, out: str | Path, 
     if "labels" in src:
         man["labels"] = src["labels"]
     man.update(name=name or f"{src['name']}-flowprior", description=(
-        f"{src['name']}'s score network (unchanged) with whitened Glow priors (exact covariance a²Σ0 + s²I, then "
+        f"{src['name']}'s score network (unchanged) with whitened Glow priors (covariance a²Σ0 + s²I, low-rank, then "
         f"{cfgf.levels} levels x {cfgf.steps} steps, hidden {cfgf.hidden}, identity-initialised, early-stopped on "
         f"held-out NLL) and Gaussian starts at T_m = {', '.join(f'{t:g}' for t in t_ms)}"),
         score=src["score"], flows=flow_entries, gaussians=gauss_entries, sampler=sampler)
@@ -311,6 +385,7 @@ def export_flow_prior(run: str | Path, score_from: str | Path, out: str | Path, 
                        "flows": {k: {kk: v[kk] for kk in ("best_step", "val_bpd", "gauss_val_bpd", "steps", "seconds")}
                                  for k, v in st["flows"].items()},
                        "room_bpd": {f"{t:g}": room_bpd(mom, sde, t) for t in t_ms}},
+        "gaussians": gauss_prov,
         "export_parity": report, "export_tolerance_abs": TOLERANCE, "onnx_ops": ops, "opset": OPSET,
         "versions": {"torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}}
     man["checksums"] = {f: sha256(out / f) for f in files}

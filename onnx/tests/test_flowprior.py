@@ -55,10 +55,15 @@ def test_untrained_flow_is_the_fitted_gaussian(toy4, classes, t_m):
     xt = fp.noisy(sde, x0[150:], t_m, 4, seed=3)  # held-out images, fresh noise
     yt = y0[150:].repeat_interleave(4) if classes else None
     a, s = fp.marginal_coeffs(sde, t_m)
-    cov = a * a * mom.cov + s * s * torch.eye(16, dtype=torch.float64)
+    # the Gaussian the whitening represents: a²Σ0 + s²I in its low-rank form (test_lowrank_* check that form)
+    cov = fp.covariance_at(mom, sde, t_m, flow.whitening.rank)
     closed = fp.gaussian_nll_bpd(xt, a * mom.mean, cov, yt)
     assert abs(fp.bpd(flow, xt, yt) - closed) <= TOL_BPD
     assert abs(fp.bpd(fp.gaussian_at(mom, sde, t_m), xt, yt) - closed) <= TOL_BPD
+    # at full rank the same flow is the full-rank Gaussian
+    full = fp.WhitenedGlow(fp.gaussian_at(mom, sde, t_m, rank=16), flow.glow).eval()
+    closed_full = fp.gaussian_nll_bpd(xt, a * mom.mean, fp.covariance_at(mom, sde, t_m), yt)
+    assert abs(fp.bpd(full, xt, yt) - closed_full) <= TOL_BPD
     # the guard can fail: the official scale sigmoid(raw + 2) is 0.881 at zero, not the identity
     for m in flow.modules():
         if isinstance(m, Coupling):
@@ -76,6 +81,50 @@ def test_room_is_the_entropy_gap():
     cov = a * a * mom.cov + s * s * torch.eye(16, dtype=torch.float64)
     want = (0.5 * torch.linalg.slogdet(cov)[1] - 16 * math.log(s)) / (16 * math.log(2))
     assert abs(fp.room_bpd(mom, sde, 0.3) - float(want)) < 1e-12
+
+
+def _spectrum(d=16, decades=3.0):
+    """A moments object with eigenvalues spread over `decades` and a random orthogonal basis."""
+    g = torch.Generator().manual_seed(5)
+    q, _ = torch.linalg.qr(torch.randn(d, d, generator=g, dtype=torch.float64))
+    eig = 4.0 * 10.0 ** (-decades * torch.arange(d, dtype=torch.float64) / (d - 1))
+    return fp.Moments(torch.zeros(1, d, dtype=torch.float64), eig, q, (1, 4, 4), 1000)
+
+
+@pytest.mark.parametrize("t_m", [0.2, 0.6])
+def test_lowrank_cost_is_the_kl_and_rank_is_the_smallest_under_it(t_m):
+    """lowrank_loss_bpd = KL(N(0, C) || N(0, C_k)) / (D ln 2), against slogdet and trace in float64, for every k;
+    lowrank_rank is the smallest k under the bound (so dropping one more direction goes over it)."""
+    sde = make_sde("vp")
+    mom = _spectrum()
+    full = fp.covariance_at(mom, sde, t_m)
+    for k in range(17):
+        ck = fp.covariance_at(mom, sde, t_m, k)
+        kl = 0.5 * (torch.trace(torch.linalg.solve(ck, full)) - 16 + torch.linalg.slogdet(ck)[1]
+                    - torch.linalg.slogdet(full)[1])
+        # float64 arithmetic on O(1)-conditioned 16x16 matrices: 1e-12 is 10^4 ulps of the O(1) terms
+        assert abs(fp.lowrank_cost_bpd(mom, sde, t_m, k) - float(kl) / (16 * math.log(2))) < 1e-12
+    k = fp.gaussian_at(mom, sde, t_m).rank
+    assert fp.lowrank_cost_bpd(mom, sde, t_m, k) <= fp.LOWRANK_LOSS_BPD
+    assert k == 0 or fp.lowrank_cost_bpd(mom, sde, t_m, k - 1) > fp.LOWRANK_LOSS_BPD
+    assert fp.lowrank_cost_bpd(mom, sde, t_m, 16) == 0.0
+
+
+@pytest.mark.parametrize("rank", [0, 3, 16])
+def test_lowrank_graph_is_its_covariance(rank):
+    """GaussianPrior's maps in float32: A·Aᵀ = C_k (read back from generate on the unit vectors), density ∘ generate
+    = identity, logdet = −½ log det C_k. Float32 entries of O(1) with 16-term sums: 1e-5 is ~100 ulps."""
+    sde = make_sde("vp")
+    mom = _spectrum()
+    g = fp.gaussian_at(mom, sde, 0.3, rank=rank)
+    ck = fp.covariance_at(mom, sde, 0.3, rank).numpy()
+    with torch.no_grad():
+        ell = g.generate(torch.eye(16)).reshape(16, 16).double().numpy().T
+        assert np.allclose(ell @ ell.T, ck, atol=1e-5)
+        z = torch.randn(5, 16, generator=torch.Generator().manual_seed(1))
+        zb, logdet = g.density(g.generate(z))
+    assert torch.allclose(zb, z, atol=1e-5)
+    assert np.allclose(logdet.numpy(), -0.5 * np.linalg.slogdet(ck)[1], atol=1e-5 * 16)
 
 
 def _train(toy4, run, classes, max_steps=60):
@@ -155,7 +204,8 @@ def test_gaussian_graphs_are_plain_and_exact(exported):
             assert {n.op_type for n in model.graph.node} <= GAUSS_OPS
             assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
         a, s = fp.marginal_coeffs(sde, g["t_m"])
-        cov = (a * a * mom.cov + s * s * torch.eye(16, dtype=torch.float64)).numpy()
+        rank = man["provenance"]["gaussians"]["t_m"][f"{g['t_m']:g}"]["rank"]
+        cov = fp.covariance_at(mom, sde, g["t_m"], rank).numpy()
         sess = ort.InferenceSession(str(out / g["file"]), providers=["CPUExecutionProvider"])
         # read the affine map back: x(0) = the mean (of class y), x(e_j) - x(0) = column j of L
         for k in range(max(classes, 1)):
@@ -180,15 +230,18 @@ def test_flow_graphs_match_torch_and_table_agrees(exported, toy4):
     assert all(f in parity for e in man["flows"] + man["gaussians"] for f in (e["file"], e["density_file"]))
     cfg, sde, mom, flows, _ = fp.load_flows(d)
     t = fp.heldout_table({"new": str(out)}, dataset=str(toy4), val=40, test=40, draws=3)
+    x0, labels = fp.load_data(cfg, sde)
+    sp = fp.splits(len(x0), 40, 40)
     for row in t["rows"]:
-        # the Gaussian start's density graph IS the closed form (fitted on the same train split)
-        assert abs(row["models"]["new:gaussian"]["bpd"] - row["gauss_bpd"]) <= TOL_BPD
-        assert row["room_bpd"] > 0 and row["bound_bpd"] < row["gauss_bpd"]
-        # the flow's exported density graph agrees with the torch model on the same points
-        x0, labels = fp.load_data(cfg, sde)
-        sp = fp.splits(len(x0), 40, 40)
         x = fp.noisy(sde, x0[sp["test"]], row["t_m"], 3, seed=7 * 1000 + int(round(row["t_m"] * 1000)))
         y = labels[sp["test"]].repeat_interleave(3) if classes else None
+        # the Gaussian start's density graph IS the closed form of its covariance (fitted on the same train split)
+        a, _ = fp.marginal_coeffs(sde, row["t_m"])
+        rank = man["provenance"]["gaussians"]["t_m"][f"{row['t_m']:g}"]["rank"]
+        closed = fp.gaussian_nll_bpd(x, a * mom.mean, fp.covariance_at(mom, sde, row["t_m"], rank), y)
+        assert abs(row["models"]["new:gaussian"]["bpd"] - closed) <= TOL_BPD
+        assert row["room_bpd"] > 0 and row["bound_bpd"] < row["gauss_bpd"]
+        # the flow's exported density graph agrees with the torch model on the same points
         assert abs(row["models"]["new:flow"]["bpd"] - fp.bpd(flows[row["t_m"]], x, y)) <= TOL_BPD
 
 

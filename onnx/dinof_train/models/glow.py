@@ -257,42 +257,87 @@ class Glow(nn.Module):
             return [torch.inverse(s.invconv.weight().double()).float() for blk in self.blocks for s in blk]
 
 
+# Largest expected cost of the low-rank form (below), bits/dim against the full-rank Gaussian: the rank is the
+# smallest that stays under it. 1e-4 is 10x under the "negligible" 1e-3 of issue 19 and 30x under the smallest room a
+# flow has at a shipped T_m (MNIST 0.6: 0.0048), so the Gaussian start is the Gaussian level for every comparison.
+LOWRANK_LOSS_BPD = 1e-4
+
+
+def lowrank_loss_bpd(c: torch.Tensor, k: int) -> float:
+    """Expected NLL cost (bits/dim, on data from N(m, C)) of replacing C's eigenvalues `c` (descending) past the
+    first k by their mean s̄²: KL(N(m, C) || N(m, C_k)) / (D ln 2) = ½·Σ_{i≥k} (ln s̄² − ln c_i) / (D ln 2)
+    (the trace term Σ c_i / s̄² equals D − k exactly because s̄² is their mean). Jensen: ≥ 0, 0 iff the tail is flat."""
+    c = c.double()
+    tail = c[k:]
+    if tail.numel() == 0:
+        return 0.0
+    return float(0.5 * (torch.log(tail.mean()) - torch.log(tail)).sum() / (c.numel() * math.log(2.0)))
+
+
+def lowrank_rank(c: torch.Tensor, max_loss_bpd: float = LOWRANK_LOSS_BPD) -> int:
+    """The smallest k with lowrank_loss_bpd(c, k) <= max_loss_bpd (the loss falls as k grows: each kept direction
+    removes its own term and flattens the rest)."""
+    return next(k for k in range(c.numel() + 1) if lowrank_loss_bpd(c, k) <= max_loss_bpd)
+
+
+def lowrank_eigenvalues(c: torch.Tensor, k: int) -> torch.Tensor:
+    """The covariance the low-rank form represents, in the same eigenbasis: c_0..c_{k-1}, then their tail mean."""
+    c = c.double().clone()
+    if k < c.numel():
+        c[k:] = c[k:].mean()
+    return c
+
+
 class GaussianPrior(nn.Module):
-    """x = reshape(z·Lᵀ + m[y]) with L·Lᵀ = cov: an affine bijection between N(0, I) and N(m[y], cov).
+    """x = reshape(m[y] + A·z), A = U·diag(√c_k)·Uᵀ + s̄·(I − U·Uᵀ): an affine bijection between N(0, I) and
+    N(m[y], C_k), C_k = A² = U·diag(c_k)·Uᵀ + s̄²·(I − U·Uᵀ), the covariance C = a²Σ0 + s²I kept on its top-k
+    principal directions U [D, k] (eigenvalues c_k) and isotropic on the rest (s̄² = the mean of C's other
+    eigenvalues, which minimises KL(N(m, C) || ·) among isotropic tails). A is C_k's symmetric square root, so z stays
+    an image (what a convolutional Glow after the whitening needs). Stored as U, Uᵀ and two k-vectors instead of
+    D×D matrices, so bundles stay small:
 
-    Buffers (float32; built in float64): `mean` [K, D] (K = classes, or 1), `l` = L and `l_inv` = L⁻¹ [D, D], and
-    the constant log|det ∂z/∂x| = −log|det L|. In ONNX this is MatMul + Add (+ Gather on y): no Shape ops."""
+        x = m + ((z·U)·(√c_k − s̄))·Uᵀ + s̄·z            (MatMul, Mul, MatMul, Mul, Add)
+        z = ((h·U)·(1/√c_k − 1/s̄))·Uᵀ + h/s̄,  h = x − m,  log|det ∂z/∂x| = −½·Σ ln c_k − (D − k)·ln s̄ (a constant)
 
-    def __init__(self, mean: torch.Tensor, l: torch.Tensor, shape: tuple):
+    With k = D (U square) the tail is empty and A = U·diag(√c)·Uᵀ: the exact Gaussian. Buffers float32 (built in
+    float64); in ONNX: MatMul, Mul, Add (+ Gather on y), no Shape ops."""
+
+    def __init__(self, mean: torch.Tensor, u: torch.Tensor, c_k: torch.Tensor, s_bar: float, shape: tuple):
         super().__init__()
-        mean, l = mean.double().reshape(-1, l.shape[0]), l.double()
-        self.shape, self.dim, self.classes = tuple(shape), l.shape[0], mean.shape[0] if mean.shape[0] > 1 else 0
+        u, c_k = u.double(), c_k.double()
+        d, k = u.shape
+        mean = mean.double().reshape(-1, d)
+        self.shape, self.dim, self.rank, self.classes = tuple(shape), d, k, mean.shape[0] if mean.shape[0] > 1 else 0
+        self.s_bar = float(s_bar) if k < d else 1.0  # with an empty tail s̄ multiplies I − U·Uᵀ = 0: any value
+        sd = torch.sqrt(c_k)
         self.register_buffer("mean", mean.float())
-        self.register_buffer("l_t", l.T.contiguous().float())
-        self.register_buffer("l_inv_t", torch.linalg.inv(l).T.contiguous().float())
-        self.logdet = -float(torch.linalg.slogdet(l)[1])
+        self.register_buffer("u", u.contiguous().float())
+        self.register_buffer("u_t", u.T.contiguous().float())
+        self.register_buffer("gen_scale", (sd - self.s_bar).float())
+        self.register_buffer("inv_scale", (1.0 / sd - 1.0 / self.s_bar).float())
+        self.logdet = -float(torch.log(sd).sum()) - (d - k) * math.log(self.s_bar)
 
     @classmethod
     def fit(cls, mean: torch.Tensor, eig: torch.Tensor, vec: torch.Tensor, a: float, s: float, shape: tuple,
-            symmetric: bool):
+            rank: int | None = None, max_loss_bpd: float = LOWRANK_LOSS_BPD):
         """The Gaussian of x(T_m) = a·x0 + s·ε for clean data with (class) mean(s) `mean` and covariance
-        vec·diag(eig)·vecᵀ: mean a·mean, covariance a²Σ0 + s²I. L = V·diag(sqrt(a²λ + s²)) (z = the principal
-        components, in `eig`'s order), or times Vᵀ on the right when `symmetric` (the ZCA square root, which keeps
-        z an image: what the convolutional Glow after a whitening needs)."""
-        sd = torch.sqrt(a * a * eig.double().clamp(min=0.0) + s * s)
-        l = vec.double() * sd
-        if symmetric:
-            l = l @ vec.double().T
-        return cls(a * mean.double(), l, shape)
+        vec·diag(eig)·vecᵀ (eig descending): mean a·mean, covariance C = a²Σ0 + s²I (eigenvalues a²λ + s²), in the
+        low-rank form of `rank` directions (default: the smallest whose expected cost is <= max_loss_bpd)."""
+        c = a * a * eig.double().clamp(min=0.0) + s * s
+        k = lowrank_rank(c, max_loss_bpd) if rank is None else int(rank)
+        s_bar = math.sqrt(float(c[k:].mean())) if k < c.numel() else 1.0
+        return cls(a * mean.double(), vec.double()[:, :k], c[:k], s_bar, shape)
 
     def _m(self, y):
         return self.mean if self.classes == 0 else self.mean[y]
 
     def generate(self, z, y=None, w_invs=None):  # w_invs / ws: the flows' export interface, unused
-        return (z @ self.l_t + self._m(y)).reshape(-1, *self.shape)
+        x = ((z @ self.u) * self.gen_scale) @ self.u_t + z * self.s_bar + self._m(y)
+        return x.reshape(-1, *self.shape)
 
     def density(self, x, y=None, ws=None):
-        z = (x.reshape(-1, self.dim) - self._m(y)) @ self.l_inv_t
+        h = x.reshape(-1, self.dim) - self._m(y)
+        z = ((h @ self.u) * self.inv_scale) @ self.u_t + h * (1.0 / self.s_bar)
         return z, (z * 0.0).sum(1) + self.logdet  # [B] from the input: no Shape-driven zeros in the graph
 
     def log_prob(self, x, y=None):
@@ -310,8 +355,8 @@ class GaussianPrior(nn.Module):
 
 
 class WhitenedGlow(nn.Module):
-    """x(T_m) = W⁻¹(glow(z)): a fixed affine whitening W (GaussianPrior with the symmetric square root of the exact
-    covariance a²Σ0 + s²I, per-class mean for a conditional model) followed by an identity-initialised Glow. Before
+    """x(T_m) = W⁻¹(glow(z)): a fixed affine whitening W (GaussianPrior: the symmetric square root of the
+    covariance a²Σ0 + s²I in its low-rank form, per-class mean for a conditional model) followed by an identity-initialised Glow. Before
     training glow is orthogonal, so the model is exactly the fitted Gaussian; training can only move it from there
     (and early stopping on held-out NLL keeps it there when nothing better is found)."""
 
