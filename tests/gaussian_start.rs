@@ -324,28 +324,74 @@ fn draw_pixels(model: &Model, n: usize, seed: u64) -> Vec<f32> {
     out
 }
 
-/// `likelihood --start gaussian` integrates the ODE to T_m and adds the Gaussian's density graph; the result must be
-/// the exact density. The score's Jacobian −(a²Σ₀ + s²I)⁻¹ is not diagonal in the pixel basis, so each image's
-/// figure carries Hutchinson noise (its probes are fixed along the path: a zero-mean error per image), and the mean
-/// error over n images is compared with its own standard error: |mean| ≤ Z·SE + 0.002 bits/dim. The 0.002 bounds
-/// the deterministic errors: rk45 at rtol = atol = 1e-5 on a log-density of O(10) nats (≈ 1e-5 bits/dim), central
-/// differences of a linear score (exact but for f32 rounding, ≤ 3e-4 relative at σ(eps) ≈ 0.03) and the density graph's
-/// f32 arithmetic (the fixture test checks its log-determinant to 1e-5). The wrong T_m's density or the prior's in
-/// its place is off by ≥ 0.1 bits/dim.
+/// m_k = ½∫_eps^T_m g(t)²/v_k(t) dt per eigen-coordinate: the divergence term −½g²·tr(∂s/∂x) integrated along the
+/// path (the exact score's Jacobian is −Q diag(1/v_k(t)) Qᵀ, the same for every x). For VP, g² = β and
+/// dv_k/dt = −β(v_k − 1), so m_k = ½[ln|v_k − 1|/v_k] from T_m to eps in closed form (v_k < 1 here: λ_k ≤ 0.25).
+fn divergence_integrals(model: &Model, t_m: f64) -> Vec<f64> {
+    let (_, lam) = data_law(model);
+    let v = |t: f64, l: f64| {
+        let m = model.sde().marginal(t);
+        m.mean * m.mean * l + m.std * m.std
+    };
+    let h = |v: f64| ((1.0 - v) / v).ln();
+    lam.iter().map(|&l| 0.5 * (h(v(model.sde().eps, l)) - h(v(t_m, l)))).collect()
+}
+
+/// `likelihood --start gaussian` integrates the ODE to T_m and adds the Gaussian's density graph; each image's figure
+/// must be the exact density to a bound derived from the arithmetic, with no statistical allowance:
+/// - Hutchinson noise is removed exactly. The score is linear, so its Jacobian −Q diag(1/v_k(t)) Qᵀ is the same for
+///   every x, and with the probes v fixed along the path an image's log-density error is exactly
+///   h = (1/K)·Σ_probes (vᵀMv − tr M) nats, M = Q diag(m_k) Qᵀ (`divergence_integrals`). The test redraws each image's
+///   probes from its stream (seed, index): with `Dequantize::None` the stream's first draws are the K·D Rademacher
+///   signs (likelihood.rs `prepare`), and adds h back. (Second instrument: the errors' sample standard deviation
+///   must match √(2·Σ_{i≠j} M_ij²/K), the Rademacher variance of h, printed.)
+/// - What is left is deterministic, bounded per image: (i) rk45 at rtol = atol = 1e-5 per step on ℓ = ∫ div f,
+///   |ℓ| ≤ |∫ f·D dt| + Σm_k: allowed 10·rtol·(|ℓ| + 1) nats (ten times the per-step tolerance for the accumulation
+///   over steps); (ii) central differences of a linear score are exact but for f32 rounding: the score graph (two
+///   16-term MatMuls and a division) rounds each value to ≤ 2·16·u·|s| (u = 2⁻²⁴), and its difference over
+///   2δ = 2·10⁻²·σ(t), where |Jδv| ≈ 10⁻²·|s|, is then ≤ 2·16·u/10⁻² = 1.9e-4 relative on the divergence:
+///   ≤ 1.9e-4·Σm_k nats; (iii) the density graph's f32 arithmetic: |z|²/2 over 16 values of O(1) and a constant
+///   log-determinant, ≤ 1e-4 nats. Divided by D·ln 2 for bits/dim.
+/// The mutations "Gaussian likelihood → the prior's density" and "→ the other T_m's Gaussian" (tests/mutants.py) must
+/// fail it.
 #[test]
 fn likelihood_from_the_gaussian_start_is_the_exact_density() {
+    const N_IMG: usize = 48;
+    const K: usize = 4;
+    const SEED: u64 = 4;
     let model = load(&fixture("gauss-vp-aniso"), 2, 0);
-    let pixels = draw_pixels(&model, 48, 3);
+    let pixels = draw_pixels(&model, N_IMG, 3);
     let exact = exact_bpd(&model, &pixels);
+    let scale = D as f64 * LN2;
     for t_m in [0.4, 0.6] {
-        let o = LikelihoodOptions { seed: Some(4), start: Some(Start::Gaussian), t_m: Some(t_m), dequantize: Dequantize::None, probes: 4, ..Default::default() };
-        let r: LikelihoodReport = model.log_likelihood(&pixels, 48, &o, &mut |_, _| true).unwrap();
+        let m = divergence_integrals(&model, t_m);
+        let mm: Vec<f64> = (0..D * D).map(|ij| (0..D).map(|k| q(ij / D, k) * m[k] * q(ij % D, k)).sum()).collect();
+        let off = |v: &[f32]| -> f64 {
+            (0..D * D).filter(|ij| ij / D != ij % D).map(|ij| mm[ij] * v[ij / D] as f64 * v[ij % D] as f64).sum()
+        };
+        let sigma_h = (2.0 * (0..D * D).filter(|ij| ij / D != ij % D).map(|ij| mm[ij].powi(2)).sum::<f64>() / K as f64).sqrt() / scale;
+        let sum_m: f64 = m.iter().sum();
+        let sde = model.sde();
+        let drift_term = D as f64 * (sde.marginal(t_m).mean.ln() - sde.marginal(sde.eps).mean.ln()).abs(); // |∫ f·D dt|
+        let det = (10.0 * 1e-5 * (drift_term + sum_m + 1.0) + 1.9e-4 * sum_m + 1e-4) / scale;
+        let o = LikelihoodOptions { seed: Some(SEED), start: Some(Start::Gaussian), t_m: Some(t_m), dequantize: Dequantize::None, probes: K, ..Default::default() };
+        let r: LikelihoodReport = model.log_likelihood(&pixels, N_IMG, &o, &mut |_, _| true).unwrap();
         assert_eq!((r.start, r.t_end), (Start::Gaussian, t_m));
-        let e: Vec<f64> = r.images.iter().zip(&exact).map(|(i, x)| i.bits_per_dim - x).collect();
-        let n = e.len() as f64;
-        let mean = e.iter().sum::<f64>() / n;
-        let se = (e.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt() / n.sqrt();
-        println!("T_m {t_m}: mean error {mean:+.5} ± {se:.5} bits/dim (exact mean {:.4}), {} score evaluations", exact.iter().sum::<f64>() / n, r.score_evals);
-        assert!(mean.abs() <= Z * se + 0.002, "T_m {t_m}: mean error {mean} ± {se}");
+        let (mut worst, mut sq) = (0f64, 0f64);
+        for (j, (img, x)) in r.images.iter().zip(&exact).enumerate() {
+            let mut v = vec![0f32; K * D];
+            dinof::rng::SampleRng::new(SEED, j as u64).fill_rademacher(&mut v);
+            // bits/dim = −log p/(D ln 2): the log-density error h shows as −h/(D ln 2)
+            let h = v.chunks(D).map(off).sum::<f64>() / K as f64 / scale;
+            let e = img.bits_per_dim - x;
+            worst = worst.max((e + h).abs());
+            sq += e * e;
+        }
+        let sd = (sq / N_IMG as f64).sqrt();
+        println!(
+            "T_m {t_m}: largest error without the Hutchinson term {worst:.2e} bits/dim (bound {det:.2e}); error sd {sd:.4} (Rademacher sd {sigma_h:.4}); Σm_k {sum_m:.2} nats; {} score evaluations",
+            r.score_evals
+        );
+        assert!(worst <= det, "T_m {t_m}: an image is {worst:e} bits/dim off, beyond {det:e}");
     }
 }
