@@ -109,7 +109,16 @@ int main() {
     dinof::SampleOptions bad(2);
     bad.t_m = 0.123;
     CHECK_THROWS(model.sample(bad), DINOF_STATUS_INVALID_ARGUMENT);
-    // The message names its kind once ("invalid argument: ..."), not twice.
+    // The message names its kind once ("invalid argument: ..."), not twice. (A T_m without a flow is a start error
+    // since issue 19: INVALID_ARGUMENT, its message names the T_m values there are.)
+    try {
+        model.sample(bad);
+    } catch (const dinof::Error& e) {
+        CHECK(std::string(e.what()).find("no flow for T_m = 0.123") != std::string::npos);
+    }
+    bad = dinof::SampleOptions(2);
+    bad.temperature = -1.0;
+    CHECK_THROWS(model.sample(bad), DINOF_STATUS_INVALID_ARGUMENT);
     try {
         model.sample(bad);
     } catch (const dinof::Error& e) {
