@@ -117,7 +117,7 @@ int main() {
         CHECK(std::string(e.what()).find("no flow for T_m = 0.123") != std::string::npos);
     }
     bad = dinof::SampleOptions(2);
-    bad.temperature = -1.0;
+    bad.steps = 2000000; /* over MAX_STEPS (10^6): a plain invalid argument */
     CHECK_THROWS(model.sample(bad), DINOF_STATUS_INVALID_ARGUMENT);
     try {
         model.sample(bad);
