@@ -352,8 +352,8 @@ fn divergence_integrals(model: &Model, t_m: f64) -> Vec<f64> {
 ///   2δ = 2·10⁻²·σ(t), where |Jδv| ≈ 10⁻²·|s|, is then ≤ 2·16·u/10⁻² = 1.9e-4 relative on the divergence:
 ///   ≤ 1.9e-4·Σm_k nats; (iii) the density graph's f32 arithmetic: |z|²/2 over 16 values of O(1) and a constant
 ///   log-determinant, ≤ 1e-4 nats. Divided by D·ln 2 for bits/dim.
-/// The mutations "Gaussian likelihood → the prior's density" and "→ the other T_m's Gaussian" (tests/mutants.py) must
-/// fail it.
+/// The mutations "Gaussian likelihood → the prior's density" and "Gaussian start → the flows" (tests/mutants.py) fail
+/// it.
 #[test]
 fn likelihood_from_the_gaussian_start_is_the_exact_density() {
     const N_IMG: usize = 48;
