@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .quality import DigitNet, frechet_distance, gaussian_stats
+from .quality import DigitNet, frechet_distance, gaussian_stats, train_classifier
 
 JUDGE_VERSION = 1  # bump when an extractor, the split or a recipe changes (invalidates caches)
 SPLIT_SEED = 1919
@@ -62,26 +62,8 @@ def split(n: int) -> dict:
 
 
 def _train(net: nn.Module, images, labels, seed: int, epochs: int = 6) -> nn.Module:
-    """Deterministic (seeded, one thread); small random shifts as in quality.train_classifier."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch.manual_seed(seed)
-        g = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(net.parameters(), lr=1e-3)
-        x = images * 2 - 1
-        for _ in range(epochs):
-            perm = torch.randperm(len(x), generator=g)
-            for k in range(0, len(x), 64):
-                i = perm[k:k + 64]
-                xb = torch.roll(x[i], shifts=tuple(torch.randint(-2, 3, (2,), generator=g).tolist()), dims=(2, 3))
-                loss = F.cross_entropy(net(xb), labels[i])
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-    finally:
-        torch.set_num_threads(threads)
-    return net.eval()
+    """quality.train_classifier's deterministic loop (seeded, one thread, small random shifts) on `net`."""
+    return train_classifier(images, labels, epochs=epochs, seed=seed, net=net)
 
 
 def kid(f1: np.ndarray, f2: np.ndarray, k22: float | None = None) -> float:
