@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
+from onnx import numpy_helper
 import pytest
 import torch
 
@@ -165,7 +166,7 @@ def test_splits_are_disjoint():
     assert len(torch.unique(idx)) == 1000
 
 
-GAUSS_OPS = {"MatMul", "Add", "Reshape", "Gather", "Mul", "ReduceSum", "Sub", "Constant"}
+GAUSS_OPS = {"MatMul", "Add", "Reshape", "Gather", "Mul", "ReduceSum", "Sub", "Constant", "Transpose"}
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +203,11 @@ def test_gaussian_graphs_are_plain_and_exact(exported):
             onnx.checker.check_model(model, full_check=True)
             assert model.opset_import[0].version == 17
             assert {n.op_type for n in model.graph.node} <= GAUSS_OPS
+            # U is stored once: Uᵀ is a Transpose node of it (export._share_transposes), not a second initializer
+            mats = [a for a in map(numpy_helper.to_array, model.graph.initializer) if a.ndim == 2 and a.size > 0]
+            assert not any(a.shape == b.shape[::-1] and np.array_equal(a.T, b) for a in mats for b in mats)
+            if g["t_m"] == 0.2:  # rank > 0 there: U exists and its transpose is made in the graph
+                assert sum(n.op_type == "Transpose" for n in model.graph.node) == 1
             assert model.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
         a, s = fp.marginal_coeffs(sde, g["t_m"])
         rank = man["provenance"]["gaussians"]["t_m"][f"{g['t_m']:g}"]["rank"]
