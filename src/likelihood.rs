@@ -172,7 +172,13 @@ impl Model {
     /// Bits/dim of `n` images (`pixels`: n × C × H × W values in [0, 1], NCHW, as `sample` writes them), by the
     /// probability-flow ODE from eps to the start time plus the start's density (module docs). `observe(done, n)`
     /// is called after every batch and before the first; returning false cancels (→ `Error::Cancelled`).
-    pub fn log_likelihood(&self, pixels: &[f32], n: usize, o: &LikelihoodOptions, observe: &mut dyn FnMut(usize, usize) -> bool) -> Result<LikelihoodReport> {
+    pub fn log_likelihood(
+        &self,
+        pixels: &[f32],
+        n: usize,
+        o: &LikelihoodOptions,
+        observe: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<LikelihoodReport> {
         let started = Instant::now();
         let dim = self.image_len();
         if n == 0 {
@@ -180,18 +186,29 @@ impl Model {
         }
         let needed = n.checked_mul(dim).ok_or_else(|| Error::invalid("n × image size overflows"))?;
         if pixels.len() != needed {
-            return Err(Error::invalid(format!("{} pixel values for {n} images of {dim} values each (need {needed})", pixels.len())));
+            return Err(Error::invalid(format!(
+                "{} pixel values for {n} images of {dim} values each (need {needed})",
+                pixels.len()
+            )));
         }
         check_pixels(pixels, dim, o.dequantize)?;
         let plan = self.plan(o)?;
-        let labels = self.labels(&SampleOptions { n, first_index: o.first_index, labels: o.labels.clone(), ..Default::default() })?;
+        let labels = self.labels(&SampleOptions {
+            n,
+            first_index: o.first_index,
+            labels: o.labels.clone(),
+            ..Default::default()
+        })?;
         let end = match plan.start {
             Start::Flow | Start::Gaussian => {
                 let flow = self.start_net(plan.start, plan.t_end)?;
                 let Some((name, bytes)) = &flow.density else {
-                    let graph = if plan.start == Start::Gaussian { "gaussian_density_*.onnx" } else { "flow_density_*.onnx" };
+                    let graph =
+                        if plan.start == Start::Gaussian { "gaussian_density_*.onnx" } else { "flow_density_*.onnx" };
                     return Err(Error::invalid(format!(
-                        "the {} at T_m = {} has no density graph ({graph}) in this bundle; use start 'prior'", plan.start, flow.t_m)));
+                        "the {} at T_m = {} has no density graph ({graph}) in this bundle; use start 'prior'",
+                        plan.start, flow.t_m
+                    )));
                 };
                 let mut spec = density_spec(self, flow.t_m, flow.conditional);
                 spec.role = format!("{}_density(t_m={})", plan.start, flow.t_m);
@@ -204,7 +221,9 @@ impl Model {
         let chunk = (if o.batch_size == 0 { n.min(64) } else { o.batch_size.min(n) }).max(1);
         let mut run = Run::new(self, &plan, chunk)?;
         let mut images = Vec::new();
-        images.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { what: "the per-image results".into(), bytes: n as u128 * 32 })?;
+        images
+            .try_reserve_exact(n)
+            .map_err(|_| Error::OutOfMemory { what: "the per-image results".into(), bytes: n as u128 * 32 })?;
         let mut done = 0;
         if !observe(0, n) {
             return Err(Error::Cancelled);
@@ -260,7 +279,9 @@ impl Model {
         }
         let (rtol, atol) = (o.rtol.unwrap_or(1e-5), o.atol.unwrap_or(1e-5));
         if !((1e-7..1.0).contains(&rtol) && atol > 0.0 && atol.is_finite()) {
-            return Err(Error::invalid(format!("rk45 needs 1e-7 ≤ rtol < 1 (the state is f32) and atol > 0, got rtol {rtol}, atol {atol}")));
+            return Err(Error::invalid(format!(
+                "rk45 needs 1e-7 ≤ rtol < 1 (the state is f32) and atol > 0, got rtol {rtol}, atol {atol}"
+            )));
         }
         let fd_step = o.fd_step.unwrap_or(DEFAULT_FD_STEP);
         if !(fd_step > 0.0 && fd_step <= 1.0) {
@@ -278,7 +299,11 @@ pub fn density_spec(model: &Model, t_m: f64, conditional: bool) -> NetSpec {
     if conditional {
         inputs.push(("y".to_string(), DType::I64, vec![]));
     }
-    NetSpec { role: format!("flow_density(t_m={t_m})"), inputs, outputs: vec![("z".into(), vec![im.dim()]), ("logdet".into(), vec![])] }
+    NetSpec {
+        role: format!("flow_density(t_m={t_m})"),
+        inputs,
+        outputs: vec![("z".into(), vec![im.dim()]), ("logdet".into(), vec![])],
+    }
 }
 
 /// Pixels must be finite, and on [0, 1] when they are to be read as 8-bit values.
@@ -336,7 +361,9 @@ impl<'m> Run<'m> {
     fn new(model: &'m Model, plan: &Plan, chunk: usize) -> Result<Self> {
         let dim = model.image_len();
         let slots = chunk * (1 + 2 * plan.probes);
-        let len = |k: usize, what: &str| chunk.checked_mul(k).ok_or_else(|| Error::OutOfMemory { what: what.into(), bytes: u128::MAX });
+        let len = |k: usize, what: &str| {
+            chunk.checked_mul(k).ok_or_else(|| Error::OutOfMemory { what: what.into(), bytes: u128::MAX })
+        };
         Ok(Run {
             model,
             sde: &model.bundle.sde,
@@ -409,7 +436,8 @@ impl<'m> Run<'m> {
         let (dim, k) = (self.dim, self.probes);
         let per = 1 + 2 * k;
         let b = ts.len();
-        let deltas: Vec<f64> = ts.iter().map(|&t| (self.fd_step * self.sde.marginal(t).std).max(self.delta_floor)).collect();
+        let deltas: Vec<f64> =
+            ts.iter().map(|&t| (self.fd_step * self.sde.marginal(t).std).max(self.delta_floor)).collect();
         for j in 0..b {
             let x = &y[j * (dim + 1)..j * (dim + 1) + dim];
             let base = j * per * dim;
@@ -438,7 +466,12 @@ impl<'m> Run<'m> {
             cancel: None,
             ts: &mut self.ts,
         };
-        crate::sampler::ScoreFn::eval_each(&mut eval, &self.eval_x[..n_eval * dim], &self.eval_t[..n_eval], &mut self.eval_s[..n_eval * dim])?;
+        crate::sampler::ScoreFn::eval_each(
+            &mut eval,
+            &self.eval_x[..n_eval * dim],
+            &self.eval_t[..n_eval],
+            &mut self.eval_s[..n_eval * dim],
+        )?;
         self.calls += eval.calls;
         self.net_time += eval.net_time;
         self.ode_evals += 1;
@@ -484,7 +517,9 @@ impl<'m> Run<'m> {
                 let mut logdet = try_filled(b, 0f32, "the flow's log-determinants")?;
                 let mut inputs = vec![Input::F32(&x)];
                 if *conditional {
-                    inputs.push(Input::I64(labels.ok_or_else(|| Error::Internal("conditional flows need labels".into()))?));
+                    inputs.push(Input::I64(
+                        labels.ok_or_else(|| Error::Internal("conditional flows need labels".into()))?,
+                    ));
                 }
                 let t0 = Instant::now();
                 net.run(b, &inputs, &mut [&mut z[..], &mut logdet[..]])?;

@@ -9,7 +9,9 @@ use crate::backend::{self, Backend, BackendInfo, DType, Input, LoadOptions, NetS
 use crate::bundle::{Bundle, Source};
 use crate::error::{try_capacity, try_filled, Error, LabelError, Result, StartError};
 use crate::rng::{self, SampleRng};
-use crate::sampler::{self, Batch, Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Schedule, ScoreFn, Solver, Start};
+use crate::sampler::{
+    self, Batch, Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Schedule, ScoreFn, Solver, Start,
+};
 use crate::sde::{Sde, SdeKind};
 
 /// What to generate. `None` fields take the bundle's defaults, then the runtime's.
@@ -213,7 +215,11 @@ pub fn flow_spec(bundle: &Bundle, t_m: f64, conditional: bool) -> NetSpec {
     if conditional {
         inputs.push(("y".to_string(), DType::I64, vec![]));
     }
-    NetSpec { role: format!("flow(t_m={t_m})"), inputs, outputs: vec![("x".into(), vec![im.channels, im.height, im.width])] }
+    NetSpec {
+        role: format!("flow(t_m={t_m})"),
+        inputs,
+        outputs: vec![("x".into(), vec![im.channels, im.height, im.width])],
+    }
 }
 
 impl Model {
@@ -253,7 +259,15 @@ impl Model {
             Ok(nets)
         };
         let (flows, gaussians) = (load_starts(Start::Flow)?, load_starts(Start::Gaussian)?);
-        crate::log::log(crate::log::Level::Info, &format!("loaded bundle '{}' from {} on {}", bundle.manifest.name, bundle.dir.display(), backend.info().name));
+        crate::log::log(
+            crate::log::Level::Info,
+            &format!(
+                "loaded bundle '{}' from {} on {}",
+                bundle.manifest.name,
+                bundle.dir.display(),
+                backend.info().name
+            ),
+        );
         Ok(Model { bundle, backend, score, flows, gaussians })
     }
 
@@ -309,7 +323,10 @@ impl Model {
             }
             Start::Prior => {
                 if m.score.t_max < 1.0 {
-                    return Err(Error::invalid(format!("start 'prior' needs a score trained up to t = 1; this one stops at {}", m.score.t_max)));
+                    return Err(Error::invalid(format!(
+                        "start 'prior' needs a score trained up to t = 1; this one stops at {}",
+                        m.score.t_max
+                    )));
                 }
                 if o.t_m.is_some() {
                     return Err(Error::invalid("t_m selects a flow; it has no meaning with start 'prior'"));
@@ -322,8 +339,7 @@ impl Model {
         // A bundle's default SDE solver (dpmpp_2m_sde) gives way to what the caller picked instead: an explicit
         // predictor or corrector (the predictor/corrector sampler) or method 'ode' (the ODE solvers' default).
         let bundle_solver = d.solver.filter(|s| {
-            s.method() != Method::Sde
-                || (method == Method::Sde && o.predictor.is_none() && o.corrector.is_none())
+            s.method() != Method::Sde || (method == Method::Sde && o.predictor.is_none() && o.corrector.is_none())
         });
         // Set aside, it takes its step count and grid with it (9 steps suit dpmpp_2m_sde, not Euler–Maruyama).
         let set_aside = d.solver.is_some() && bundle_solver.is_none();
@@ -337,7 +353,11 @@ impl Model {
             temperature: o.temperature.or(d.temperature).unwrap_or(1.0),
             // A solver chosen without a method brings its own (so `solver: dpmpp_2m` alone is not ignored).
             method,
-            predictor: o.predictor.or(d.predictor).unwrap_or(if ve { Predictor::ReverseDiffusion } else { Predictor::EulerMaruyama }),
+            predictor: o.predictor.or(d.predictor).unwrap_or(if ve {
+                Predictor::ReverseDiffusion
+            } else {
+                Predictor::EulerMaruyama
+            }),
             corrector: o.corrector.or(d.corrector).unwrap_or(if ve { Corrector::Langevin } else { Corrector::None }),
             snr: o.snr.or(d.snr).unwrap_or(0.16),
             corrector_steps: o.corrector_steps.or(d.corrector_steps).unwrap_or(1),
@@ -379,13 +399,18 @@ impl Model {
         }
         if cfg.corrector_steps > MAX_CORRECTOR_STEPS {
             // A manifest asking for 2^64 corrector steps would otherwise run forever (found by tests/fuzz_loader.rs).
-            return Err(Error::invalid(format!("corrector_steps = {} is unreasonably large (limit {MAX_CORRECTOR_STEPS})", cfg.corrector_steps)));
+            return Err(Error::invalid(format!(
+                "corrector_steps = {} is unreasonably large (limit {MAX_CORRECTOR_STEPS})",
+                cfg.corrector_steps
+            )));
         }
         if cfg.method == Method::Sde && cfg.predictor == Predictor::None && cfg.corrector == Corrector::None {
             return Err(Error::invalid("predictor and corrector are both 'none': nothing would be sampled"));
         }
         if cfg.method == Method::Sde && cfg.predictor == Predictor::Ancestral && sde.kind == SdeKind::Subvp {
-            return Err(Error::invalid("ancestral sampling is not defined for the sub-VP SDE (use euler_maruyama or reverse_diffusion)"));
+            return Err(Error::invalid(
+                "ancestral sampling is not defined for the sub-VP SDE (use euler_maruyama or reverse_diffusion)",
+            ));
         }
         Ok(cfg)
     }
@@ -394,16 +419,22 @@ impl Model {
     /// (it must not pass silently); the bundle's defaults for other solvers are simply not used.
     fn check_solver(&self, o: &SampleOptions, cfg: &SamplerConfig) -> Result<()> {
         if cfg.method == Method::Ode && cfg.solver == Solver::Dpmpp2mSde {
-            return Err(Error::invalid("solver dpmpp_2m_sde samples the reverse SDE: use method 'sde' (or dpmpp_2m for the ODE)"));
+            return Err(Error::invalid(
+                "solver dpmpp_2m_sde samples the reverse SDE: use method 'sde' (or dpmpp_2m for the ODE)",
+            ));
         }
         if !(cfg.rtol >= 1e-7 && cfg.rtol < 1.0 && cfg.atol > 0.0 && cfg.atol.is_finite()) {
-            return Err(Error::invalid(format!("rk45 needs 1e-7 ≤ rtol < 1 (the state is f32) and atol > 0, got rtol {}, atol {}", cfg.rtol, cfg.atol)));
+            return Err(Error::invalid(format!(
+                "rk45 needs 1e-7 ≤ rtol < 1 (the state is f32) and atol > 0, got rtol {}, atol {}",
+                cfg.rtol, cfg.atol
+            )));
         }
         if !(cfg.churn >= 0.0 && cfg.churn.is_finite()) {
             return Err(Error::invalid(format!("churn must be ≥ 0, got {}", cfg.churn)));
         }
         let used = |s: Solver| !cfg.predictor_corrector() && cfg.solver == s;
-        if o.schedule.is_some_and(|s| s != Schedule::Time) && (cfg.predictor_corrector() || cfg.solver == Solver::Rk45) {
+        if o.schedule.is_some_and(|s| s != Schedule::Time) && (cfg.predictor_corrector() || cfg.solver == Solver::Rk45)
+        {
             return Err(Error::invalid(format!(
                 "schedule '{}' applies to the fixed-step solvers (euler, heun, dpmpp_2m, dpmpp_2m_sde, edm_heun), not to {}",
                 o.schedule.unwrap(), if cfg.predictor_corrector() { "the predictor/corrector sampler" } else { "rk45" })));
@@ -436,9 +467,9 @@ impl Model {
     /// The flow or Gaussian of `start` at `t_m` (to 1e-6), or the error naming the T_m values there are.
     pub(crate) fn start_net(&self, start: Start, t_m: f64) -> Result<&Flow> {
         let nets = self.start_nets(start);
-        nets.iter().find(|f| (f.t_m - t_m).abs() < 1e-6).ok_or_else(|| {
-            StartError::NoTm { start, t_m, available: nets.iter().map(|f| f.t_m).collect() }.into()
-        })
+        nets.iter()
+            .find(|f| (f.t_m - t_m).abs() < 1e-6)
+            .ok_or_else(|| StartError::NoTm { start, t_m, available: nets.iter().map(|f| f.t_m).collect() }.into())
     }
 
     /// The class a caller names: an index in [0, classes) or a class name of the manifest (ignoring case).
@@ -449,7 +480,11 @@ impl Model {
             return Err(LabelError::Unconditional.into());
         }
         if let Ok(i) = label.parse::<i64>() {
-            return if (0..m.classes as i64).contains(&i) { Ok(i) } else { Err(LabelError::OutOfRange { label: i, classes: m.classes }.into()) };
+            return if (0..m.classes as i64).contains(&i) {
+                Ok(i)
+            } else {
+                Err(LabelError::OutOfRange { label: i, classes: m.classes }.into())
+            };
         }
         let Some(names) = &m.labels else {
             return Err(LabelError::NoNames { name: label.to_string(), classes: m.classes }.into());
@@ -493,12 +528,18 @@ impl Model {
         let cfg = self.resolve(o)?;
         // Image k uses index first_index + k; the last one must still fit in 64 bits.
         if o.n > 0 && o.first_index.checked_add(o.n as u64 - 1).is_none() {
-            return Err(Error::invalid(format!("first_index {} + n {} overflows the 64-bit image index", o.first_index, o.n)));
+            return Err(Error::invalid(format!(
+                "first_index {} + n {} overflows the 64-bit image index",
+                o.first_index, o.n
+            )));
         }
         let labels = self.labels(o)?;
         let flow = match cfg.start {
             Start::Flow | Start::Gaussian => Some(
-                self.start_nets(cfg.start).iter().position(|f| (f.t_m - cfg.t_start).abs() < 1e-6).ok_or_else(|| Error::Internal("resolved flow vanished".into()))?,
+                self.start_nets(cfg.start)
+                    .iter()
+                    .position(|f| (f.t_m - cfg.t_start).abs() < 1e-6)
+                    .ok_or_else(|| Error::Internal("resolved flow vanished".into()))?,
             ),
             Start::Prior => None,
         };
@@ -508,23 +549,46 @@ impl Model {
         // The solver's own buffers are reserved here too, so that no step allocates (rk45 reserves its stages itself).
         let fixed_step = !cfg.predictor_corrector();
         let derivative = ode || (fixed_step && cfg.solver == Solver::Dpmpp2mSde);
-        let two_stage = fixed_step && matches!(cfg.solver, Solver::Heun | Solver::Dpmpp2m | Solver::Dpmpp2mSde | Solver::EdmHeun);
+        let two_stage =
+            fixed_step && matches!(cfg.solver, Solver::Heun | Solver::Dpmpp2m | Solver::Dpmpp2mSde | Solver::EdmHeun);
         let batch = Batch::try_new(dim, chunk, derivative, two_stage)?;
         let flow_out = if flow.is_some() { try_filled(batch.x.len(), 0f32, "the flow's output")? } else { Vec::new() };
         let ts = try_capacity(chunk, "the time input")?;
         let (null_labels, uncond) = match self.bundle.manifest.score.null_label {
-            Some(null) if cfg.guidance > 0.0 => (try_filled(chunk, null as i64, "the null labels")?, try_filled(batch.x.len(), 0f32, "the unconditional score")?),
+            Some(null) if cfg.guidance > 0.0 => (
+                try_filled(chunk, null as i64, "the null labels")?,
+                try_filled(batch.x.len(), 0f32, "the unconditional score")?,
+            ),
             _ => (Vec::new(), Vec::new()),
         };
         let seed = o.seed.unwrap_or_else(rng::random_seed);
-        Ok(Prepared { n: o.n, first_index: o.first_index, raw: o.raw, seed, chunk, cfg, labels, null_labels, uncond, flow, batch, flow_out, ts })
+        Ok(Prepared {
+            n: o.n,
+            first_index: o.first_index,
+            raw: o.raw,
+            seed,
+            chunk,
+            cfg,
+            labels,
+            null_labels,
+            uncond,
+            flow,
+            batch,
+            flow_out,
+            ts,
+        })
     }
 
     /// Generates `o.n` images into `out` (n × C × H × W floats, NCHW; pixels in [0, 1] unless `o.raw`).
     /// `observe` is called before the flow and after every step and may return false to cancel (→ `Error::Cancelled`).
     /// On failure `out` is either untouched (the request was refused before sampling started) or its first
     /// n × C × H × W values are zero (it failed or was cancelled later): never partial images.
-    pub fn sample(&self, o: &SampleOptions, out: &mut [f32], observe: &mut dyn FnMut(&Progress) -> bool) -> Result<SampleReport> {
+    pub fn sample(
+        &self,
+        o: &SampleOptions,
+        out: &mut [f32],
+        observe: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<SampleReport> {
         let needed = o.n.checked_mul(self.image_len()).ok_or_else(|| Error::invalid("n × image size overflows"))?;
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed, got: out.len() });
@@ -535,7 +599,12 @@ impl Model {
 
     /// Like `sample`, but packs pixels as RGBA8 (n × H × W × 4 bytes, row-major): 1 channel → grey, 3 → RGB,
     /// 4 → RGBA; alpha 255 otherwise. The layout a texture upload wants. Converted batch by batch.
-    pub fn sample_rgba8(&self, o: &SampleOptions, out: &mut [u8], observe: &mut dyn FnMut(&Progress) -> bool) -> Result<SampleReport> {
+    pub fn sample_rgba8(
+        &self,
+        o: &SampleOptions,
+        out: &mut [u8],
+        observe: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<SampleReport> {
         let needed = self.rgba8_needed(o.n)?;
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed, got: out.len() });
@@ -549,14 +618,23 @@ impl Model {
     pub fn rgba8_needed(&self, n: usize) -> Result<usize> {
         let im = &self.bundle.manifest.image;
         if !matches!(im.channels, 1 | 3 | 4) {
-            return Err(Error::invalid(format!("RGBA8 output needs 1, 3 or 4 channels; this model has {}", im.channels)));
+            return Err(Error::invalid(format!(
+                "RGBA8 output needs 1, 3 or 4 channels; this model has {}",
+                im.channels
+            )));
         }
         n.checked_mul(im.height * im.width * 4).ok_or_else(|| Error::invalid("n × image size overflows"))
     }
 
     /// Runs a prepared request. `cancel` (a job's flag) is checked before every network call; `observe` before the
     /// flow and after every step. On failure the first n images' worth of `out` is zeroed.
-    pub fn run(&self, p: &mut Prepared, mut out: Output<'_>, observe: &mut dyn FnMut(&Progress) -> bool, cancel: Option<&AtomicBool>) -> Result<SampleReport> {
+    pub fn run(
+        &self,
+        p: &mut Prepared,
+        mut out: Output<'_>,
+        observe: &mut dyn FnMut(&Progress) -> bool,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<SampleReport> {
         let needed = match &out {
             Output::F32(_) => p.n * self.image_len(),
             Output::Rgba8(_) => self.rgba8_needed(p.n)?,
@@ -575,15 +653,31 @@ impl Model {
         result
     }
 
-    fn run_batches(&self, p: &mut Prepared, out: &mut Output<'_>, observe: &mut dyn FnMut(&Progress) -> bool, cancel: Option<&AtomicBool>) -> Result<SampleReport> {
+    fn run_batches(
+        &self,
+        p: &mut Prepared,
+        out: &mut Output<'_>,
+        observe: &mut dyn FnMut(&Progress) -> bool,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<SampleReport> {
         let started = Instant::now();
         let dim = self.image_len();
         let im = &self.bundle.manifest.image;
         let hw = im.height * im.width;
-        let Prepared { n, first_index, raw, seed, chunk, cfg, labels, null_labels, uncond, flow, batch, flow_out, ts } = p;
+        let Prepared { n, first_index, raw, seed, chunk, cfg, labels, null_labels, uncond, flow, batch, flow_out, ts } =
+            p;
         let (n, seed) = (*n, *seed);
         let guidance = Guidance { w: cfg.guidance as f32, null_labels, uncond };
-        let mut eval = ScoreEval { net: &*self.score, labels: &[], guidance, calls: 0, net_time: Duration::ZERO, step: 0, cancel, ts };
+        let mut eval = ScoreEval {
+            net: &*self.score,
+            labels: &[],
+            guidance,
+            calls: 0,
+            net_time: Duration::ZERO,
+            step: 0,
+            cancel,
+            ts,
+        };
         // Network evaluations behind one score the loop asks for: two with guidance (conditional and null label).
         let per_score = if eval.guidance.active() { 2 } else { 1 };
         let mut done = 0;
@@ -594,7 +688,8 @@ impl Model {
             let first = *first_index + done as u64;
             batch.reset((0..b as u64).map(|k| SampleRng::new(seed, first + k)));
             let y = labels.as_ref().map(|l| &l[done..done + b]);
-            let at = |phase: Phase, step: usize, steps: usize| Progress { phase, step, steps, done, total: n, batch: b };
+            let at =
+                |phase: Phase, step: usize, steps: usize| Progress { phase, step, steps, done, total: n, batch: b };
             if let Some(f) = *flow {
                 let flow = &self.start_nets(cfg.start)[f];
                 if !observe(&at(Phase::Flow, 0, 1)) {
@@ -606,7 +701,9 @@ impl Model {
                 let t0 = Instant::now();
                 let mut inputs = vec![Input::F32(&batch.x)];
                 if flow.conditional {
-                    inputs.push(Input::I64(y.ok_or_else(|| Error::Internal("conditional flows need classes > 0".into()))?));
+                    inputs.push(Input::I64(
+                        y.ok_or_else(|| Error::Internal("conditional flows need classes > 0".into()))?,
+                    ));
                 }
                 flow.net.run(b, &inputs, &mut [&mut flow_out[..]])?;
                 eval.net_time += t0.elapsed();
@@ -618,7 +715,8 @@ impl Model {
             }
             eval.labels = y.unwrap_or(&[]);
             let mut step_observer = |phase: Phase, step: usize, steps: usize| observe(&at(phase, step, steps));
-            evals_times_images += b * per_score * sampler::run(&self.bundle.sde, cfg, batch, &mut eval, &mut step_observer)?;
+            evals_times_images +=
+                b * per_score * sampler::run(&self.bundle.sde, cfg, batch, &mut eval, &mut step_observer)?;
             // The loop's own arithmetic can overflow too (beta_max = 2e27 gave NaN pixels, found by
             // tests/fuzz_loader.rs): never hand out a non-finite image.
             check_finite(&batch.x, "sampler (SDE arithmetic)", cfg.steps)?;
@@ -633,7 +731,11 @@ impl Model {
         }
         Ok(SampleReport {
             seed,
-            score_evals: if n == 0 { per_score * sampler::score_evals(cfg).unwrap_or(0) } else { evals_times_images.div_ceil(n) },
+            score_evals: if n == 0 {
+                per_score * sampler::score_evals(cfg).unwrap_or(0)
+            } else {
+                evals_times_images.div_ceil(n)
+            },
             flow_evals: usize::from(cfg.start.from_t_m()),
             network_calls: eval.calls,
             seconds: started.elapsed().as_secs_f64(),
@@ -670,10 +772,16 @@ pub(crate) fn check_cancel(cancel: Option<&AtomicBool>) -> Result<()> {
 /// Loads one network: the file's claims about its own tensors are checked first (`backend::onnx_limits`), and a
 /// panic in a backend's parser (tract panics on some hostile graphs, found by tests/fuzz_loader.rs) marks a bad
 /// file, so it becomes `InvalidOnnx`.
-pub(crate) fn load_network(backend: &dyn Backend, path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>> {
+pub(crate) fn load_network(
+    backend: &dyn Backend,
+    path: &Path,
+    bytes: &[u8],
+    spec: &NetSpec,
+) -> Result<Box<dyn Network>> {
     let load = || {
         #[cfg(feature = "tract")]
-        backend::onnx_limits::check_onnx_bytes(bytes).map_err(|msg| Error::InvalidOnnx { path: path.to_path_buf(), msg })?;
+        backend::onnx_limits::check_onnx_bytes(bytes)
+            .map_err(|msg| Error::InvalidOnnx { path: path.to_path_buf(), msg })?;
         backend.load_bytes(path, bytes, spec)
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)).unwrap_or_else(|payload| {
@@ -682,7 +790,10 @@ pub(crate) fn load_network(backend: &dyn Backend, path: &Path, bytes: &[u8], spe
             .map(|s| s.to_string())
             .or_else(|| payload.downcast_ref::<String>().cloned())
             .unwrap_or_else(|| "unknown panic".into());
-        Err(Error::InvalidOnnx { path: path.to_path_buf(), msg: format!("the {} backend panicked while loading it: {what}", backend.info().name) })
+        Err(Error::InvalidOnnx {
+            path: path.to_path_buf(),
+            msg: format!("the {} backend panicked while loading it: {what}", backend.info().name),
+        })
     })
 }
 

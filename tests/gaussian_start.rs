@@ -14,14 +14,20 @@ use common::*;
 
 use std::path::{Path, PathBuf};
 
-use dinof::{Dequantize, Error, LikelihoodOptions, LikelihoodReport, Method, Model, SampleOptions, Solver, Start, StartError};
+use dinof::{
+    Dequantize, Error, LikelihoodOptions, LikelihoodReport, Method, Model, SampleOptions, Solver, Start, StartError,
+};
 
 const LN2: f64 = std::f64::consts::LN_2;
 const D: usize = 16;
 
 /// Column k of Q (symmetric, orthogonal): Q[i][k] = (−1)^popcount(i & k) / 4.
 fn q(i: usize, k: usize) -> f64 {
-    if (i & k).count_ones() % 2 == 0 { 0.25 } else { -0.25 }
+    if (i & k).count_ones() % 2 == 0 {
+        0.25
+    } else {
+        -0.25
+    }
 }
 
 /// The fixture's data law from its provenance: (μ, λ).
@@ -75,11 +81,19 @@ fn check_moments(u: &[[f64; D]], means: &[f64], vars: &[f64], what: &str) -> Res
         bad |= !ok;
         lines.push(format!(
             "{what} u{k:<2}: mean {m:+.4} (want {:+.4} ± {:.4}), var {var:.5} (want {:.5} ± {:.1}%){}",
-            means[k], Z * se_m, vars[k], 100.0 * Z * se_v / vars[k], if ok { "" } else { "  <-- FAIL" }
+            means[k],
+            Z * se_m,
+            vars[k],
+            100.0 * Z * se_v / vars[k],
+            if ok { "" } else { "  <-- FAIL" }
         ));
     }
     let msg = lines.join("\n");
-    if bad { Err(msg) } else { Ok(msg) }
+    if bad {
+        Err(msg)
+    } else {
+        Ok(msg)
+    }
 }
 
 /// Images per run: the variance of each coordinate is then known to ±7.8% (5 standard errors), its mean to
@@ -116,7 +130,10 @@ fn gaussian_start_samples_the_exact_marginal() {
         let o = ode_options(Start::Gaussian, t_m, tau);
         let mut x = vec![0f32; N * D];
         let r = model.sample(&SampleOptions { raw: true, ..o.clone() }, &mut x, &mut |_| true).unwrap();
-        assert_eq!((r.config.start, r.config.t_start, r.config.temperature, r.flow_evals), (Start::Gaussian, t_m, tau, 1));
+        assert_eq!(
+            (r.config.start, r.config.t_start, r.config.temperature, r.flow_evals),
+            (Start::Gaussian, t_m, tau, 1)
+        );
         let scaled: Vec<f64> = vars.iter().map(|v| tau * tau * v).collect();
         match check_moments(&eigen_coords(&x), &means, &scaled, &format!("T_m {t_m} τ {tau}")) {
             Ok(m) => println!("{m}"),
@@ -169,14 +186,24 @@ fn gaussian_start_equals_the_flow_start_on_the_same_map() {
     let base = SampleOptions { n: 64, seed: Some(5), batch_size: 16, ..Default::default() };
     let cases = [
         SampleOptions { t_m: Some(0.4), steps: Some(40), ..base.clone() },
-        SampleOptions { t_m: Some(0.6), temperature: Some(0.7), method: Some(Method::Ode), solver: Some(Solver::Heun), steps: Some(10), ..base.clone() },
+        SampleOptions {
+            t_m: Some(0.6),
+            temperature: Some(0.7),
+            method: Some(Method::Ode),
+            solver: Some(Solver::Heun),
+            steps: Some(10),
+            ..base.clone()
+        },
         SampleOptions { solver: Some(Solver::Dpmpp2mSde), steps: Some(9), ..base.clone() },
     ];
     for o in cases {
         let g = sample_raw(&model, &SampleOptions { start: Some(Start::Gaussian), ..o.clone() });
         let f = sample_raw(&model, &SampleOptions { start: Some(Start::Flow), ..o.clone() });
         assert!(bits(&g) == bits(&f), "Gaussian and flow starts differ with {o:?}");
-        let (cg, cf) = (model.resolve(&SampleOptions { start: Some(Start::Gaussian), ..o.clone() }).unwrap(), model.resolve(&SampleOptions { start: Some(Start::Flow), ..o.clone() }).unwrap());
+        let (cg, cf) = (
+            model.resolve(&SampleOptions { start: Some(Start::Gaussian), ..o.clone() }).unwrap(),
+            model.resolve(&SampleOptions { start: Some(Start::Flow), ..o.clone() }).unwrap(),
+        );
         assert_eq!((cg.t_start, cg.steps, cg.temperature), (cf.t_start, cf.steps, cf.temperature));
         if o.t_m.is_none() {
             assert_eq!(cg.t_start, 0.6, "the bundle's sampler.t_m");
@@ -185,10 +212,17 @@ fn gaussian_start_equals_the_flow_start_on_the_same_map() {
         assert!(bits(&g) != bits(&p), "the prior start gave the Gaussian start's images");
     }
     // And the likelihood: the same density graph at the same T_m gives the same figures.
-    let pixels: Vec<f32> = sample_raw(&model, &SampleOptions { start: Some(Start::Gaussian), ..base.clone() })[..4 * D].iter().map(|x| x * 0.5 + 0.5).collect();
+    let pixels: Vec<f32> = sample_raw(&model, &SampleOptions { start: Some(Start::Gaussian), ..base.clone() })[..4 * D]
+        .iter()
+        .map(|x| x * 0.5 + 0.5)
+        .collect();
     let lo = LikelihoodOptions { seed: Some(2), t_m: Some(0.4), dequantize: Dequantize::None, ..Default::default() };
-    let g = model.log_likelihood(&pixels, 4, &LikelihoodOptions { start: Some(Start::Gaussian), ..lo.clone() }, &mut |_, _| true).unwrap();
-    let f = model.log_likelihood(&pixels, 4, &LikelihoodOptions { start: Some(Start::Flow), ..lo.clone() }, &mut |_, _| true).unwrap();
+    let g = model
+        .log_likelihood(&pixels, 4, &LikelihoodOptions { start: Some(Start::Gaussian), ..lo.clone() }, &mut |_, _| true)
+        .unwrap();
+    let f = model
+        .log_likelihood(&pixels, 4, &LikelihoodOptions { start: Some(Start::Flow), ..lo.clone() }, &mut |_, _| true)
+        .unwrap();
     assert_eq!((g.start, g.t_end, f.t_end), (Start::Gaussian, 0.4, 0.4));
     for (a, b) in g.images.iter().zip(&f.images) {
         assert_eq!(a.bits_per_dim.to_bits(), b.bits_per_dim.to_bits());
@@ -250,7 +284,12 @@ fn a_missing_gaussian_is_a_typed_error_naming_the_t_ms() {
     let mut out = vec![7f32; D];
     start_error(model.sample(&o, &mut out, &mut |_| true));
     assert!(out.iter().all(|&v| v == 7.0), "a refused request must leave the buffer untouched");
-    let lo = LikelihoodOptions { start: Some(Start::Gaussian), t_m: Some(0.5), dequantize: Dequantize::None, ..Default::default() };
+    let lo = LikelihoodOptions {
+        start: Some(Start::Gaussian),
+        t_m: Some(0.5),
+        dequantize: Dequantize::None,
+        ..Default::default()
+    };
     start_error(model.log_likelihood(&[0.5; D], 1, &lo, &mut |_, _| true));
     // The flow start on a bundle without flows names the starts there are.
     let (e, msg) = start_error(model.resolve(&SampleOptions { start: Some(Start::Flow), ..Default::default() }));
@@ -279,7 +318,11 @@ fn gaussians_manifest_rules() {
     let cases: [(&str, fn(&mut serde_json::Value), &str); 4] = [
         ("dup", |m| m["gaussians"][1]["t_m"] = 0.4.into(), "gaussians[1].t_m = 0.4 is listed twice"),
         ("cond", |m| m["gaussians"][0]["conditional"] = true.into(), "gaussians[0] is conditional but classes is 0"),
-        ("none", |m| m["gaussians"] = serde_json::json!([]), "sampler.start is 'gaussian' but the bundle has no gaussians"),
+        (
+            "none",
+            |m| m["gaussians"] = serde_json::json!([]),
+            "sampler.start is 'gaussian' but the bundle has no gaussians",
+        ),
         ("eps", |m| m["gaussians"][0]["t_m"] = 0.0005.into(), "gaussians[0].t_m = 0.0005 must be greater than sde.eps"),
     ];
     for (name, edit, want) in cases {
@@ -302,7 +345,9 @@ fn exact_bpd(model: &Model, pixels: &[f32]) -> Vec<f64> {
         .iter()
         .map(|u| {
             // Q is orthogonal: log N(x; m, QVQᵀ) = Σ_k log N(u_k; m_k, v_k).
-            let logp: f64 = (0..D).map(|k| -0.5 * (u[k] - means[k]).powi(2) / vars[k] - 0.5 * (2.0 * std::f64::consts::PI * vars[k]).ln()).sum();
+            let logp: f64 = (0..D)
+                .map(|k| -0.5 * (u[k] - means[k]).powi(2) / vars[k] - 0.5 * (2.0 * std::f64::consts::PI * vars[k]).ln())
+                .sum();
             -(logp - D as f64 * im.pixel_scale.ln()) / (D as f64 * LN2)
         })
         .collect()
@@ -369,12 +414,21 @@ fn likelihood_from_the_gaussian_start_is_the_exact_density() {
         let off = |v: &[f32]| -> f64 {
             (0..D * D).filter(|ij| ij / D != ij % D).map(|ij| mm[ij] * v[ij / D] as f64 * v[ij % D] as f64).sum()
         };
-        let sigma_h = (2.0 * (0..D * D).filter(|ij| ij / D != ij % D).map(|ij| mm[ij].powi(2)).sum::<f64>() / K as f64).sqrt() / scale;
+        let sigma_h = (2.0 * (0..D * D).filter(|ij| ij / D != ij % D).map(|ij| mm[ij].powi(2)).sum::<f64>() / K as f64)
+            .sqrt()
+            / scale;
         let sum_m: f64 = m.iter().sum();
         let sde = model.sde();
         let drift_term = D as f64 * (sde.marginal(t_m).mean.ln() - sde.marginal(sde.eps).mean.ln()).abs(); // |∫ f·D dt|
         let det = (10.0 * 1e-5 * (drift_term + sum_m + 1.0) + 1.9e-4 * sum_m + 1e-4) / scale;
-        let o = LikelihoodOptions { seed: Some(SEED), start: Some(Start::Gaussian), t_m: Some(t_m), dequantize: Dequantize::None, probes: K, ..Default::default() };
+        let o = LikelihoodOptions {
+            seed: Some(SEED),
+            start: Some(Start::Gaussian),
+            t_m: Some(t_m),
+            dequantize: Dequantize::None,
+            probes: K,
+            ..Default::default()
+        };
         let r: LikelihoodReport = model.log_likelihood(&pixels, N_IMG, &o, &mut |_, _| true).unwrap();
         assert_eq!((r.start, r.t_end), (Start::Gaussian, t_m));
         let (mut worst, mut sq) = (0f64, 0f64);

@@ -14,16 +14,16 @@ use std::ptr;
 use std::sync::{Arc, Mutex};
 
 use ::ort::environment::Environment;
-use rayon::prelude::*;
 use ::ort::ep::{self, ExecutionProviderDispatch};
 use ::ort::session::builder::GraphOptimizationLevel;
 use ::ort::session::Session;
 use ::ort::value::{DynValueRef, TensorElementType, TensorRef, TensorRefMut, ValueType};
 use ::ort::AsPointer;
+use rayon::prelude::*;
 
 use super::{
-    check_signature, resolve_threads, worker_pool, Backend, BackendInfo, DType, ExecutionProvider, Input, LoadOptions, NetSpec, Network, OrtOptions, Signature,
-    TensorInfo,
+    check_signature, resolve_threads, worker_pool, Backend, BackendInfo, DType, ExecutionProvider, Input, LoadOptions,
+    NetSpec, Network, OrtOptions, Signature, TensorInfo,
 };
 use crate::error::{Error, Result};
 
@@ -105,8 +105,11 @@ impl OrtBackend {
                 .map_err(|e| e.to_string())?
                 .with_intra_threads(intra_threads)
                 .map_err(|e| e.to_string())?;
-            let mut builder =
-                if providers.is_empty() { builder } else { builder.with_execution_providers(providers).map_err(|e| e.to_string())? };
+            let mut builder = if providers.is_empty() {
+                builder
+            } else {
+                builder.with_execution_providers(providers).map_err(|e| e.to_string())?
+            };
             builder.commit_from_memory(bytes).map_err(|e| e.to_string())
         })
     }
@@ -129,7 +132,11 @@ impl OrtBackend {
                 if let Some(dir) = &o.trt_engine_cache_dir {
                     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
                     let dir = dir.display().to_string();
-                    trt = trt.with_engine_cache(true).with_engine_cache_path(&dir).with_timing_cache(true).with_timing_cache_path(&dir);
+                    trt = trt
+                        .with_engine_cache(true)
+                        .with_engine_cache_path(&dir)
+                        .with_timing_cache(true)
+                        .with_timing_cache_path(&dir);
                 }
                 if o.trt_workspace_bytes > 0 {
                     trt = trt.with_max_workspace_size(o.trt_workspace_bytes as usize);
@@ -141,7 +148,11 @@ impl OrtBackend {
 
     /// Samples per session run on the CPU provider.
     fn cpu_sub_batch(&self) -> usize {
-        if self.sub_batch > 0 { self.sub_batch } else { DEFAULT_CPU_SUB_BATCH }
+        if self.sub_batch > 0 {
+            self.sub_batch
+        } else {
+            DEFAULT_CPU_SUB_BATCH
+        }
     }
 
     fn ep_name(&self) -> &'static str {
@@ -158,7 +169,13 @@ impl Backend for OrtBackend {
         let p = self.providers.lock().unwrap_or_else(|e| e.into_inner());
         let on_cpu = p.names.len() == 1;
         let sub_batch = if on_cpu { self.cpu_sub_batch() } else { self.sub_batch };
-        BackendInfo { name: "ort", execution_providers: p.names.clone(), fell_back: p.fell_back, threads: self.threads, sub_batch }
+        BackendInfo {
+            name: "ort",
+            execution_providers: p.names.clone(),
+            fell_back: p.fell_back,
+            threads: self.threads,
+            sub_batch,
+        }
     }
 
     fn load_bytes(&self, path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>> {
@@ -183,8 +200,12 @@ impl Backend for OrtBackend {
                             self.runtime.version
                         )));
                     }
-                    crate::log::log(crate::log::Level::Warn, &format!("{} unavailable for {}, running on the CPU: {ep_msg}", self.ep_name(), spec.role));
-                    *self.providers.lock().unwrap_or_else(|e| e.into_inner()) = Providers { names: vec!["cpu".into()], fell_back: true };
+                    crate::log::log(
+                        crate::log::Level::Warn,
+                        &format!("{} unavailable for {}, running on the CPU: {ep_msg}", self.ep_name(), spec.role),
+                    );
+                    *self.providers.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Providers { names: vec!["cpu".into()], fell_back: true };
                     (cpu, false)
                 }
             }
@@ -199,7 +220,11 @@ impl Backend for OrtBackend {
             (true, _) => usize::MAX,
         };
         let c_names = |names: Vec<&str>| {
-            names.into_iter().map(CString::new).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| invalid(e.to_string()))
+            names
+                .into_iter()
+                .map(CString::new)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| invalid(e.to_string()))
         };
         let net = OrtNetwork {
             input_names: c_names(spec.inputs.iter().map(|i| i.0.as_str()).collect())?,
@@ -247,7 +272,10 @@ fn signature_of(session: &Session) -> Signature {
         };
         TensorInfo { name: o.name().to_string(), dtype, shape }
     };
-    Signature { inputs: session.inputs().iter().map(info).collect(), outputs: session.outputs().iter().map(info).collect() }
+    Signature {
+        inputs: session.inputs().iter().map(info).collect(),
+        outputs: session.outputs().iter().map(info).collect(),
+    }
 }
 
 struct OrtNetwork {
@@ -275,7 +303,13 @@ impl OrtNetwork {
     /// results in place (copying from the device for CUDA/TensorRT). Measured against ort's `run` plus a copy: as
     /// fast on the MNIST U-Net, 1 µs (≈12%) less per call on the small analytic networks. (ort's IoBinding would
     /// copy borrowed inputs, so it is not used.)
-    fn run_chunk(&self, start: usize, n: usize, inputs: &[Input<'_>], outputs: &mut [&mut [f32]]) -> std::result::Result<(), String> {
+    fn run_chunk(
+        &self,
+        start: usize,
+        n: usize,
+        inputs: &[Input<'_>],
+        outputs: &mut [&mut [f32]],
+    ) -> std::result::Result<(), String> {
         let session = &self.session;
         let s = |e: ::ort::Error| e.to_string();
         let mut values: Vec<DynValueRef<'_>> = Vec::with_capacity(inputs.len());
@@ -329,19 +363,28 @@ impl Network for OrtNetwork {
         }
         for (i, inp) in inputs.iter().enumerate() {
             let want = batch * self.per_in[i];
-            let dtype_ok = matches!((inp, &self.spec.inputs[i].1), (Input::F32(_), DType::F32) | (Input::I64(_), DType::I64));
+            let dtype_ok =
+                matches!((inp, &self.spec.inputs[i].1), (Input::F32(_), DType::F32) | (Input::I64(_), DType::I64));
             if inp.len() != want || !dtype_ok {
-                return Err(Error::Internal(format!("{role}: input {i} has {} values of the wrong kind or count, expected {want}", inp.len())));
+                return Err(Error::Internal(format!(
+                    "{role}: input {i} has {} values of the wrong kind or count, expected {want}",
+                    inp.len()
+                )));
             }
         }
         for (i, out) in outputs.iter().enumerate() {
             if out.len() != batch * self.per_out[i] {
-                return Err(Error::Internal(format!("{role}: output {i} has room for {}, expected {}", out.len(), batch * self.per_out[i])));
+                return Err(Error::Internal(format!(
+                    "{role}: output {i} has room for {}, expected {}",
+                    out.len(),
+                    batch * self.per_out[i]
+                )));
             }
         }
         // Each chunk gets its own disjoint piece of every output.
         let chunk = self.max_batch.min(batch.max(1));
-        let mut pieces: Vec<Vec<&mut [f32]>> = (0..batch.div_ceil(chunk)).map(|_| Vec::with_capacity(outputs.len())).collect();
+        let mut pieces: Vec<Vec<&mut [f32]>> =
+            (0..batch.div_ceil(chunk)).map(|_| Vec::with_capacity(outputs.len())).collect();
         for (i, out) in outputs.iter_mut().enumerate() {
             for (c, piece) in out.chunks_mut(chunk * self.per_out[i]).enumerate() {
                 pieces[c].push(piece);
@@ -353,7 +396,9 @@ impl Network for OrtNetwork {
                 .map_err(|msg| Error::Backend { backend: "ort", msg: format!("{role}: {msg}") })
         };
         match &self.exclusive {
-            None if self.parallel && pieces.len() > 1 => self.pool.install(|| pieces.into_par_iter().enumerate().try_for_each(run)),
+            None if self.parallel && pieces.len() > 1 => {
+                self.pool.install(|| pieces.into_par_iter().enumerate().try_for_each(run))
+            }
             None => pieces.into_iter().enumerate().try_for_each(run),
             Some(lock) => {
                 let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
@@ -367,7 +412,11 @@ impl Network for OrtNetwork {
 /// reach the C ABI.
 fn guarded<T>(what: &str, f: impl FnOnce() -> std::result::Result<T, String>) -> std::result::Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let msg = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("unknown panic");
+        let msg = panic
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| panic.downcast_ref::<&str>().copied())
+            .unwrap_or("unknown panic");
         Err(format!("ONNX Runtime failed while {what}: {msg}"))
     })
 }
@@ -380,7 +429,10 @@ fn locate(opts: &OrtOptions) -> Result<PathBuf> {
             return Ok(path);
         }
         let what = if path.exists() { "is not a file" } else { "does not exist" };
-        Err(Error::BackendUnavailable(format!("ONNX Runtime library {} (from {source}) {what}; {FETCH_HINT}", path.display())))
+        Err(Error::BackendUnavailable(format!(
+            "ONNX Runtime library {} (from {source}) {what}; {FETCH_HINT}",
+            path.display()
+        )))
     };
     if let Some(path) = &opts.library_path {
         return given(path.clone(), "OrtOptions::library_path");
@@ -420,9 +472,9 @@ fn own_dir() -> Option<PathBuf> {
 
 /// Loads the library once per process (or returns the one already loaded from the same file).
 fn runtime(path: &Path) -> Result<Arc<Runtime>> {
-    let canonical = path
-        .canonicalize()
-        .map_err(|e| Error::BackendUnavailable(format!("ONNX Runtime library {}: {e}; {FETCH_HINT}", path.display())))?;
+    let canonical = path.canonicalize().map_err(|e| {
+        Error::BackendUnavailable(format!("ONNX Runtime library {}: {e}; {FETCH_HINT}", path.display()))
+    })?;
     let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(rt) = slot.as_ref().filter(|rt| rt.path == canonical) {
         return Ok(rt.clone());
@@ -478,7 +530,10 @@ fn probe(path: &Path) -> Result<(libloading::Library, String)> {
     check_version(&version).map_err(fail)?;
     // SAFETY: GetApi returns a static table for a supported level, null otherwise.
     if unsafe { ((*base).GetApi)(::ort::sys::ORT_API_VERSION) }.is_null() {
-        return Err(fail(format!("ONNX Runtime {version} does not provide C API level {}", ::ort::sys::ORT_API_VERSION)));
+        return Err(fail(format!(
+            "ONNX Runtime {version} does not provide C API level {}",
+            ::ort::sys::ORT_API_VERSION
+        )));
     }
     Ok((lib, version))
 }
@@ -489,8 +544,12 @@ fn check_version(version: &str) -> std::result::Result<(), String> {
     let mut parts = version.split('.').map(str::parse::<u32>);
     match (parts.next(), parts.next()) {
         (Some(Ok(1)), Some(Ok(minor))) if minor >= min => Ok(()),
-        (Some(Ok(1)), Some(Ok(_))) => Err(format!("ONNX Runtime {version} is too old: this build of dinof needs 1.{min} or newer")),
-        (Some(Ok(_)), Some(Ok(_))) => Err(format!("ONNX Runtime {version} is not a 1.x release, which this build of dinof needs (1.{min} or newer)")),
+        (Some(Ok(1)), Some(Ok(_))) => {
+            Err(format!("ONNX Runtime {version} is too old: this build of dinof needs 1.{min} or newer"))
+        }
+        (Some(Ok(_)), Some(Ok(_))) => Err(format!(
+            "ONNX Runtime {version} is not a 1.x release, which this build of dinof needs (1.{min} or newer)"
+        )),
         _ => Err(format!("reports an unreadable ONNX Runtime version '{version}'")),
     }
 }

@@ -135,8 +135,11 @@ pub const DINOF_LOG_INFO: dinof_log_level = 3;
 pub const DINOF_LOG_DEBUG: dinof_log_level = 4;
 
 /// (C value, Rust value) pairs of each option enum; 0 (DEFAULT) is not listed, it means "not chosen".
-pub(crate) const BACKENDS: &[(i32, BackendKind)] =
-    &[(DINOF_BACKEND_TRACT, BackendKind::Tract), (DINOF_BACKEND_ORT, BackendKind::Ort), (DINOF_BACKEND_AUTO, BackendKind::Auto)];
+pub(crate) const BACKENDS: &[(i32, BackendKind)] = &[
+    (DINOF_BACKEND_TRACT, BackendKind::Tract),
+    (DINOF_BACKEND_ORT, BackendKind::Ort),
+    (DINOF_BACKEND_AUTO, BackendKind::Auto),
+];
 pub(crate) const PROVIDERS: &[(i32, ExecutionProvider)] = &[
     (DINOF_EXECUTION_PROVIDER_CPU, ExecutionProvider::Cpu),
     (DINOF_EXECUTION_PROVIDER_CUDA, ExecutionProvider::Cuda),
@@ -151,7 +154,8 @@ pub(crate) const PREDICTORS: &[(i32, Predictor)] = &[
     (DINOF_PREDICTOR_ANCESTRAL, Predictor::Ancestral),
     (DINOF_PREDICTOR_NONE, Predictor::None),
 ];
-pub(crate) const CORRECTORS: &[(i32, Corrector)] = &[(DINOF_CORRECTOR_LANGEVIN, Corrector::Langevin), (DINOF_CORRECTOR_NONE, Corrector::None)];
+pub(crate) const CORRECTORS: &[(i32, Corrector)] =
+    &[(DINOF_CORRECTOR_LANGEVIN, Corrector::Langevin), (DINOF_CORRECTOR_NONE, Corrector::None)];
 pub(crate) const SOLVERS: &[(i32, Solver)] = &[
     (DINOF_SOLVER_EULER, Solver::Euler),
     (DINOF_SOLVER_HEUN, Solver::Heun),
@@ -160,8 +164,11 @@ pub(crate) const SOLVERS: &[(i32, Solver)] = &[
     (DINOF_SOLVER_EDM_HEUN, Solver::EdmHeun),
     (DINOF_SOLVER_RK45, Solver::Rk45),
 ];
-pub(crate) const SCHEDULES: &[(i32, Schedule)] =
-    &[(DINOF_SCHEDULE_TIME, Schedule::Time), (DINOF_SCHEDULE_LOGSNR, Schedule::LogSnr), (DINOF_SCHEDULE_EDM, Schedule::Edm)];
+pub(crate) const SCHEDULES: &[(i32, Schedule)] = &[
+    (DINOF_SCHEDULE_TIME, Schedule::Time),
+    (DINOF_SCHEDULE_LOGSNR, Schedule::LogSnr),
+    (DINOF_SCHEDULE_EDM, Schedule::Edm),
+];
 pub(crate) const NORMS: &[(i32, LangevinNorm)] =
     &[(DINOF_LANGEVIN_NORM_PER_SAMPLE, LangevinNorm::PerSample), (DINOF_LANGEVIN_NORM_BATCH, LangevinNorm::Batch)];
 pub(crate) const DENOISE: &[(i32, bool)] = &[(DINOF_DENOISE_ON, true), (DINOF_DENOISE_OFF, false)];
@@ -176,7 +183,10 @@ pub(crate) fn from_raw<T: Copy>(v: i32, field: &str, table: &[(i32, T)]) -> FfiR
         Some((_, r)) => Ok(Some(*r)),
         None => {
             let valid: Vec<i32> = std::iter::once(0).chain(table.iter().map(|(c, _)| *c)).collect();
-            Err(Failure::new(DINOF_STATUS_BAD_ENUM_VALUE, format!("{field} = {v} is not a valid value (valid: {valid:?})")))
+            Err(Failure::new(
+                DINOF_STATUS_BAD_ENUM_VALUE,
+                format!("{field} = {v} is not a valid value (valid: {valid:?})"),
+            ))
         }
     }
 }

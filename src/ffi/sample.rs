@@ -89,7 +89,15 @@ unsafe impl Versioned for dinof_progress {
         fields!(dinof_progress: struct_size, phase, fraction, step, steps, done, total)
     }
     fn defaults() -> Self {
-        dinof_progress { struct_size: std::mem::size_of::<Self>() as u32, phase: DINOF_PHASE_PENDING, fraction: 0.0, step: 0, steps: 0, done: 0, total: 0 }
+        dinof_progress {
+            struct_size: std::mem::size_of::<Self>() as u32,
+            phase: DINOF_PHASE_PENDING,
+            fraction: 0.0,
+            step: 0,
+            steps: 0,
+            done: 0,
+            total: 0,
+        }
     }
 }
 
