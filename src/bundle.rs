@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::sampler::options::{Corrector, LangevinNorm, Method, Predictor, Schedule, Solver, Start};
+use crate::sampler::{self, BundleFacts, SamplerChoices};
 use crate::sde::{Sde, SdeKind};
 
 pub const MANIFEST_FILE: &str = "dinof.json";
@@ -36,7 +36,8 @@ pub struct Manifest {
     #[serde(default)]
     pub flows: Vec<FlowSpec>,
     #[serde(default)]
-    pub sampler: SamplerDefaults,
+    /// The bundle's sampler defaults (the runtime's own defaults fill the gaps).
+    pub sampler: SamplerChoices,
     #[serde(default)]
     pub provenance: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
@@ -58,6 +59,14 @@ impl ImageSpec {
     /// Values per sample: C·H·W.
     pub fn dim(&self) -> usize {
         self.channels * self.height * self.width
+    }
+
+    /// Bytes per image as RGBA8 (H·W·4), or why there is none: only 1 (grey), 3 (RGB) and 4 channels pack.
+    pub fn rgba8_len(&self) -> Result<usize, String> {
+        match self.channels {
+            1 | 3 | 4 => Ok(self.height * self.width * 4),
+            c => Err(format!("RGBA8 output needs 1, 3 or 4 channels; this model has {c}")),
+        }
     }
 }
 
@@ -93,31 +102,6 @@ pub struct FlowSpec {
     pub conditional: bool,
     #[serde(default)]
     pub density_file: Option<String>,
-}
-
-/// Sampler defaults; every field optional (the runtime's own defaults fill the gaps).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SamplerDefaults {
-    pub start: Option<Start>,
-    pub t_m: Option<f64>,
-    pub method: Option<Method>,
-    pub predictor: Option<Predictor>,
-    pub corrector: Option<Corrector>,
-    pub snr: Option<f64>,
-    pub corrector_steps: Option<usize>,
-    pub langevin_norm: Option<LangevinNorm>,
-    pub solver: Option<Solver>,
-    pub schedule: Option<Schedule>,
-    pub rtol: Option<f64>,
-    pub atol: Option<f64>,
-    pub churn: Option<f64>,
-    pub steps: Option<usize>,
-    pub denoise: Option<bool>,
-    pub temperature: Option<f64>,
-    /// Classifier-free guidance scale w ≥ 0 (0 = none); needs `score.null_label`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guidance: Option<f64>,
 }
 
 /// A validated bundle.
@@ -445,52 +429,30 @@ impl Manifest {
             }
         }
         self.validate_labels()?;
-        let d = &self.sampler;
-        if let Some(t) = d.t_m {
-            if !self.flows.iter().any(|f| (f.t_m - t).abs() < 1e-6) {
-                return Err(format!("sampler.t_m = {t} names no flow (available: {:?})", self.flows.iter().map(|f| f.t_m).collect::<Vec<_>>()));
-            }
-        }
-        match d.start {
-            Some(Start::Flow) if self.flows.is_empty() => return Err("sampler.start is 'flow' but the bundle has no flow".into()),
-            Some(Start::Prior) if t_max < 1.0 => return Err("sampler.start is 'prior' but score.t_max < 1".into()),
-            _ => {}
-        }
         if self.flows.is_empty() && t_max < 1.0 {
             return Err("a bundle without flows needs score.t_max = 1 (prior start)".into());
         }
-        if d.snr.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
-            return Err("sampler.snr must be > 0".into());
-        }
-        if d.corrector_steps == Some(0) || d.steps == Some(0) {
-            return Err("sampler.corrector_steps and sampler.steps must be ≥ 1".into());
-        }
-        if d.temperature.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
-            return Err("sampler.temperature must be > 0".into());
-        }
-        if d.rtol.is_some_and(|v| !(1e-7..1.0).contains(&v)) || d.atol.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
-            return Err("sampler.rtol must be in [1e-7, 1) and sampler.atol > 0".into());
-        }
-        if d.churn.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
-            return Err("sampler.churn must be ≥ 0".into());
-        }
-        if let Some(w) = d.guidance {
-            if !(w >= 0.0 && w.is_finite()) {
-                return Err(format!("sampler.guidance must be ≥ 0, got {w}"));
-            }
-            if self.score.null_label.is_none() {
-                return Err("sampler.guidance needs a score that takes the null label (score.null_label)".into());
-            }
-        }
-        if d.method == Some(Method::Ode) && d.solver == Some(Solver::Dpmpp2mSde) {
-            return Err("sampler.solver 'dpmpp_2m_sde' samples the reverse SDE: it needs sampler.method 'sde'".into());
-        }
+        // The sampler defaults obey the rules a caller's choices do, and must resolve on their own.
+        self.sampler.check("sampler.")?;
+        sampler::resolve(&SamplerChoices::default(), &self.sampler, &self.facts(&sde, &self.t_ms()), "sampler.")?;
         for (file, sum) in &self.checksums {
             if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!("checksums.{file}: not a sha256 hex digest"));
             }
         }
         Ok(sde)
+    }
+
+    /// T_m of the flows, ascending.
+    pub fn t_ms(&self) -> Vec<f64> {
+        let mut t: Vec<f64> = self.flows.iter().map(|f| f.t_m).collect();
+        t.sort_by(f64::total_cmp);
+        t
+    }
+
+    /// What resolving the sampler settings needs to know about this bundle.
+    pub fn facts<'a>(&self, sde: &'a Sde, t_ms: &'a [f64]) -> BundleFacts<'a> {
+        BundleFacts { sde, t_ms, t_max: self.score.t_max, null_label: self.score.null_label.is_some() }
     }
 
     /// Rules of the optional class names and of the null label. Names are matched case-insensitively and may be

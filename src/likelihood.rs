@@ -29,7 +29,8 @@ use serde::Serialize;
 
 use crate::backend::{DType, Input, NetSpec};
 use crate::error::{try_filled, Error, Result};
-use crate::model::{check_finite, load_network, Guidance, Model, SampleOptions, ScoreEval};
+use crate::model::{load_network, Model, SampleOptions};
+use crate::sampler::score::{check_finite, Guidance, ScoreEval};
 use crate::rng::{self, SampleRng};
 use crate::sampler::{rk45, Start};
 use crate::sde::Sde;
@@ -429,7 +430,6 @@ impl<'m> Run<'m> {
             guidance: Guidance { w: 0.0, null_labels: &[], uncond: &mut no_uncond },
             calls: 0,
             net_time: Duration::ZERO,
-            step: self.ode_evals,
             cancel: None,
             ts: &mut self.ts,
         };

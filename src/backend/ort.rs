@@ -367,8 +367,7 @@ impl Network for OrtNetwork {
 /// reach the C ABI.
 fn guarded<T>(what: &str, f: impl FnOnce() -> std::result::Result<T, String>) -> std::result::Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|panic| {
-        let msg = panic.downcast_ref::<String>().map(String::as_str).or_else(|| panic.downcast_ref::<&str>().copied()).unwrap_or("unknown panic");
-        Err(format!("ONNX Runtime failed while {what}: {msg}"))
+        Err(format!("ONNX Runtime failed while {what}: {}", crate::error::panic_message(&*panic)))
     })
 }
 

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use clap::{Args, Parser, Subcommand};
 use dinof::backend::{BackendKind, ExecutionProvider, LoadOptions, OrtOptions};
-use dinof::{Corrector, Dequantize, LabelError, LikelihoodOptions, LangevinNorm, Method, Model, Predictor, SampleOptions, Schedule, Solver, Start};
+use dinof::{Corrector, Dequantize, LabelError, LikelihoodOptions, Method, Model, Predictor, SampleOptions, SamplerChoices, Solver, Start};
 
 #[derive(Parser)]
 #[command(name = "dinof", version, about = "Generate images with DiNof models (diffusion with a normalizing-flow prior)")]
@@ -114,47 +114,9 @@ struct SampleArgs {
     /// Images stepped together (0 = min(n, 256)); never changes the images.
     #[arg(long, default_value_t = 0)]
     batch_size: usize,
-    /// Reverse steps (default int(N·t_start)).
-    #[arg(long)]
-    steps: Option<usize>,
-    /// flow (DiNof) or prior (plain diffusion).
-    #[arg(long)]
-    start: Option<Start>,
-    /// T_m of the flow to start from.
-    #[arg(long = "t-m")]
-    t_m: Option<f64>,
-    #[arg(long)]
-    temperature: Option<f64>,
-    /// sde (predictor/corrector) or ode (probability flow).
-    #[arg(long)]
-    method: Option<Method>,
-    #[arg(long)]
-    predictor: Option<Predictor>,
-    #[arg(long)]
-    corrector: Option<Corrector>,
-    #[arg(long)]
-    snr: Option<f64>,
-    #[arg(long)]
-    corrector_steps: Option<usize>,
-    /// per_sample (default) or batch (score_sde's batch-averaged norms).
-    #[arg(long)]
-    langevin_norm: Option<LangevinNorm>,
-    /// Solver: euler, heun, dpmpp_2m, edm_heun, rk45 (method ode) or dpmpp_2m_sde (method sde; replaces
-    /// predictor/corrector). Given alone, it selects its method.
-    #[arg(long)]
-    solver: Option<Solver>,
-    /// Step grid of the fixed-step solvers: time (uniform t), logsnr (uniform log-SNR) or edm (Karras ρ = 7).
-    #[arg(long)]
-    schedule: Option<Schedule>,
-    /// rk45 relative tolerance (default 1e-5).
-    #[arg(long)]
-    rtol: Option<f64>,
-    /// rk45 absolute tolerance (default 1e-5).
-    #[arg(long)]
-    atol: Option<f64>,
-    /// edm_heun's S_churn: fresh noise per step (default 0, deterministic).
-    #[arg(long)]
-    churn: Option<f64>,
+    /// The sampler settings (`dinof::SamplerChoices`: one flag each; unset = the bundle's default).
+    #[command(flatten)]
+    sampler: SamplerChoices,
     /// Return the last step's noisy sample instead of its mean.
     #[arg(long)]
     no_denoise: bool,
@@ -166,10 +128,6 @@ struct SampleArgs {
     /// --nrow 8`).
     #[arg(long)]
     per_label: Option<usize>,
-    /// Classifier-free guidance scale w ≥ 0: score (1 + w)·s(x|y) − w·s(x|null), two score evaluations per step
-    /// (bundles whose score takes the null label).
-    #[arg(long)]
-    guidance: Option<f64>,
     /// Images per grid row (default ceil(sqrt(n))).
     #[arg(long)]
     nrow: Option<usize>,
@@ -284,31 +242,12 @@ fn sample(a: SampleArgs) -> CliResult {
         (None, _, Some(l)) if l.len() > 1 => l.len(),
         (n, _, _) => n.unwrap_or(64),
     };
-    let opts = SampleOptions {
-        n,
-        seed: a.seed,
-        first_index: a.first_index,
-        start: a.start,
-        t_m: a.t_m,
-        temperature: a.temperature,
-        method: a.method,
-        predictor: a.predictor,
-        corrector: a.corrector,
-        snr: a.snr,
-        corrector_steps: a.corrector_steps,
-        langevin_norm: a.langevin_norm,
-        solver: a.solver,
-        schedule: a.schedule,
-        rtol: a.rtol,
-        atol: a.atol,
-        churn: a.churn,
-        steps: a.steps,
-        denoise: a.no_denoise.then_some(false),
-        labels,
-        guidance: a.guidance,
-        batch_size: a.batch_size,
-        raw: false,
-    };
+    let mut sampler = a.sampler.clone();
+    if a.no_denoise {
+        sampler.denoise = Some(false);
+    }
+    let opts = SampleOptions { n, seed: a.seed, first_index: a.first_index, labels, batch_size: a.batch_size, ..Default::default() }
+        .with_choices(sampler);
     let cfg = model.resolve(&opts)?;
     let info = model.info();
     let steps = match cfg.solver {
