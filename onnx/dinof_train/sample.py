@@ -288,11 +288,22 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
                              "sampler does not implement; choose predictor/corrector or method 'ode' (or use the "
                              "Rust CLI)")
         d = {k: v for k, v in d.items() if k not in ("solver", "steps", "schedule")}
-    opts = dict(start=start, t_m=t_m, predictor=predictor or d.get("predictor", "euler_maruyama"),
-                corrector=corrector or d.get("corrector", "none"), snr=snr or d.get("snr", 0.16),
-                corrector_steps=d.get("corrector_steps", 1), steps=steps or d.get("steps"),
-                denoise=d.get("denoise", True), temperature=temperature or d.get("temperature", 1.0), label=label,
-                method=method or d.get("method", "sde"), solver=solver or d.get("solver", "heun"))
+    def choice(name, given):
+        # The caller's value, else the bundle's: never a default of this module's own, which drifted from the
+        # runtime's once (the runtime's rule for a bundle that is silent is src/sampler/choices.rs, `resolve`).
+        if given is not None:
+            return given
+        if d.get(name) is None:
+            raise ValueError(f"{bundle}: the manifest's sampler section does not set {name!r}; pass {name}=... "
+                             "(this reference sampler takes no default of its own)")
+        return d[name]
+
+    opts = dict(start=start, t_m=t_m, predictor=choice("predictor", predictor), corrector=choice("corrector", corrector),
+                snr=choice("snr", snr), corrector_steps=choice("corrector_steps", None),
+                # No steps: the bundle format's int(N·t_start) (default_steps), as the runtime.
+                steps=steps or d.get("steps"), denoise=choice("denoise", None),
+                temperature=choice("temperature", temperature), label=label, method=choice("method", method),
+                solver=choice("solver", solver))
     gen = torch.Generator().manual_seed(seed)
     out, t0 = [], time.time()
     for k in range(0, n, batch):
