@@ -30,11 +30,11 @@ MUTATIONS = {
     "denoise removed": [
         ("src/sampler/mod.rs", "    if cfg.denoise {\n        b.x.copy_from_slice(&b.x_mean);",
          "    if false && cfg.denoise {\n        b.x.copy_from_slice(&b.x_mean);"),
-        ("src/sampler/mod.rs", "    if cfg.denoise {\n        let t = grid[cfg.steps];",
-         "    if false && cfg.denoise {\n        let t = grid[cfg.steps];")],
+        ("src/sampler/mod.rs", "    if cfg.denoise {\n        score.eval(&b.x, sde.eps, &mut b.s)?;",
+         "    if false && cfg.denoise {\n        score.eval(&b.x, sde.eps, &mut b.s)?;")],
     "flow start → prior noise at T_m": [
-        ("src/model.rs", "if let Some(flow) = flow {", "if let Some(flow) = flow.filter(|_| false) {")],
-    "temperature ignored": [("src/model.rs", "batch.draw_x(cfg.temperature as f32);", "batch.draw_x(1.0);")],
+        ("src/model/run.rs", "if let Some(f) = *flow {", "if let Some(f) = (*flow).filter(|_| false) {")],
+    "temperature ignored": [("src/model/run.rs", "batch.draw_x(cfg.temperature as f32);", "batch.draw_x(1.0);")],
     "default steps N instead of int(N·T_m)": [
         ("src/sde.rs", "((self.n as f64 * t_start + 1e-9)", "((self.n as f64 + 1e-9)")],
     # Sub-batching (run with --tests determinism): every chunk reads the first chunk's inputs, or writes its outputs
@@ -47,7 +47,7 @@ MUTATIONS = {
          "outputs[i][s.saturating_sub(n) * per_out[i]..(s.saturating_sub(n) + n) * per_out[i]].copy_from_slice(src);")],
     # issue 24: the per-solver default grid reverted to uniform t (caught by tests/solver_defaults.rs)
     "default grid uniform t for every solver": [
-        ("src/model.rs", ".unwrap_or(solver.default_schedule())", ".unwrap_or(Schedule::Time)")],
+        ("src/sampler/choices.rs", ".unwrap_or(solver.default_schedule())", ".unwrap_or(Schedule::Time)")],
     # The C ABI's bounds and last-error rule (issue 24): caught by --tests c_abi_bounds (the C suite, test_abi, too).
     "C ABI: manifest cap not checked before slicing": [
         ("src/ffi/model.rs", "if manifest_size > super::DINOF_MAX_MANIFEST_BYTES {",

@@ -281,7 +281,7 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
     start = start or d.get("start", "flow" if b.flows else "prior")
     t_m = t_m if t_m is not None else d.get("t_m", max(b.flows) if b.flows else None)
     if d.get("solver") == "dpmpp_2m_sde" and solver is None:
-        # The runtime's rule (src/model.rs, resolve): a predictor, a corrector or method 'ode' sets the bundle's
+        # The runtime's rule (src/sampler/choices.rs, resolve): a predictor, a corrector or method 'ode' sets the bundle's
         # SDE solver aside with its steps and grid; otherwise it runs, and this reference sampler has no such solver.
         if (method or d.get("method", "sde")) == "sde" and predictor is None and corrector is None:
             raise ValueError(f"{bundle}: the bundle samples with dpmpp_2m_sde by default, which this reference "
