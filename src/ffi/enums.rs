@@ -79,7 +79,8 @@ pub const DINOF_SOLVER_RK45: dinof_solver = 6;
 
 /// Time grid of the fixed-step solvers (DINOF_SCHEDULE_*).
 pub type dinof_schedule = i32;
-/// The bundle's default (else uniform in t).
+/// The solver's own grid: log-SNR for euler, dpmpp_2m and dpmpp_2m_sde, EDM for heun and edm_heun (a bundle's grid
+/// when the solver is the bundle's own).
 pub const DINOF_SCHEDULE_DEFAULT: dinof_schedule = 0;
 pub const DINOF_SCHEDULE_TIME: dinof_schedule = 1;
 /// Uniform in log-SNR.
