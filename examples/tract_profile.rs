@@ -18,7 +18,10 @@ fn main() -> TractResult<()> {
     let mut model = tract_onnx::onnx().with_ignore_value_info(true).model_for_path(path)?;
     let parse_s = t_parse.elapsed().as_secs_f64();
     let b = model.symbols.sym("B");
-    model.set_input_fact(0, InferenceFact::dt_shape(f32::datum_type(), tvec![b.to_dim(), 1.to_dim(), 28.to_dim(), 28.to_dim()]))?;
+    model.set_input_fact(
+        0,
+        InferenceFact::dt_shape(f32::datum_type(), tvec![b.to_dim(), 1.to_dim(), 28.to_dim(), 28.to_dim()]),
+    )?;
     if model.inputs.len() > 1 {
         model.set_input_fact(1, InferenceFact::dt_shape(f32::datum_type(), tvec![b.to_dim()]))?;
     }
@@ -30,7 +33,12 @@ fn main() -> TractResult<()> {
     let opt = typed.set_symbols(&subs)?.into_optimized()?;
     let plan = opt.into_runnable()?;
     let opt_s = t_opt.elapsed().as_secs_f64();
-    println!("load: parse {:.0} ms, typed + decluttered {:.0} ms, optimized plan for batch {batch} {:.0} ms", parse_s * 1e3, typed_s * 1e3, opt_s * 1e3);
+    println!(
+        "load: parse {:.0} ms, typed + decluttered {:.0} ms, optimized plan for batch {batch} {:.0} ms",
+        parse_s * 1e3,
+        typed_s * 1e3,
+        opt_s * 1e3
+    );
     let x = Tensor::from_shape(&[batch, 1, 28, 28], &vec![0.1f32; batch * 784])?;
     let t = Tensor::from_shape(&[batch], &vec![0.5f32; batch])?;
     let inputs = || -> TVec<TValue> {
@@ -59,11 +67,23 @@ fn main() -> TractResult<()> {
     }
     let wall = t0.elapsed().as_secs_f64() / reps as f64;
     let total: f64 = per_op.values().map(|v| v.0).sum::<f64>() / reps as f64;
-    println!("{path}: batch {batch}, {} nodes, {:.3} ms per forward ({:.3} ms/image), {:.3} ms inside nodes", plan.model().nodes.len(), wall * 1e3, wall * 1e3 / batch as f64, total * 1e3);
+    println!(
+        "{path}: batch {batch}, {} nodes, {:.3} ms per forward ({:.3} ms/image), {:.3} ms inside nodes",
+        plan.model().nodes.len(),
+        wall * 1e3,
+        wall * 1e3 / batch as f64,
+        total * 1e3
+    );
     let mut ops: Vec<_> = per_op.into_iter().collect();
     ops.sort_by(|a, b| b.1 .0.partial_cmp(&a.1 .0).unwrap());
     for (name, (s, n)) in ops.iter().take(15) {
-        println!("  {:<28} {:>8.3} ms {:>5.1}%  ({} nodes)", name, s / reps as f64 * 1e3, 100.0 * s / reps as f64 / total, n / reps);
+        println!(
+            "  {:<28} {:>8.3} ms {:>5.1}%  ({} nodes)",
+            name,
+            s / reps as f64 * 1e3,
+            100.0 * s / reps as f64 / total,
+            n / reps
+        );
     }
     let mut nodes: Vec<_> = per_node.into_iter().collect();
     nodes.sort_by(|a, b| b.1 .1.partial_cmp(&a.1 .1).unwrap());

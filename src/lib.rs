@@ -36,8 +36,12 @@ pub use backend::{BackendInfo, BackendKind, ExecutionProvider, LoadOptions, OrtO
 pub use bundle::{Bundle, Manifest};
 pub use error::{Error, LabelError, Result};
 pub use likelihood::{Dequantize, ImageLikelihood, LikelihoodOptions, LikelihoodReport};
-pub use model::{Model, ModelInfo, Output, Prepared, Progress, SampleOptions, SampleReport, MAX_CORRECTOR_STEPS, MAX_STEPS};
-pub use sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, SamplerChoices, SamplerConfig, Schedule, Solver, Start};
+pub use model::{
+    Model, ModelInfo, Output, Prepared, Progress, SampleOptions, SampleReport, MAX_CORRECTOR_STEPS, MAX_STEPS,
+};
+pub use sampler::{
+    Corrector, LangevinNorm, Method, Phase, Predictor, SamplerChoices, SamplerConfig, Schedule, Solver, Start,
+};
 pub use sde::{Sde, SdeKind};
 
 /// The crate version, also reported through the C ABI.

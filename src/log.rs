@@ -26,7 +26,12 @@ pub fn set_sink(sink: Option<Sink>, max: Level) {
 /// Sends a message to the sink, if one is installed and wants this level.
 pub fn log(level: Level, message: &str) {
     // Clone the sink and release the lock before calling it: the sink may itself call into dinof.
-    let sink = SINK.read().unwrap_or_else(|e| e.into_inner()).as_ref().filter(|(_, max)| level <= *max).map(|(s, _)| s.clone());
+    let sink = SINK
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .filter(|(_, max)| level <= *max)
+        .map(|(s, _)| s.clone());
     if let Some(s) = sink {
         s(level, message);
     }

@@ -57,7 +57,10 @@ pub fn parse_npy(bytes: &[u8]) -> std::result::Result<Array, String> {
     let count = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)).ok_or("shape overflows")?;
     let data = &bytes[end..];
     if Some(data.len()) != count.checked_mul(width) {
-        return Err(format!("shape {shape:?} needs {count} values of {width} bytes, the file holds {} bytes of data", data.len()));
+        return Err(format!(
+            "shape {shape:?} needs {count} values of {width} bytes, the file holds {} bytes of data",
+            data.len()
+        ));
     }
     let data = if width == 4 {
         data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()

@@ -34,7 +34,10 @@ fn missing_directory_and_manifest() {
 #[test]
 fn network_shape_differs_from_manifest() {
     let e = load_err("bad-shape");
-    assert!(matches!(&e, Error::NetworkMismatch { network, msg } if network == "score" && msg.contains("shape")), "{e}");
+    assert!(
+        matches!(&e, Error::NetworkMismatch { network, msg } if network == "score" && msg.contains("shape")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -118,7 +121,14 @@ fn bad_sampling_options_are_refused() {
         ("zero temperature", SampleOptions { temperature: Some(0.0), ..base.clone() }),
         ("NaN snr", SampleOptions { snr: Some(f64::NAN), ..base.clone() }),
         ("ancestral on sub-VP", SampleOptions { predictor: Some(dinof::Predictor::Ancestral), ..base.clone() }),
-        ("nothing to sample", SampleOptions { predictor: Some(dinof::Predictor::None), corrector: Some(dinof::Corrector::None), ..base.clone() }),
+        (
+            "nothing to sample",
+            SampleOptions {
+                predictor: Some(dinof::Predictor::None),
+                corrector: Some(dinof::Corrector::None),
+                ..base.clone()
+            },
+        ),
         ("image index overflow", SampleOptions { first_index: u64::MAX - 1, ..base.clone() }),
     ];
     for (what, o) in cases {
@@ -128,11 +138,17 @@ fn bad_sampling_options_are_refused() {
     let e = model.sample(&base, &mut out[..10], &mut |_| true).unwrap_err();
     assert!(matches!(e, Error::BufferTooSmall { needed: 64, got: 10 }), "{e}");
     // Label mistakes have their own type (tests/labels.rs has every case).
-    let e = model.sample(&SampleOptions { labels: Some(vec![0]), ..base.clone() }, &mut out, &mut |_| true).unwrap_err();
+    let e =
+        model.sample(&SampleOptions { labels: Some(vec![0]), ..base.clone() }, &mut out, &mut |_| true).unwrap_err();
     assert!(matches!(e, Error::Label(dinof::LabelError::Unconditional)), "{e}");
     let class = load(&fixture("gauss-vp-class"), 1, 0);
-    let e = class.sample(&SampleOptions { labels: Some(vec![2]), ..base.clone() }, &mut out, &mut |_| true).unwrap_err();
-    assert!(matches!(&e, Error::Label(dinof::LabelError::OutOfRange { label: 2, classes: 2 })) && e.to_string().contains("out of range"), "{e}");
+    let e =
+        class.sample(&SampleOptions { labels: Some(vec![2]), ..base.clone() }, &mut out, &mut |_| true).unwrap_err();
+    assert!(
+        matches!(&e, Error::Label(dinof::LabelError::OutOfRange { label: 2, classes: 2 }))
+            && e.to_string().contains("out of range"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -164,7 +180,8 @@ fn copied_bundle(tag: &str, edit: impl FnOnce(&mut serde_json::Value)) -> std::p
     for f in ["score.onnx", "flow_t0.4.onnx", "flow_t0.6.onnx"] {
         std::fs::copy(src.join(f), dir.join("bundle").join(f)).unwrap();
     }
-    let mut manifest: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(src.join("dinof.json")).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(src.join("dinof.json")).unwrap()).unwrap();
     edit(&mut manifest);
     std::fs::write(dir.join("bundle/dinof.json"), serde_json::to_string_pretty(&manifest).unwrap()).unwrap();
     dir.join("bundle")
@@ -172,7 +189,13 @@ fn copied_bundle(tag: &str, edit: impl FnOnce(&mut serde_json::Value)) -> std::p
 
 #[test]
 fn file_names_must_be_plain_names() {
-    for (tag, name) in [("dotdot", "../x/score.onnx"), ("absolute", "/etc/passwd"), ("parent", ".."), ("backslash", "a\\score.onnx"), ("drive", "C:score.onnx")] {
+    for (tag, name) in [
+        ("dotdot", "../x/score.onnx"),
+        ("absolute", "/etc/passwd"),
+        ("parent", ".."),
+        ("backslash", "a\\score.onnx"),
+        ("drive", "C:score.onnx"),
+    ] {
         let dir = copied_bundle(tag, |m| m["score"]["file"] = name.into());
         let e = Model::load(&dir, &LoadOptions::default()).unwrap_err();
         assert!(matches!(&e, Error::BadFileName { name: n, .. } if n == name), "{tag}: {e}");
@@ -231,7 +254,8 @@ fn fifos_are_refused_without_hanging() {
 
 #[test]
 fn manifest_size_is_capped() {
-    let dir = copied_bundle("huge", |m| m["description"] = "x".repeat(dinof::bundle::MAX_MANIFEST_BYTES as usize).into());
+    let dir =
+        copied_bundle("huge", |m| m["description"] = "x".repeat(dinof::bundle::MAX_MANIFEST_BYTES as usize).into());
     let e = Model::load(&dir, &LoadOptions::default()).unwrap_err();
     assert!(matches!(e, Error::ManifestTooLarge { limit: dinof::bundle::MAX_MANIFEST_BYTES, .. }), "{e}");
     let _ = std::fs::remove_dir_all(dir.parent().unwrap());
@@ -241,7 +265,8 @@ fn manifest_size_is_capped() {
 fn loading_from_memory_gives_the_same_model() {
     let dir = fixture("gauss-vp");
     let read = |f: &str| std::fs::read(dir.join(f)).unwrap();
-    let (manifest, score, f4, f6) = (read("dinof.json"), read("score.onnx"), read("flow_t0.4.onnx"), read("flow_t0.6.onnx"));
+    let (manifest, score, f4, f6) =
+        (read("dinof.json"), read("score.onnx"), read("flow_t0.4.onnx"), read("flow_t0.6.onnx"));
     let blobs: Vec<(&str, &[u8])> = vec![("score.onnx", &score), ("flow_t0.4.onnx", &f4), ("flow_t0.6.onnx", &f6)];
     let mem = Model::load_from_memory(&manifest, &blobs, &LoadOptions::default()).unwrap();
     let o = SampleOptions { n: 2, seed: Some(4), steps: Some(5), ..Default::default() };
@@ -265,11 +290,13 @@ fn progress_fraction_covers_the_whole_batch() {
     let o = SampleOptions { n: 4, seed: Some(1), steps: Some(10), ..Default::default() };
     let mut out = vec![0f32; 4 * model.image_len()];
     let mut last = 0.0;
-    model.sample(&o, &mut out, &mut |p| {
-        assert!(p.fraction() >= last);
-        last = p.fraction();
-        true
-    }).unwrap();
+    model
+        .sample(&o, &mut out, &mut |p| {
+            assert!(p.fraction() >= last);
+            last = p.fraction();
+            true
+        })
+        .unwrap();
     // A ratio of counts, exact but for one rounding: the last report is 11/11 = 1 (flow + 10 steps); one call short
     // (10/11 = 0.91) or the old bug's 1/n = 0.25 fail the 0.99 cut.
     assert!(last > 0.99 && last <= 1.0, "one batch of 4 images ends at {last}");
@@ -293,11 +320,18 @@ fn a_cancel_flag_stops_before_the_next_network_call() {
     let flag = std::sync::atomic::AtomicBool::new(false);
     let mut out = vec![1f32; model.image_len()];
     let mut reports = 0;
-    let e = model.run(&mut p, dinof::Output::F32(&mut out), &mut |_| {
-        reports += 1;
-        flag.store(true, std::sync::atomic::Ordering::Relaxed);
-        true
-    }, Some(&flag)).unwrap_err();
+    let e = model
+        .run(
+            &mut p,
+            dinof::Output::F32(&mut out),
+            &mut |_| {
+                reports += 1;
+                flag.store(true, std::sync::atomic::Ordering::Relaxed);
+                true
+            },
+            Some(&flag),
+        )
+        .unwrap_err();
     assert!(matches!(e, Error::Cancelled), "{e}");
     assert_eq!(reports, 1, "step 2 did not finish after the cancel");
     assert!(out.iter().all(|&v| v == 0.0), "a failed run leaves zeros, not partial images");

@@ -24,9 +24,16 @@ fn last_error() -> String {
 /// Runs the ignored test `name` in a child copy of this test binary; its failure or abort fails the caller.
 fn in_child(name: &str) {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let out = Command::new(exe).args([name, "--exact", "--ignored", "--test-threads=1"]).output().expect("run the test binary");
+    let out = Command::new(exe)
+        .args([name, "--exact", "--ignored", "--test-threads=1"])
+        .output()
+        .expect("run the test binary");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && text.contains("1 passed"), "{name} in a child process ended with {}:\n{text}", out.status);
+    assert!(
+        out.status.success() && text.contains("1 passed"),
+        "{name} in a child process ended with {}:\n{text}",
+        out.status
+    );
 }
 
 /// Byte counts past isize::MAX, the largest object size: each must be refused, whatever the element size.
@@ -62,7 +69,9 @@ fn load_from_memory_refuses_impossible_sizes_child() {
     let load = |size: u64, blobs: &[dinof_blob], count: u64| {
         let mut out: *mut dinof_model = ptr::null_mut();
         // SAFETY: valid pointers; the sizes lie, which is what is tested.
-        let status = unsafe { dinof_model_load_from_memory(manifest.as_ptr().cast(), size, blobs.as_ptr(), count, ptr::null(), &mut out) };
+        let status = unsafe {
+            dinof_model_load_from_memory(manifest.as_ptr().cast(), size, blobs.as_ptr(), count, ptr::null(), &mut out)
+        };
         assert!(out.is_null(), "a model from a refused load");
         (status, last_error())
     };
@@ -98,7 +107,10 @@ fn sample_options_refuse_impossible_label_counts_child() {
     let labels = [0i64; 2];
     let mut o = std::mem::MaybeUninit::<dinof_sample_options>::zeroed();
     // SAFETY: a writable struct of the size passed.
-    assert_eq!(unsafe { dinof_sample_options_init(o.as_mut_ptr(), std::mem::size_of::<dinof_sample_options>() as u32) }, DINOF_STATUS_OK);
+    assert_eq!(
+        unsafe { dinof_sample_options_init(o.as_mut_ptr(), std::mem::size_of::<dinof_sample_options>() as u32) },
+        DINOF_STATUS_OK
+    );
     // SAFETY: initialised just above.
     let mut o = unsafe { o.assume_init() };
     o.labels = labels.as_ptr();
@@ -127,7 +139,10 @@ fn sample_refuses_an_output_past_the_largest_object_child() {
     assert_eq!(unsafe { dinof_model_load(path.as_ptr(), ptr::null(), &mut m) }, DINOF_STATUS_OK, "{}", last_error());
     let mut o = std::mem::MaybeUninit::<dinof_sample_options>::zeroed();
     // SAFETY: a writable struct of the size passed.
-    assert_eq!(unsafe { dinof_sample_options_init(o.as_mut_ptr(), std::mem::size_of::<dinof_sample_options>() as u32) }, DINOF_STATUS_OK);
+    assert_eq!(
+        unsafe { dinof_sample_options_init(o.as_mut_ptr(), std::mem::size_of::<dinof_sample_options>() as u32) },
+        DINOF_STATUS_OK
+    );
     // SAFETY: initialised just above.
     let mut o = unsafe { o.assume_init() };
     let mut out = [0f32; 16];
@@ -138,7 +153,8 @@ fn sample_refuses_an_output_past_the_largest_object_child() {
     let s = unsafe { dinof_sample(m, &o, out.as_mut_ptr(), usize::MAX, None, ptr::null_mut(), ptr::null_mut()) };
     assert_eq!(s, DINOF_STATUS_INVALID_ARGUMENT, "{}", last_error());
     // SAFETY: as above.
-    let s = unsafe { dinof_sample_rgba8(m, &o, bytes.as_mut_ptr(), usize::MAX, None, ptr::null_mut(), ptr::null_mut()) };
+    let s =
+        unsafe { dinof_sample_rgba8(m, &o, bytes.as_mut_ptr(), usize::MAX, None, ptr::null_mut(), ptr::null_mut()) };
     assert_eq!(s, DINOF_STATUS_INVALID_ARGUMENT, "{}", last_error());
     assert!(out.iter().all(|&v| v == 0.0) && bytes.iter().all(|&v| v == 0), "a refused call wrote to its buffer");
     // SAFETY: a live handle.
@@ -160,8 +176,12 @@ fn every_success_clears_the_last_error() {
     // `guard` (src/ffi/status.rs) on their success paths.
     let calls: [Call; 4] = [
         ("dinof_job_free(NULL)", || unsafe { dinof_job_free(ptr::null_mut()) }),
-        ("dinof_struct_layout(BLOB, NULL, NULL, NULL)", || unsafe { dinof_struct_layout(DINOF_STRUCT_BLOB, ptr::null(), ptr::null_mut(), ptr::null_mut()) }),
-        ("dinof_set_log_callback(NULL, NULL, ERROR)", || unsafe { dinof_set_log_callback(None, ptr::null_mut(), DINOF_LOG_ERROR) }),
+        ("dinof_struct_layout(BLOB, NULL, NULL, NULL)", || unsafe {
+            dinof_struct_layout(DINOF_STRUCT_BLOB, ptr::null(), ptr::null_mut(), ptr::null_mut())
+        }),
+        ("dinof_set_log_callback(NULL, NULL, ERROR)", || unsafe {
+            dinof_set_log_callback(None, ptr::null_mut(), DINOF_LOG_ERROR)
+        }),
         ("dinof_shutdown(0)", || dinof_shutdown(0)),
     ];
     for (what, call) in calls {

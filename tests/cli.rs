@@ -8,7 +8,11 @@ use std::process::Command;
 
 fn dinof(args: &[&str]) -> (bool, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_dinof")).args(args).output().expect("run dinof");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn tmp(name: &str) -> std::path::PathBuf {
@@ -57,14 +61,44 @@ fn check_grid(png_path: &Path, images: &[f32], n: usize, h: usize, w: usize, col
 fn sample_writes_png_grid_and_npy() {
     let bundle = fixture("gauss-vp");
     let png = tmp("grid.png");
-    let (ok, _, err) = dinof(&["sample", "--bundle", bundle.to_str().unwrap(), "--n", "6", "--seed", "3", "--steps", "20", "--out", png.to_str().unwrap(), "-q", "--backend", "tract"]);
+    let (ok, _, err) = dinof(&[
+        "sample",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--n",
+        "6",
+        "--seed",
+        "3",
+        "--steps",
+        "20",
+        "--out",
+        png.to_str().unwrap(),
+        "-q",
+        "--backend",
+        "tract",
+    ]);
     assert!(ok, "{err}");
     assert!(err.contains("seed 3") && err.contains("20 score + 1 flow evaluations"), "{err}");
 
     let npy = tmp("x.npy");
     // tract, like the library's default: the CLI's own default (auto) may pick ONNX Runtime, whose images agree
     // to 1e-3, not bitwise.
-    let (ok, _, err) = dinof(&["sample", "--bundle", bundle.to_str().unwrap(), "--n", "6", "--seed", "3", "--steps", "20", "--out", npy.to_str().unwrap(), "-q", "--backend", "tract"]);
+    let (ok, _, err) = dinof(&[
+        "sample",
+        "--bundle",
+        bundle.to_str().unwrap(),
+        "--n",
+        "6",
+        "--seed",
+        "3",
+        "--steps",
+        "20",
+        "--out",
+        npy.to_str().unwrap(),
+        "-q",
+        "--backend",
+        "tract",
+    ]);
     assert!(ok, "{err}");
     let (header, data) = read_npy(&npy);
     assert!(header.contains("'shape': (6, 1, 4, 4)"), "{header}");
@@ -86,13 +120,29 @@ fn shipped_model_cli_writes_digits() {
     let bundle = shipped_model();
     let (npy, png) = (tmp("digits.npy"), tmp("digits.png"));
     for out in [&npy, &png] {
-        let (ok, _, err) = dinof(&["sample", "--bundle", bundle.to_str().unwrap(), "--n", "4", "--seed", "1", "--steps", "30", "--out", out.to_str().unwrap(), "-q"]);
+        let (ok, _, err) = dinof(&[
+            "sample",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--n",
+            "4",
+            "--seed",
+            "1",
+            "--steps",
+            "30",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
         assert!(ok, "{err}");
     }
     let (header, data) = read_npy(&npy);
     assert!(header.contains("'shape': (4, 1, 28, 28)"), "{header}");
     let (like, mean_corr) = digits::digit_count(&data);
-    assert!(like >= 3 && mean_corr >= digits::SET_CORR_MIN, "{like} of 4 images digit-like, mean image correlation {mean_corr:.3}");
+    assert!(
+        like >= 3 && mean_corr >= digits::SET_CORR_MIN,
+        "{like} of 4 images digit-like, mean image correlation {mean_corr:.3}"
+    );
     check_grid(&png, &data, 4, 28, 28, 2);
 }
 
@@ -101,15 +151,22 @@ fn info_and_check_describe_a_bundle() {
     let bundle = fixture("gauss-vp");
     let (ok, out, err) = dinof(&["info", bundle.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(out.contains("sde         vp") && out.contains("flow_t0.6.onnx") && out.contains("x:f32[B×1×4×4]"), "{out}");
+    assert!(
+        out.contains("sde         vp") && out.contains("flow_t0.6.onnx") && out.contains("x:f32[B×1×4×4]"),
+        "{out}"
+    );
     let (ok, out, err) = dinof(&["check", bundle.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert!(out.contains("T_m 0.4") && out.contains("T_m 0.6") && out.contains("start prior") && out.contains("is valid"), "{out}");
+    assert!(
+        out.contains("T_m 0.4") && out.contains("T_m 0.6") && out.contains("start prior") && out.contains("is valid"),
+        "{out}"
+    );
     // A conditional bundle with a null label: check and bench pick a class themselves, check also runs guidance.
     let cfg = fixture("gauss-vp-class-cfg");
     let (ok, out, err) = dinof(&["check", cfg.to_str().unwrap()]);
     assert!(ok && out.contains("ok  guidance 1") && out.contains("is valid"), "{out}{err}");
-    let (ok, out, err) = dinof(&["bench", cfg.to_str().unwrap(), "--n", "2", "--steps", "2", "--sub-batches", "1", "--reps", "1"]);
+    let (ok, out, err) =
+        dinof(&["bench", cfg.to_str().unwrap(), "--n", "2", "--steps", "2", "--sub-batches", "1", "--reps", "1"]);
     assert!(ok && out.contains("sub-batch   1"), "{out}{err}");
 }
 
@@ -158,7 +215,13 @@ fn digit_statistic_rejects_noise_and_blur() {
         })
         .collect();
     let mean_digit: Vec<f32> = digits::reference().repeat(4);
-    for (name, images) in [("uniform", noise), ("gauss", gauss), ("black", vec![0.0; 4 * digits::LEN]), ("white", vec![1.0; 4 * digits::LEN]), ("mean digit", mean_digit)] {
+    for (name, images) in [
+        ("uniform", noise),
+        ("gauss", gauss),
+        ("black", vec![0.0; 4 * digits::LEN]),
+        ("white", vec![1.0; 4 * digits::LEN]),
+        ("mean digit", mean_digit),
+    ] {
         let (like, _) = digits::digit_count(&images);
         assert_eq!(like, 0, "{name}: {like} of 4 digit-like");
     }
@@ -179,20 +242,34 @@ fn likelihood_measures_sampled_npy_and_refuses_bad_files() {
     assert!(ok, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
     let images = v["images"].as_array().unwrap();
-    assert_eq!((images.len(), v["n"].as_u64(), v["dequantize"].as_str(), v["start"].as_str(), v["probes"].as_u64()), (4, Some(4), Some("uniform"), Some("flow"), Some(1)));
+    assert_eq!(
+        (images.len(), v["n"].as_u64(), v["dequantize"].as_str(), v["start"].as_str(), v["probes"].as_u64()),
+        (4, Some(4), Some("uniform"), Some("flow"), Some(1))
+    );
     let mean = v["mean_bits_per_dim"].as_f64().unwrap();
     let per: Vec<f64> = images.iter().map(|i| i["bits_per_dim"].as_f64().unwrap()).collect();
     // The mean of 4 f64 figures, printed and parsed back exactly (shortest round-trip): ~4 roundings of 2⁻⁵³·|x|.
-    assert!((per.iter().sum::<f64>() / 4.0 - mean).abs() < 1e-12 && mean.is_finite() && v["score_evals"].as_u64().unwrap() > 0, "{v}");
+    assert!(
+        (per.iter().sum::<f64>() / 4.0 - mean).abs() < 1e-12
+            && mean.is_finite()
+            && v["score_evals"].as_u64().unwrap() > 0,
+        "{v}"
+    );
     // Plain output, another batch size, the same seed: the same figures.
     let (ok, text, err) = dinof(&["likelihood", "--bundle", b, "--data", n, "--seed", "1", "--batch-size", "1", "-q"]);
     assert!(ok, "{err}");
-    assert!(text.contains(&format!("{mean:.4} ±")) && text.contains("image     3:") && text.contains("score evaluations per image"), "{text}");
+    assert!(
+        text.contains(&format!("{mean:.4} ±"))
+            && text.contains("image     3:")
+            && text.contains("score evaluations per image"),
+        "{text}"
+    );
     // N×H×W for one channel.
     let (_, data) = read_npy(&npy);
     let flat = tmp("lik-nhw.npy");
     dinof::output::write_npy(&flat, &data, &[4, 4, 4]).unwrap();
-    let (ok, out, err) = dinof(&["likelihood", "--bundle", b, "--data", flat.to_str().unwrap(), "--seed", "1", "--json"]);
+    let (ok, out, err) =
+        dinof(&["likelihood", "--bundle", b, "--data", flat.to_str().unwrap(), "--seed", "1", "--json"]);
     assert!(ok, "{err}");
     let v2: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v2["mean_bits_per_dim"], v["mean_bits_per_dim"]);
@@ -207,7 +284,8 @@ fn likelihood_measures_sampled_npy_and_refuses_bad_files() {
     dinof::output::write_npy(&outside, &data.iter().map(|p| p * 3.0 - 1.0).collect::<Vec<_>>(), &[4, 1, 4, 4]).unwrap();
     let (ok, _, err) = dinof(&["likelihood", "--bundle", b, "--data", outside.to_str().unwrap()]);
     assert!(!ok && err.contains("outside [0, 1]"), "{err}");
-    let (ok, _, err) = dinof(&["likelihood", "--bundle", b, "--data", outside.to_str().unwrap(), "--dequantize", "none", "-q"]);
+    let (ok, _, err) =
+        dinof(&["likelihood", "--bundle", b, "--data", outside.to_str().unwrap(), "--dequantize", "none", "-q"]);
     assert!(ok, "{err}");
 }
 
@@ -217,15 +295,58 @@ fn labels_by_name_or_index_and_a_grid_with_one_row_per_class() {
     let b = bundle.to_str().unwrap();
     // Names (any case) and indices mixed: the same images as the indices alone (without --n: one per label).
     let (by_name, by_index) = (tmp("names.npy"), tmp("indices.npy"));
-    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "3", "--seed", "4", "--steps", "10", "--labels", "high,0,LOW", "--out", by_name.to_str().unwrap(), "-q"]);
+    let (ok, _, err) = dinof(&[
+        "sample",
+        "--bundle",
+        b,
+        "--n",
+        "3",
+        "--seed",
+        "4",
+        "--steps",
+        "10",
+        "--labels",
+        "high,0,LOW",
+        "--out",
+        by_name.to_str().unwrap(),
+        "-q",
+    ]);
     assert!(ok, "{err}");
-    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--seed", "4", "--steps", "10", "--labels", "1,0,0", "--out", by_index.to_str().unwrap(), "-q"]);
+    let (ok, _, err) = dinof(&[
+        "sample",
+        "--bundle",
+        b,
+        "--seed",
+        "4",
+        "--steps",
+        "10",
+        "--labels",
+        "1,0,0",
+        "--out",
+        by_index.to_str().unwrap(),
+        "-q",
+    ]);
     assert!(ok, "{err}");
     assert_eq!(read_npy(&by_name).1, read_npy(&by_index).1);
     // `all` with --per-label: n = classes × per-label, one row per class.
     let (grid, npy) = (tmp("classes.png"), tmp("classes.npy"));
     for out in [&grid, &npy] {
-        let (ok, _, err) = dinof(&["sample", "--bundle", b, "--seed", "4", "--steps", "10", "--labels", "all", "--per-label", "3", "--out", out.to_str().unwrap(), "-q"]);
+        let (ok, _, err) = dinof(&[
+            "sample",
+            "--bundle",
+            b,
+            "--seed",
+            "4",
+            "--steps",
+            "10",
+            "--labels",
+            "all",
+            "--per-label",
+            "3",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ]);
         assert!(ok, "{err}");
     }
     let (header, images) = read_npy(&npy);
@@ -238,19 +359,38 @@ fn labels_by_name_or_index_and_a_grid_with_one_row_per_class() {
     // Each mistake its own message.
     let out = tmp("bad.npy");
     let o = out.to_str().unwrap();
-    for (labels, needle) in [("Medium", "no class named \"Medium\"; this model's classes are: 0 Low, 1 High"), ("2", "label 2 is out of range [0, 2)")] {
+    for (labels, needle) in [
+        ("Medium", "no class named \"Medium\"; this model's classes are: 0 Low, 1 High"),
+        ("2", "label 2 is out of range [0, 2)"),
+    ] {
         let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "2", "--labels", labels, "--out", o, "-q"]);
         assert!(!ok && err.contains(needle), "{labels}: {err}");
     }
     let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "3", "--labels", "0,1", "--out", o, "-q"]);
     assert!(!ok && err.contains("2 labels for 3 images"), "{err}");
     let plain = fixture("gauss-vp");
-    let (ok, _, err) = dinof(&["sample", "--bundle", plain.to_str().unwrap(), "--n", "2", "--labels", "0", "--out", o, "-q"]);
+    let (ok, _, err) =
+        dinof(&["sample", "--bundle", plain.to_str().unwrap(), "--n", "2", "--labels", "0", "--out", o, "-q"]);
     assert!(!ok && err.contains("unconditional"), "{err}");
-    let (ok, _, err) = dinof(&["sample", "--bundle", plain.to_str().unwrap(), "--n", "2", "--labels", "all", "--out", o, "-q"]);
+    let (ok, _, err) =
+        dinof(&["sample", "--bundle", plain.to_str().unwrap(), "--n", "2", "--labels", "all", "--out", o, "-q"]);
     assert!(!ok && err.contains("unconditional"), "{err}");
     let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "2", "--out", o, "-q"]);
     assert!(!ok && err.contains("no labels given") && err.contains("--labels with names (Low, High)"), "{err}");
-    let (ok, _, err) = dinof(&["sample", "--bundle", b, "--n", "2", "--labels", "high", "--guidance", "1", "--steps", "4", "--out", o]);
+    let (ok, _, err) = dinof(&[
+        "sample",
+        "--bundle",
+        b,
+        "--n",
+        "2",
+        "--labels",
+        "high",
+        "--guidance",
+        "1",
+        "--steps",
+        "4",
+        "--out",
+        o,
+    ]);
     assert!(ok && err.contains("guidance 1") && err.contains("8 score"), "{err}");
 }

@@ -23,7 +23,8 @@ fn check_invariance(bundle: &std::path::Path, base: SampleOptions, backends: &[(
         assert_eq!(images(&model, &base, batch_size), reference, "batch size {batch_size} changed the images");
     }
     // Split the job: images 20.. generated alone with first_index 20.
-    let tail = bits(&sample_raw(&model, &SampleOptions { n: base.n - 20, first_index: 20, batch_size: 5, ..base.clone() }));
+    let tail =
+        bits(&sample_raw(&model, &SampleOptions { n: base.n - 20, first_index: 20, batch_size: 5, ..base.clone() }));
     assert_eq!(tail, reference[20 * dim..], "first_index chunking changed the images");
     // More threads and other sub-batch sizes inside the backend.
     for &(threads, sub_batch) in backends {
@@ -43,8 +44,14 @@ fn analytic_bundle_batch_size_invariance_all_samplers() {
         (Method::Ode, Predictor::None, Corrector::None),
     ] {
         let base = SampleOptions {
-            n: 64, seed: Some(42), steps: Some(30), method: Some(method), predictor: Some(predictor),
-            corrector: Some(corrector), start: Some(Start::Flow), ..Default::default()
+            n: 64,
+            seed: Some(42),
+            steps: Some(30),
+            method: Some(method),
+            predictor: Some(predictor),
+            corrector: Some(corrector),
+            start: Some(Start::Flow),
+            ..Default::default()
         };
         // Elementwise graphs give the same bits at any sub-batch size.
         check_invariance(&fixture("gauss-vp"), base, &[(2, 1), (2, 4), (1, 16)]);
@@ -124,10 +131,21 @@ fn random_seed_is_reported_and_reproduces() {
 fn nfe_counts_are_honest() {
     let model = load(&fixture("gauss-ve"), 1, 0);
     let mut out = vec![0f32; model.image_len()];
-    let mut run = |o: SampleOptions| model.sample(&SampleOptions { n: 1, seed: Some(1), ..o }, &mut out, &mut |_| true).unwrap();
-    let r = run(SampleOptions { steps: Some(10), predictor: Some(Predictor::ReverseDiffusion), corrector: Some(Corrector::Langevin), ..Default::default() });
+    let mut run =
+        |o: SampleOptions| model.sample(&SampleOptions { n: 1, seed: Some(1), ..o }, &mut out, &mut |_| true).unwrap();
+    let r = run(SampleOptions {
+        steps: Some(10),
+        predictor: Some(Predictor::ReverseDiffusion),
+        corrector: Some(Corrector::Langevin),
+        ..Default::default()
+    });
     assert_eq!((r.score_evals, r.flow_evals, r.network_calls), (20, 1, 21));
-    let r = run(SampleOptions { steps: Some(10), corrector: Some(Corrector::None), start: Some(Start::Prior), ..Default::default() });
+    let r = run(SampleOptions {
+        steps: Some(10),
+        corrector: Some(Corrector::None),
+        start: Some(Start::Prior),
+        ..Default::default()
+    });
     assert_eq!((r.score_evals, r.flow_evals, r.network_calls), (10, 0, 10));
     let r = run(SampleOptions { steps: Some(10), method: Some(Method::Ode), ..Default::default() });
     // Heun: two evaluations per step, plus the final Tweedie denoising.

@@ -36,9 +36,19 @@ fn each_class_is_drawn_when_asked_for() {
     let requested: Vec<i64> = (0..CLASSES * PER_CLASS).map(|k| (k / PER_CLASS) as i64).collect();
     // The bundle samples with guidance 1 by default; without it here (half the cost, and the harder case).
     assert_eq!(model.resolve(&SampleOptions { labels: Some(vec![0]), ..Default::default() }).unwrap().guidance, 1.0);
-    let o = SampleOptions { n: requested.len(), seed: Some(2026), steps: Some(STEPS), labels: Some(requested.clone()), guidance: Some(0.0), ..Default::default() };
+    let o = SampleOptions {
+        n: requested.len(),
+        seed: Some(2026),
+        steps: Some(STEPS),
+        labels: Some(requested.clone()),
+        guidance: Some(0.0),
+        ..Default::default()
+    };
     let (images, r) = pixels(&model, &o);
-    assert_eq!((r.config.predictor, r.config.corrector, r.score_evals, r.flow_evals), (Predictor::ReverseDiffusion, Corrector::Langevin, 2 * STEPS, 1));
+    assert_eq!(
+        (r.config.predictor, r.config.corrector, r.score_evals, r.flow_evals),
+        (Predictor::ReverseDiffusion, Corrector::Langevin, 2 * STEPS, 1)
+    );
     let hits = class_hits(&images, &requested);
     let moved: Vec<i64> = requested.iter().map(|&y| (y + 1) % CLASSES as i64).collect();
     let wrong = class_hits(&images, &moved);
@@ -53,20 +63,36 @@ fn label_mistakes_on_the_real_model_are_typed_errors() {
     assert_eq!(model.label_index(" ANKLE BOOT ").unwrap(), 9);
     assert_eq!(model.label_index("T-shirt/top").unwrap(), 0);
     let e = model.label_index("Shoe").unwrap_err();
-    assert!(matches!(&e, Error::Label(LabelError::UnknownName { name, valid }) if name == "Shoe" && valid.contains("7 Sneaker")), "{e}");
+    assert!(
+        matches!(&e, Error::Label(LabelError::UnknownName { name, valid }) if name == "Shoe" && valid.contains("7 Sneaker")),
+        "{e}"
+    );
     assert!(matches!(model.label_index("10"), Err(Error::Label(LabelError::OutOfRange { label: 10, classes: 10 }))));
 
     let mut out = vec![0f32; 3 * model.image_len()];
     let base = SampleOptions { n: 3, seed: Some(1), steps: Some(2), ..Default::default() };
     let mut err = |o: SampleOptions| model.sample(&o, &mut out, &mut |_| true).unwrap_err();
-    assert!(matches!(err(SampleOptions { labels: Some(vec![0, 10, 1]), ..base.clone() }), Error::Label(LabelError::OutOfRange { label: 10, classes: 10 })));
-    assert!(matches!(err(SampleOptions { labels: Some(vec![-1]), ..base.clone() }), Error::Label(LabelError::OutOfRange { label: -1, .. })));
-    assert!(matches!(err(SampleOptions { labels: Some(vec![0, 1]), ..base.clone() }), Error::Label(LabelError::Count { given: 2, n: 3 })));
+    assert!(matches!(
+        err(SampleOptions { labels: Some(vec![0, 10, 1]), ..base.clone() }),
+        Error::Label(LabelError::OutOfRange { label: 10, classes: 10 })
+    ));
+    assert!(matches!(
+        err(SampleOptions { labels: Some(vec![-1]), ..base.clone() }),
+        Error::Label(LabelError::OutOfRange { label: -1, .. })
+    ));
+    assert!(matches!(
+        err(SampleOptions { labels: Some(vec![0, 1]), ..base.clone() }),
+        Error::Label(LabelError::Count { given: 2, n: 3 })
+    ));
     let e = err(base.clone());
-    assert!(matches!(e, Error::Label(LabelError::Missing { classes: 10 })) && e.to_string().contains("class-conditional"), "{e}");
+    assert!(
+        matches!(e, Error::Label(LabelError::Missing { classes: 10 })) && e.to_string().contains("class-conditional"),
+        "{e}"
+    );
     let mnist = load(&shipped_model(), 1, 0);
     let mut out = vec![0f32; 3 * mnist.image_len()];
-    let e = mnist.sample(&SampleOptions { labels: Some(vec![7]), ..base.clone() }, &mut out, &mut |_| true).unwrap_err();
+    let e =
+        mnist.sample(&SampleOptions { labels: Some(vec![7]), ..base.clone() }, &mut out, &mut |_| true).unwrap_err();
     assert!(matches!(e, Error::Label(LabelError::Unconditional)), "{e}");
     assert!(matches!(mnist.label_index("Sneaker"), Err(Error::Label(LabelError::Unconditional))));
 }
@@ -74,7 +100,14 @@ fn label_mistakes_on_the_real_model_are_typed_errors() {
 #[test]
 fn guidance_costs_a_second_evaluation_per_step() {
     let model = load(&fashion_model(), 1, 0);
-    let o = SampleOptions { n: 2, seed: Some(5), steps: Some(3), labels: Some(vec![8]), guidance: Some(0.0), ..Default::default() };
+    let o = SampleOptions {
+        n: 2,
+        seed: Some(5),
+        steps: Some(3),
+        labels: Some(vec![8]),
+        guidance: Some(0.0),
+        ..Default::default()
+    };
     let (plain, rp) = pixels(&model, &o);
     let (guided, rg) = pixels(&model, &SampleOptions { guidance: Some(2.0), ..o.clone() });
     assert_eq!((rg.score_evals, rg.config.guidance, rp.config.guidance), (2 * rp.score_evals, 2.0, 0.0));
@@ -90,20 +123,46 @@ fn cli_takes_class_names_and_writes_one_row_per_class() {
     let dir = fashion_model();
     let out = std::env::temp_dir().join(format!("dinof-fashion-cli-{}.npy", std::process::id()));
     let st = std::process::Command::new(env!("CARGO_BIN_EXE_dinof"))
-        .args(["sample", "--bundle", dir.to_str().unwrap(), "--labels", "sneaker,Trouser", "--per-label", "2", "--seed", "3", "--steps", "2"])
+        .args([
+            "sample",
+            "--bundle",
+            dir.to_str().unwrap(),
+            "--labels",
+            "sneaker,Trouser",
+            "--per-label",
+            "2",
+            "--seed",
+            "3",
+            "--steps",
+            "2",
+        ])
         .args(["--backend", "tract"]) // the library's default, which `load` uses (the CLI's own default is auto)
         .args(["--out", out.to_str().unwrap(), "-q"])
         .output()
         .expect("run dinof");
     assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
     let model = load(&dir, 1, 0);
-    let (want, _) = pixels(&model, &SampleOptions { n: 4, seed: Some(3), steps: Some(2), labels: Some(vec![7, 7, 1, 1]), ..Default::default() });
+    let (want, _) = pixels(
+        &model,
+        &SampleOptions { n: 4, seed: Some(3), steps: Some(2), labels: Some(vec![7, 7, 1, 1]), ..Default::default() },
+    );
     let got = dinof::npy::read_npy(&out).expect("read the CLI's .npy");
     let _ = std::fs::remove_file(&out);
     assert_eq!(got.data, want, "the CLI's images are the library's for the same labels");
 
     let st = std::process::Command::new(env!("CARGO_BIN_EXE_dinof"))
-        .args(["sample", "--bundle", dir.to_str().unwrap(), "--n", "2", "--labels", "shoe", "--out", out.to_str().unwrap(), "-q"])
+        .args([
+            "sample",
+            "--bundle",
+            dir.to_str().unwrap(),
+            "--n",
+            "2",
+            "--labels",
+            "shoe",
+            "--out",
+            out.to_str().unwrap(),
+            "-q",
+        ])
         .output()
         .expect("run dinof");
     let err = String::from_utf8_lossy(&st.stderr);

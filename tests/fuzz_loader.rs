@@ -26,8 +26,10 @@ use rand::RngExt;
 static ALLOCATOR: Tracking = Tracking;
 
 fn base_bundles() -> Vec<(String, MemBundle)> {
-    let mut out: Vec<(String, MemBundle)> =
-        good_fixtures().iter().map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), MemBundle::read(p))).collect();
+    let mut out: Vec<(String, MemBundle)> = good_fixtures()
+        .iter()
+        .map(|p| (p.file_name().unwrap().to_string_lossy().into_owned(), MemBundle::read(p)))
+        .collect();
     // The shipped MNIST manifest, with the analytic 4×4 networks standing in for its 8 MB of networks: every
     // manifest rule is exercised, and a manifest that survives mutation fails fast at the signature check.
     let shipped = std::fs::read(repo().join("onnx/models/mnist/dinof.json")).expect("shipped manifest");
@@ -112,7 +114,10 @@ fn loads(opts: dinof::LoadOptions) -> impl FnOnce(&Path) -> Result<String, Strin
 }
 
 /// `loads`, then `describe_onnx` on every network file of the bundle.
-fn loads_and_describes(opts: dinof::LoadOptions, b: &MemBundle) -> impl FnOnce(&Path) -> Result<String, String> + Send + 'static {
+fn loads_and_describes(
+    opts: dinof::LoadOptions,
+    b: &MemBundle,
+) -> impl FnOnce(&Path) -> Result<String, String> + Send + 'static {
     let files: Vec<String> = b.files.keys().cloned().collect();
     move |dir| {
         let outcome = load_and_sample(dir, &opts).map(|(outcome, _)| outcome)?;
@@ -138,7 +143,8 @@ fn manifest_regressions(bases: &[(String, MemBundle)]) -> Vec<(String, MemBundle
     let mut m = decode(&b.files["score.onnx"]);
     let g = m.graph.as_mut().unwrap();
     for v in g.input.iter_mut().chain(g.output.iter_mut()) {
-        if let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) = v.r#type.as_mut().and_then(|t| t.value.as_mut()) {
+        if let Some(tract_onnx::pb::type_proto::Value::TensorType(t)) = v.r#type.as_mut().and_then(|t| t.value.as_mut())
+        {
             t.shape = None;
         }
     }
@@ -314,7 +320,8 @@ fn fuzz_onnx_protobuf() {
         let nets = b.network_files();
         let target = nets[rng.random_range(0..nets.len())].clone();
         let mut m = decode(&b.files[&target]);
-        let mut what: Vec<String> = (0..rng.random_range(1..=2)).map(|_| format!("{target}: {}", mutate_proto(&mut rng, &mut m))).collect();
+        let mut what: Vec<String> =
+            (0..rng.random_range(1..=2)).map(|_| format!("{target}: {}", mutate_proto(&mut rng, &mut m))).collect();
         let mut bytes = encode(&m);
         if rng.random_bool(0.1) {
             what.push(mutate_bytes(&mut rng, &mut bytes));
@@ -387,7 +394,8 @@ mod c_abi {
         let threads: u32 = [0, 1, 2, 4097, u32::MAX][rng.random_range(0..5)];
         let sub_batch: u32 = [0, 1, 3, 1 << 20, u32::MAX][rng.random_range(0..5)];
         let verify = rng.random_bool(0.8) as u8;
-        let struct_size: u32 = if rng.random_bool(0.9) { size as u32 } else { [0, 4, size as u32 - 1][rng.random_range(0..3)] };
+        let struct_size: u32 =
+            if rng.random_bool(0.9) { size as u32 } else { [0, 4, size as u32 - 1][rng.random_range(0..3)] };
         put(offset_of!(dinof_load_options, struct_size), &struct_size.to_ne_bytes());
         put(offset_of!(dinof_load_options, backend), &backend.to_ne_bytes());
         put(offset_of!(dinof_load_options, execution_provider), &ep.to_ne_bytes());
@@ -516,7 +524,8 @@ fn file_checks_accept_the_shipped_networks() {
     dirs.push(repo().join("onnx/models/mnist"));
     for dir in dirs {
         for (name, bytes) in MemBundle::read(&dir).files {
-            dinof::backend::onnx_limits::check_onnx_bytes(&bytes).unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()));
+            dinof::backend::onnx_limits::check_onnx_bytes(&bytes)
+                .unwrap_or_else(|e| panic!("{}/{name}: {e}", dir.display()));
         }
     }
 }
@@ -533,40 +542,61 @@ fn hostile_change(rng: &mut fuzz::Rng, b: &mut MemBundle) -> (String, &'static [
     let path_of = move |dir: &Path| dir.join(&target);
     let what = names.last().cloned().unwrap_or_default();
     match rng.random_range(0..6) {
-        0 => ("a FIFO".into(), &["NotRegularFile"], Box::new(move |dir: &Path| {
-            let p = path_of(dir);
-            std::fs::remove_file(&p).ok();
-            let c = CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
-            // SAFETY: a valid NUL-terminated path.
-            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
-        })),
-        1 => ("a symlink to a device (/dev/zero)".into(), &["OutsideBundle", "NotRegularFile"], Box::new(move |dir: &Path| {
-            let p = path_of(dir);
-            std::fs::remove_file(&p).ok();
-            std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
-        })),
-        2 => ("a directory".into(), &["NotRegularFile"], Box::new(move |dir: &Path| {
-            let p = path_of(dir);
-            std::fs::remove_file(&p).ok();
-            std::fs::create_dir(&p).unwrap();
-        })),
-        3 => ("a symlink to a copy outside the bundle".into(), &["OutsideBundle"], Box::new(move |dir: &Path| {
-            let p = path_of(dir);
-            let outside = dir.with_extension("outside");
-            std::fs::copy(&p, &outside).unwrap();
-            std::fs::remove_file(&p).ok();
-            std::os::unix::fs::symlink(&outside, &p).unwrap();
-        })),
-        4 => ("a symlink to a copy inside the bundle (allowed)".into(), &["loaded+sampled"], Box::new(move |dir: &Path| {
-            let p = path_of(dir);
-            let inside = dir.join("inside.copy");
-            std::fs::copy(&p, &inside).unwrap();
-            std::fs::remove_file(&p).ok();
-            std::os::unix::fs::symlink("inside.copy", &p).unwrap();
-        })),
+        0 => (
+            "a FIFO".into(),
+            &["NotRegularFile"],
+            Box::new(move |dir: &Path| {
+                let p = path_of(dir);
+                std::fs::remove_file(&p).ok();
+                let c = CString::new(p.as_os_str().as_encoded_bytes()).unwrap();
+                // SAFETY: a valid NUL-terminated path.
+                assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+            }),
+        ),
+        1 => (
+            "a symlink to a device (/dev/zero)".into(),
+            &["OutsideBundle", "NotRegularFile"],
+            Box::new(move |dir: &Path| {
+                let p = path_of(dir);
+                std::fs::remove_file(&p).ok();
+                std::os::unix::fs::symlink("/dev/zero", &p).unwrap();
+            }),
+        ),
+        2 => (
+            "a directory".into(),
+            &["NotRegularFile"],
+            Box::new(move |dir: &Path| {
+                let p = path_of(dir);
+                std::fs::remove_file(&p).ok();
+                std::fs::create_dir(&p).unwrap();
+            }),
+        ),
+        3 => (
+            "a symlink to a copy outside the bundle".into(),
+            &["OutsideBundle"],
+            Box::new(move |dir: &Path| {
+                let p = path_of(dir);
+                let outside = dir.with_extension("outside");
+                std::fs::copy(&p, &outside).unwrap();
+                std::fs::remove_file(&p).ok();
+                std::os::unix::fs::symlink(&outside, &p).unwrap();
+            }),
+        ),
+        4 => (
+            "a symlink to a copy inside the bundle (allowed)".into(),
+            &["loaded+sampled"],
+            Box::new(move |dir: &Path| {
+                let p = path_of(dir);
+                let inside = dir.join("inside.copy");
+                std::fs::copy(&p, &inside).unwrap();
+                std::fs::remove_file(&p).ok();
+                std::os::unix::fs::symlink("inside.copy", &p).unwrap();
+            }),
+        ),
         _ => {
             // A manifest name that leaves the directory: relative, absolute or with a separator.
-            let escape = ["../score.onnx", "/etc/hostname", "sub/score.onnx", "..", ".", "c:score.onnx"][rng.random_range(0..6)];
+            let escape =
+                ["../score.onnx", "/etc/hostname", "sub/score.onnx", "..", ".", "c:score.onnx"][rng.random_range(0..6)];
             let mut v = b.manifest_json();
             v["score"]["file"] = serde_json::Value::String(escape.into());
             b.set_manifest_json(&v);
@@ -637,10 +667,16 @@ fn fuzz_in_memory_bundles() {
         let opts = load_opts();
         let blobs: Vec<(String, Vec<u8>)> = b.files.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         let manifest = b.manifest.clone();
-        if !run_case(&mut tally, &l, &MemBundle { manifest: vec![], files: Default::default() }, cfg.timeout, move |_| {
-            let refs: Vec<(&str, &[u8])> = blobs.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
-            loaded_and_sampled(dinof::Model::load_from_memory(&manifest, &refs, &opts)).map(|(outcome, _)| outcome)
-        }) {
+        if !run_case(
+            &mut tally,
+            &l,
+            &MemBundle { manifest: vec![], files: Default::default() },
+            cfg.timeout,
+            move |_| {
+                let refs: Vec<(&str, &[u8])> = blobs.iter().map(|(k, v)| (k.as_str(), v.as_slice())).collect();
+                loaded_and_sampled(dinof::Model::load_from_memory(&manifest, &refs, &opts)).map(|(outcome, _)| outcome)
+            },
+        ) {
             break;
         }
     }

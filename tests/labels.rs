@@ -47,16 +47,24 @@ fn manifest_label_rules_each_have_their_own_message() {
         ("number", Box::new(|m| m["labels"] = json!(["Low", "7"])), "reads as a class index"),
         ("comma", Box::new(|m| m["labels"] = json!(["Low", "Hi,gh"])), "no ','"),
         ("not strings", Box::new(|m| m["labels"] = json!([1, 2])), "labels[0]: invalid type"),
-        ("unconditional", Box::new(|m| {
-            m["classes"] = json!(0);
-            m["score"].as_object_mut().unwrap().remove("null_label");
-            m["flows"][0]["conditional"] = json!(false);
-        }), "labels given, but classes is 0"),
+        (
+            "unconditional",
+            Box::new(|m| {
+                m["classes"] = json!(0);
+                m["score"].as_object_mut().unwrap().remove("null_label");
+                m["flows"][0]["conditional"] = json!(false);
+            }),
+            "labels given, but classes is 0",
+        ),
         ("null label", Box::new(|m| m["score"]["null_label"] = json!(3)), "score.null_label must equal classes (2)"),
-        ("guidance without null", Box::new(|m| {
-            m["score"].as_object_mut().unwrap().remove("null_label");
-            m["sampler"]["guidance"] = json!(1.0);
-        }), "sampler.guidance needs a score that takes the null label"),
+        (
+            "guidance without null",
+            Box::new(|m| {
+                m["score"].as_object_mut().unwrap().remove("null_label");
+                m["sampler"]["guidance"] = json!(1.0);
+            }),
+            "sampler.guidance needs a score that takes the null label",
+        ),
         ("negative guidance", Box::new(|m| m["sampler"]["guidance"] = json!(-0.5)), "sampler.guidance must be ≥ 0"),
     ];
     for (tag, edit, needle) in cases {
@@ -74,7 +82,9 @@ fn label_mistakes_are_typed_errors() {
     assert_eq!(cfg.label_index(" LOW ").unwrap(), 0);
     assert_eq!(cfg.label_index("1").unwrap(), 1);
     let valid = "0 Low, 1 High".to_string();
-    assert!(matches!(cfg.label_index("Medium"), Err(Error::Label(LabelError::UnknownName { name, valid: v })) if name == "Medium" && v == valid));
+    assert!(
+        matches!(cfg.label_index("Medium"), Err(Error::Label(LabelError::UnknownName { name, valid: v })) if name == "Medium" && v == valid)
+    );
     assert!(matches!(cfg.label_index("2"), Err(Error::Label(LabelError::OutOfRange { label: 2, classes: 2 }))));
     let e = cfg.label_index("Medium").unwrap_err().to_string();
     assert!(e.contains("no class named \"Medium\"") && e.contains("0 Low, 1 High"), "{e}");
@@ -82,13 +92,28 @@ fn label_mistakes_are_typed_errors() {
     let mut out = vec![0f32; 4 * 16];
     let base = SampleOptions { n: 4, seed: Some(1), steps: Some(3), ..Default::default() };
     let err = |m: &Model, o: SampleOptions| m.sample(&o, &mut out.clone(), &mut |_| true).unwrap_err();
-    assert!(matches!(err(&cfg, SampleOptions { labels: Some(vec![0, 5, 0, 1]), ..base.clone() }), Error::Label(LabelError::OutOfRange { label: 5, classes: 2 })));
-    assert!(matches!(err(&cfg, SampleOptions { labels: Some(vec![-1]), ..base.clone() }), Error::Label(LabelError::OutOfRange { label: -1, .. })));
-    assert!(matches!(err(&cfg, SampleOptions { labels: Some(vec![0, 1]), ..base.clone() }), Error::Label(LabelError::Count { given: 2, n: 4 })));
+    assert!(matches!(
+        err(&cfg, SampleOptions { labels: Some(vec![0, 5, 0, 1]), ..base.clone() }),
+        Error::Label(LabelError::OutOfRange { label: 5, classes: 2 })
+    ));
+    assert!(matches!(
+        err(&cfg, SampleOptions { labels: Some(vec![-1]), ..base.clone() }),
+        Error::Label(LabelError::OutOfRange { label: -1, .. })
+    ));
+    assert!(matches!(
+        err(&cfg, SampleOptions { labels: Some(vec![0, 1]), ..base.clone() }),
+        Error::Label(LabelError::Count { given: 2, n: 4 })
+    ));
     let e = err(&cfg, base.clone());
-    assert!(matches!(e, Error::Label(LabelError::Missing { classes: 2 })) && e.to_string().contains("no labels given"), "{e}");
+    assert!(
+        matches!(e, Error::Label(LabelError::Missing { classes: 2 })) && e.to_string().contains("no labels given"),
+        "{e}"
+    );
     let plain = load(&fixture("gauss-vp"), 1, 0);
-    assert!(matches!(err(&plain, SampleOptions { labels: Some(vec![0]), ..base.clone() }), Error::Label(LabelError::Unconditional)));
+    assert!(matches!(
+        err(&plain, SampleOptions { labels: Some(vec![0]), ..base.clone() }),
+        Error::Label(LabelError::Unconditional)
+    ));
     assert!(matches!(plain.label_index("0"), Err(Error::Label(LabelError::Unconditional))));
     let unnamed = load(&fixture("gauss-vp-class"), 1, 0);
     assert!(matches!(unnamed.label_index("High"), Err(Error::Label(LabelError::NoNames { .. }))));
@@ -98,13 +123,20 @@ fn label_mistakes_are_typed_errors() {
     assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("null label")), "{e}");
     let e = err(&cfg, SampleOptions { guidance: Some(-1.0), ..base.clone() });
     assert!(matches!(&e, Error::InvalidArgument(m) if m.contains("guidance must be ≥ 0")), "{e}");
-    cfg.sample(&SampleOptions { labels: Some(vec![1]), ..base }, &mut out, &mut |_| true).expect("the base options with a label are fine");
+    cfg.sample(&SampleOptions { labels: Some(vec![1]), ..base }, &mut out, &mut |_| true)
+        .expect("the base options with a label are fine");
 }
 
 fn run(model: &Model, label: i64, guidance: Option<f64>) -> (Vec<f32>, dinof::SampleReport) {
     let o = SampleOptions {
-        n: 256, seed: Some(7), start: Some(Start::Prior), steps: Some(500), labels: Some(vec![label]), guidance,
-        raw: true, ..Default::default()
+        n: 256,
+        seed: Some(7),
+        start: Some(Start::Prior),
+        steps: Some(500),
+        labels: Some(vec![label]),
+        guidance,
+        raw: true,
+        ..Default::default()
     };
     let mut out = vec![0f32; o.n * model.image_len()];
     let r = model.sample(&o, &mut out, &mut |_| true).unwrap();

@@ -21,7 +21,11 @@ fn data_law(model: &Model) -> (Vec<f64>, Vec<f64>, f64) {
     let std = f(&d["std"]);
     match d["kind"].as_str().unwrap() {
         "gaussian" => (vec![1.0], vec![f(&d["mean"])], std),
-        "mixture" => (d["weights"].as_array().unwrap().iter().map(f).collect(), d["means"].as_array().unwrap().iter().map(f).collect(), std),
+        "mixture" => (
+            d["weights"].as_array().unwrap().iter().map(f).collect(),
+            d["means"].as_array().unwrap().iter().map(f).collect(),
+            std,
+        ),
         k => panic!("no exact density for data kind {k}"),
     }
 }
@@ -101,7 +105,10 @@ fn flow_start_matches_the_exact_density_for_every_sde() {
         for t_m in [0.4, 0.6] {
             let r = measure(&model, &pixels, &continuous(Start::Flow, Some(t_m)));
             let (mean, max, _) = errors(&r, &exact);
-            println!("{name} flow T_m {t_m}: mean error {mean:+.2e}, max |error| {max:.2e} bits/dim, {} score evaluations", r.score_evals);
+            println!(
+                "{name} flow T_m {t_m}: mean error {mean:+.2e}, max |error| {max:.2e} bits/dim, {} score evaluations",
+                r.score_evals
+            );
             // Error budget per image, in bits/dim: RK45 at rtol = atol = 1e-5 on (x, ℓ) leaves ~1e-5 relative on ℓ
             // (~1e-5 bits/dim), f32 central differences (step ≥ 1e-4 of the range, roundoff u·|s|/δ, random sign
             // over the probes and steps) ~1e-5…1e-4: ≤ ~1e-4 in all, on any CPU (the analytic graphs are elementwise).
@@ -125,7 +132,10 @@ fn prior_start_matches_the_exact_density() {
         let pixels = draw_pixels(&model, 32, 8);
         let r = measure(&model, &pixels, &continuous(Start::Prior, None));
         let (mean, max, _) = errors(&r, &exact_bpd(&model, &pixels));
-        println!("{name} prior: mean error {mean:+.2e}, max |error| {max:.2e} bits/dim, {} score evaluations", r.score_evals);
+        println!(
+            "{name} prior: mean error {mean:+.2e}, max |error| {max:.2e} bits/dim, {} score evaluations",
+            r.score_evals
+        );
         // per_image: the prior mismatch above (VE: measured max 0.0088, std 0.0036 over 64 images; 0.02 is its max
         // + 3 std; VP/sub-VP ≤ 0.002 → 0.01). Mean 0.003: VE's per-image errors have std 0.0036, so the mean of 32
         // has se 0.0006 and 0.003 is 5 se; plus the ~1e-4 solver budget. Measured figures, not derived: the prior
@@ -156,8 +166,12 @@ fn uniform_dequantization_is_score_sdes_eight_bit_bound() {
         let sde = model.sde();
         let m = sde.marginal(sde.eps);
         // The marginal at eps in pixel space.
-        let (big_m, big_v) = (m.mean * mu[0] * im.pixel_scale + im.pixel_offset, (m.mean * m.mean * s * s + m.std * m.std) * im.pixel_scale.powi(2));
-        let pixels: Vec<f32> = draw_pixels(&model, 128, 10).iter().map(|&p| (p.clamp(0.0, 1.0) * 255.0).round() / 255.0).collect();
+        let (big_m, big_v) = (
+            m.mean * mu[0] * im.pixel_scale + im.pixel_offset,
+            (m.mean * m.mean * s * s + m.std * m.std) * im.pixel_scale.powi(2),
+        );
+        let pixels: Vec<f32> =
+            draw_pixels(&model, 128, 10).iter().map(|&p| (p.clamp(0.0, 1.0) * 255.0).round() / 255.0).collect();
         let w = 1.0 / 256.0;
         let dim = model.image_len() as f64;
         let expected: Vec<f64> = pixels
@@ -168,10 +182,18 @@ fn uniform_dequantization_is_score_sdes_eight_bit_bound() {
                 -e / (dim * LN2) + 8.0
             })
             .collect();
-        let r = measure(&model, &pixels, &LikelihoodOptions { seed: Some(3), start: Some(Start::Flow), ..Default::default() });
+        let r = measure(
+            &model,
+            &pixels,
+            &LikelihoodOptions { seed: Some(3), start: Some(Start::Flow), ..Default::default() },
+        );
         assert_eq!(r.dequantize, Dequantize::Uniform);
         let (mean, _, se) = errors(&r, &expected);
-        println!("{name} uniform: mean {:.4} bits/dim, expected {:.4}, error {mean:+.5} ± {se:.5}", r.mean_bits_per_dim, expected.iter().sum::<f64>() / 128.0);
+        println!(
+            "{name} uniform: mean {:.4} bits/dim, expected {:.4}, error {mean:+.5} ± {se:.5}",
+            r.mean_bits_per_dim,
+            expected.iter().sum::<f64>() / 128.0
+        );
         // 5 standard errors of the dequantisation noise's mean (se ~0.0005 at n = 128) plus 5e-4 for the solver's
         // ~1e-4 and the w²/24V expansion's next term (O(w⁴/V²) ≈ 1e-9 here); 0.003 caps a lucky large se.
         assert!(mean.abs() < 0.003 && mean.abs() < 5.0 * se + 5e-4, "{name}: mean error {mean} ± {se}");
@@ -188,7 +210,11 @@ fn same_seed_same_figures_whatever_batch_and_threads() {
     };
     let run = |threads: usize, batch_size: usize, seed: u64| {
         let model = load(&fixture("mixture-vp"), threads, 0);
-        let r = measure(&model, &pixels, &LikelihoodOptions { seed: Some(seed), batch_size, probes: 2, ..Default::default() });
+        let r = measure(
+            &model,
+            &pixels,
+            &LikelihoodOptions { seed: Some(seed), batch_size, probes: 2, ..Default::default() },
+        );
         r.images.iter().map(|i| i.bits_per_dim).collect::<Vec<_>>()
     };
     let base = run(1, 0, 5);
@@ -201,10 +227,11 @@ fn same_seed_same_figures_whatever_batch_and_threads() {
 fn bad_input_is_a_typed_error() {
     let model = load(&fixture("gauss-vp-density"), 1, 0);
     let dim = model.image_len();
-    let err = |pixels: &[f32], n: usize, o: &LikelihoodOptions| match model.log_likelihood(pixels, n, o, &mut |_, _| true) {
-        Err(dinof::Error::InvalidArgument(msg)) => msg,
-        other => panic!("expected InvalidArgument, got {other:?}"),
-    };
+    let err =
+        |pixels: &[f32], n: usize, o: &LikelihoodOptions| match model.log_likelihood(pixels, n, o, &mut |_, _| true) {
+            Err(dinof::Error::InvalidArgument(msg)) => msg,
+            other => panic!("expected InvalidArgument, got {other:?}"),
+        };
     let good = vec![0.5f32; 2 * dim];
     let o = LikelihoodOptions { seed: Some(1), ..Default::default() };
     assert!(err(&good[..dim + 1], 2, &o).contains("pixel values for 2 images"));
@@ -229,14 +256,22 @@ fn bad_input_is_a_typed_error() {
     let r = plain.log_likelihood(&good, 2, &o, &mut |_, _| true);
     assert!(matches!(&r, Err(dinof::Error::InvalidArgument(m)) if m.contains("no density graph")), "{r:?}");
     let mixture = load(&fixture("mixture-vp"), 1, 0);
-    let r = mixture.log_likelihood(&good, 2, &LikelihoodOptions { start: Some(Start::Flow), ..o.clone() }, &mut |_, _| true);
+    let r =
+        mixture
+            .log_likelihood(&good, 2, &LikelihoodOptions { start: Some(Start::Flow), ..o.clone() }, &mut |_, _| true);
     assert!(matches!(&r, Err(dinof::Error::InvalidArgument(m)) if m.contains("needs a bundle with a flow")), "{r:?}");
     let class = load(&fixture("gauss-vp-class"), 1, 0);
     let r = class.log_likelihood(&good, 2, &LikelihoodOptions { labels: Some(vec![1]), ..o.clone() }, &mut |_, _| true);
     assert!(matches!(&r, Err(dinof::Error::InvalidArgument(m)) if m.contains("no density graph")), "{r:?}");
-    let r = class.log_likelihood(&good, 2, &LikelihoodOptions { start: Some(Start::Prior), ..o.clone() }, &mut |_, _| true);
+    let r =
+        class.log_likelihood(&good, 2, &LikelihoodOptions { start: Some(Start::Prior), ..o.clone() }, &mut |_, _| true);
     assert!(matches!(&r, Err(dinof::Error::Label(dinof::LabelError::Missing { classes: 2 }))), "{r:?}");
-    let r = class.log_likelihood(&good, 2, &LikelihoodOptions { start: Some(Start::Prior), labels: Some(vec![0, 1]), ..o.clone() }, &mut |_, _| true);
+    let r = class.log_likelihood(
+        &good,
+        2,
+        &LikelihoodOptions { start: Some(Start::Prior), labels: Some(vec![0, 1]), ..o.clone() },
+        &mut |_, _| true,
+    );
     assert!(r.is_ok(), "{r:?}");
 }
 
@@ -252,7 +287,11 @@ fn fd_step_trades_little_on_the_analytic_bundles() {
         let means: Vec<f64> = [1e-1, 1e-2, 1e-3, 1e-4]
             .iter()
             .map(|&fd| {
-                let r = measure(&model, &pixels, &LikelihoodOptions { fd_step: Some(fd), ..continuous(Start::Prior, None) });
+                let r = measure(
+                    &model,
+                    &pixels,
+                    &LikelihoodOptions { fd_step: Some(fd), ..continuous(Start::Prior, None) },
+                );
                 let (mean, max, _) = errors(&r, &exact);
                 println!("{name} prior, fd step {fd:e}: mean error {mean:+.2e}, max |error| {max:.2e} bits/dim");
                 mean

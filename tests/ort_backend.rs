@@ -68,7 +68,8 @@ fn tract_options() -> LoadOptions {
 }
 
 fn load_ort(dir: &Path) -> Model {
-    Model::load(dir, &ort_options(ExecutionProvider::Cpu, false)).unwrap_or_else(|e| panic!("loading {} on ort: {e}", dir.display()))
+    Model::load(dir, &ort_options(ExecutionProvider::Cpu, false))
+        .unwrap_or_else(|e| panic!("loading {} on ort: {e}", dir.display()))
 }
 
 fn backend_err(opts: &LoadOptions) -> Error {
@@ -95,7 +96,9 @@ fn inputs_for(spec: &NetSpec, batch: usize, t_max: f64, eps: f64, classes: u32) 
     for (k, (name, dtype, dims)) in spec.inputs.iter().enumerate() {
         let len = batch * dims.iter().product::<usize>();
         match (name.as_str(), dtype) {
-            ("t", _) => f.push((0..batch).map(|b| (eps + (t_max - eps) * (b as f64 + 0.5) / batch as f64) as f32).collect()),
+            ("t", _) => {
+                f.push((0..batch).map(|b| (eps + (t_max - eps) * (b as f64 + 0.5) / batch as f64) as f32).collect())
+            }
             (_, DType::I64) => i.push((0..batch as i64).map(|b| b % classes.max(1) as i64).collect()),
             _ => f.push(values(len, k as u64 + 1)),
         }
@@ -150,7 +153,13 @@ fn check_network_parity(dir: &Path) {
                 assert!(a.iter().all(|v| v.is_finite()), "{}: ort output {k} not finite", spec.role);
                 let d = max_rel_diff(a, b);
                 eprintln!("{} {} batch {batch}: max relative difference {d:.1e}", dir.display(), spec.role);
-                assert!(d <= NET_TOL, "{} {}: output '{}' at batch {batch} differs by {d:e} (relative)", dir.display(), spec.role, spec.outputs[k].0);
+                assert!(
+                    d <= NET_TOL,
+                    "{} {}: output '{}' at batch {batch} differs by {d:e} (relative)",
+                    dir.display(),
+                    spec.role,
+                    spec.outputs[k].0
+                );
             }
         }
     }
@@ -183,7 +192,16 @@ fn images_match_tract_on_analytic_bundles() {
         let dir = fixture(name);
         let labels = name.contains("class").then(|| vec![0, 1, 1, 0, 1, 0, 0, 1]);
         for seed in [1, 7] {
-            check_image_parity(&dir, &SampleOptions { n: 8, seed: Some(seed), steps: Some(50), labels: labels.clone(), ..Default::default() });
+            check_image_parity(
+                &dir,
+                &SampleOptions {
+                    n: 8,
+                    seed: Some(seed),
+                    steps: Some(50),
+                    labels: labels.clone(),
+                    ..Default::default()
+                },
+            );
         }
     }
 }
@@ -202,9 +220,22 @@ fn fashion_model_matches_tract() {
     check_network_parity(&dir);
     let labels = Some(vec![0, 5, 9]);
     for t_m in Model::load(&dir, &tract_options()).unwrap().info().t_ms {
-        check_image_parity(&dir, &SampleOptions { n: 3, seed: Some(11), steps: Some(10), t_m: Some(t_m), labels: labels.clone(), ..Default::default() });
+        check_image_parity(
+            &dir,
+            &SampleOptions {
+                n: 3,
+                seed: Some(11),
+                steps: Some(10),
+                t_m: Some(t_m),
+                labels: labels.clone(),
+                ..Default::default()
+            },
+        );
     }
-    check_image_parity(&dir, &SampleOptions { n: 3, seed: Some(12), steps: Some(10), labels, guidance: Some(1.0), ..Default::default() });
+    check_image_parity(
+        &dir,
+        &SampleOptions { n: 3, seed: Some(12), steps: Some(10), labels, guidance: Some(1.0), ..Default::default() },
+    );
 }
 
 fn bits(v: &[f32]) -> Vec<u32> {
@@ -227,14 +258,19 @@ fn images_are_bit_identical_whatever_the_batching() {
             assert!(got == reference, "{}: batch size {batch_size} changed the images", dir.display());
         }
         let dim = model.image_len();
-        let tail = bits(&sample_raw(&model, &SampleOptions { n: n - 2, first_index: 2, batch_size: 3, ..base.clone() }));
+        let tail =
+            bits(&sample_raw(&model, &SampleOptions { n: n - 2, first_index: 2, batch_size: 3, ..base.clone() }));
         assert!(tail == reference[2 * dim..], "{}: first_index chunking changed the images", dir.display());
 
         let mut lo = ort_options(ExecutionProvider::Cpu, false);
         lo.threads = 1;
         let one = Model::load(&dir, &lo).expect("load on one thread");
         assert_eq!((one.info().backend.sub_batch, one.info().backend.threads), (1, 1));
-        assert!(bits(&sample_raw(&one, &base)) == reference, "{}: one thread instead of two changed the images", dir.display());
+        assert!(
+            bits(&sample_raw(&one, &base)) == reference,
+            "{}: one thread instead of two changed the images",
+            dir.display()
+        );
 
         // One model shared by several threads (the Network is Send + Sync; runs go side by side on the session).
         let model = std::sync::Arc::new(model);
@@ -245,7 +281,11 @@ fn images_are_bit_identical_whatever_the_batching() {
             })
             .collect();
         for h in handles {
-            assert!(h.join().expect("sampling thread") == reference, "{}: concurrent sampling changed the images", dir.display());
+            assert!(
+                h.join().expect("sampling thread") == reference,
+                "{}: concurrent sampling changed the images",
+                dir.display()
+            );
         }
     }
 }
@@ -269,7 +309,10 @@ fn larger_sub_batch_is_close_not_bitwise() {
 fn reports_what_runs() {
     let model = load_ort(&fixture("gauss-vp"));
     let b = model.info().backend;
-    assert_eq!((b.name, b.execution_providers.as_slice(), b.fell_back, b.threads), ("ort", &["cpu".to_string()][..], false, 2));
+    assert_eq!(
+        (b.name, b.execution_providers.as_slice(), b.fell_back, b.threads),
+        ("ort", &["cpu".to_string()][..], false, 2)
+    );
     let ort = backend::ort::OrtBackend::new(&ort_options(ExecutionProvider::Cpu, false)).expect("ort backend");
     eprintln!("ONNX Runtime under test: {} from {}", ort.runtime_version(), ort_lib().display());
 }
@@ -281,7 +324,10 @@ fn wrong_path_is_backend_unavailable() {
     let mut opts = ort_options(ExecutionProvider::Cpu, false);
     opts.ort.library_path = Some(PathBuf::from("/nonexistent/libonnxruntime.so"));
     let e = backend_err(&opts);
-    assert!(matches!(&e, Error::BackendUnavailable(m) if m.contains("does not exist") && m.contains("fetch-onnxruntime.sh")), "{e}");
+    assert!(
+        matches!(&e, Error::BackendUnavailable(m) if m.contains("does not exist") && m.contains("fetch-onnxruntime.sh")),
+        "{e}"
+    );
 
     opts.ort.library_path = Some(std::env::temp_dir());
     let e = backend_err(&opts);
@@ -296,7 +342,11 @@ fn a_file_that_is_not_onnx_runtime_is_backend_unavailable() {
     let e = backend_err(&opts);
     assert!(matches!(&e, Error::BackendUnavailable(m) if m.contains("cannot be loaded")), "{e}");
     // A real shared library, but not ONNX Runtime: the provider bridge unpacked beside it.
-    let other = ort_lib().with_file_name(format!("{}onnxruntime_providers_shared{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX));
+    let other = ort_lib().with_file_name(format!(
+        "{}onnxruntime_providers_shared{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    ));
     assert!(other.is_file(), "{} should come with the fetched library", other.display());
     opts.ort.library_path = Some(other);
     let e = backend_err(&opts);
@@ -362,7 +412,10 @@ fn library_next_to_the_binary_is_found() {
     let name = format!("{}onnxruntime{}", std::env::consts::DLL_PREFIX, std::env::consts::DLL_SUFFIX);
     std::fs::copy(ort_lib(), dir.join(name)).expect("copying the library beside the CLI");
     let bundle = fixture("gauss-vp");
-    let out = Command::new(&exe).args(["info", bundle.to_str().expect("utf-8 path"), "--backend", "ort"]).env_remove("ORT_DYLIB_PATH").output();
+    let out = Command::new(&exe)
+        .args(["info", bundle.to_str().expect("utf-8 path"), "--backend", "ort"])
+        .env_remove("ORT_DYLIB_PATH")
+        .output();
     std::fs::remove_dir_all(&dir).ok();
     let out = out.expect("running the CLI beside the library");
     let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
@@ -417,8 +470,20 @@ fn auto_is_ort_when_its_library_is_found_else_tract() {
 fn cli_default_is_auto_and_reports_the_backend() {
     let dir = fixture("gauss-vp");
     let out = std::env::temp_dir().join(format!("dinof-auto-{}.npy", std::process::id()));
-    let args = ["sample", "--bundle", dir.to_str().expect("utf-8 path"), "--n", "2", "--steps", "2", "--seed", "1",
-        "--out", out.to_str().expect("utf-8 path"), "--quiet"];
+    let args = [
+        "sample",
+        "--bundle",
+        dir.to_str().expect("utf-8 path"),
+        "--n",
+        "2",
+        "--steps",
+        "2",
+        "--seed",
+        "1",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+        "--quiet",
+    ];
     let (ok, text) = cli(&args, Some(&ort_lib()));
     assert!(ok && text.contains("backend ort [cpu] (auto)"), "{text}");
     let (ok, text) = cli(&args, None);
@@ -436,8 +501,14 @@ fn broken_networks_give_their_own_errors() {
         let e = Model::load(fixture("bad-corrupt-onnx"), &lo).unwrap_err();
         assert!(matches!(e, Error::InvalidOnnx { .. }), "{ep:?}: {e}");
         let e = Model::load(fixture("bad-output-name"), &lo).unwrap_err();
-        assert!(matches!(&e, Error::NetworkMismatch { msg, .. } if msg.contains("missing output 'score'")), "{ep:?}: {e}");
+        assert!(
+            matches!(&e, Error::NetworkMismatch { msg, .. } if msg.contains("missing output 'score'")),
+            "{ep:?}: {e}"
+        );
         let e = Model::load(fixture("bad-shape"), &lo).unwrap_err();
-        assert!(matches!(&e, Error::NetworkMismatch { network, msg } if network == "score" && msg.contains("shape")), "{ep:?}: {e}");
+        assert!(
+            matches!(&e, Error::NetworkMismatch { network, msg } if network == "score" && msg.contains("shape")),
+            "{ep:?}: {e}"
+        );
     }
 }

@@ -214,7 +214,8 @@ fn class_conditional_means() {
             o.t_m = (start == Start::Flow).then_some(0.6); // this bundle's only flow
             o.labels = Some(vec![label]);
             let v = sample_raw(&model, &o);
-            let r = check_gauss(&v, mu, 0.2, allowance(SdeKind::Vp, Combo::Sde(Predictor::EulerMaruyama, Corrector::None)));
+            let r =
+                check_gauss(&v, mu, 0.2, allowance(SdeKind::Vp, Combo::Sde(Predictor::EulerMaruyama, Corrector::None)));
             assert!(r.is_ok(), "class {label} {start}: {}", r.unwrap_err());
         }
     }
@@ -317,7 +318,10 @@ fn default_steps_are_n_times_t_m() {
     let o = SampleOptions { n: N, seed: Some(4), batch_size: N, ..Default::default() };
     let (v, report) = sample_with_report(&model, &o);
     let c = &report.config;
-    assert_eq!((c.start, c.t_start, c.predictor, c.corrector), (Start::Flow, 0.6, Predictor::EulerMaruyama, Corrector::None));
+    assert_eq!(
+        (c.start, c.t_start, c.predictor, c.corrector),
+        (Start::Flow, 0.6, Predictor::EulerMaruyama, Corrector::None)
+    );
     assert_eq!((c.steps, report.score_evals), (600, 600));
     let r = check_gauss(&v, 0.3, 0.2, allowance(SdeKind::Vp, Combo::Sde(Predictor::EulerMaruyama, Corrector::None)));
     assert!(r.is_ok(), "{}", r.unwrap_err());
@@ -331,20 +335,34 @@ fn default_steps_are_n_times_t_m() {
 fn per_sample_langevin_in_high_dimension() {
     let model = load(&fixture("gauss-ve-32x32"), 1, 64);
     let prior = SampleOptions {
-        n: 64, seed: Some(2), start: Some(Start::Prior), steps: Some(500), batch_size: 64,
-        predictor: Some(Predictor::ReverseDiffusion), corrector: Some(Corrector::Langevin),
-        langevin_norm: Some(LangevinNorm::PerSample), ..Default::default()
+        n: 64,
+        seed: Some(2),
+        start: Some(Start::Prior),
+        steps: Some(500),
+        batch_size: 64,
+        predictor: Some(Predictor::ReverseDiffusion),
+        corrector: Some(Corrector::Langevin),
+        langevin_norm: Some(LangevinNorm::PerSample),
+        ..Default::default()
     };
     let defaults = SampleOptions { n: 64, seed: Some(2), batch_size: 64, ..Default::default() };
     let mut failures = Vec::new();
     for (name, o) in [("prior", prior), ("flow (defaults)", defaults)] {
         let (v, report) = sample_with_report(&model, &o);
         let c = &report.config;
-        assert_eq!((c.predictor, c.corrector, c.langevin_norm), (Predictor::ReverseDiffusion, Corrector::Langevin, LangevinNorm::PerSample));
+        assert_eq!(
+            (c.predictor, c.corrector, c.langevin_norm),
+            (Predictor::ReverseDiffusion, Corrector::Langevin, LangevinNorm::PerSample)
+        );
         if o.start.is_none() {
             assert_eq!((c.start, c.t_start, c.steps, report.score_evals), (Start::Flow, 0.6, 600, 1200));
         }
-        match check_gauss(&v, 0.5, 0.1, allowance(SdeKind::Ve, Combo::Sde(Predictor::ReverseDiffusion, Corrector::Langevin))) {
+        match check_gauss(
+            &v,
+            0.5,
+            0.1,
+            allowance(SdeKind::Ve, Combo::Sde(Predictor::ReverseDiffusion, Corrector::Langevin)),
+        ) {
             Ok(m) => eprintln!("ok   {name}: {m}"),
             Err(m) => {
                 eprintln!("FAIL {name}: {m}");

@@ -61,8 +61,16 @@ fn measure(model: &Model, o: &SampleOptions, mu: f64, s: f64) -> (Measured, Samp
 
 fn options(solver: Solver, schedule: Option<Schedule>, steps: usize, start: Start, n: usize) -> SampleOptions {
     SampleOptions {
-        n, seed: Some(2024), start: Some(start), t_m: (start == Start::Flow).then_some(T_M), batch_size: n.min(1024),
-        method: Some(solver.method()), solver: Some(solver), schedule, steps: Some(steps), ..Default::default()
+        n,
+        seed: Some(2024),
+        start: Some(start),
+        t_m: (start == Start::Flow).then_some(T_M),
+        batch_size: n.min(1024),
+        method: Some(solver.method()),
+        solver: Some(solver),
+        schedule,
+        steps: Some(steps),
+        ..Default::default()
     }
 }
 
@@ -90,13 +98,15 @@ fn convergence_table() {
     for (kind, mu, s) in bundles() {
         let model = load(&fixture(&format!("gauss-{}", kind.name())), 1, 1024);
         for start in [Start::Flow, Start::Prior] {
-            let from = if start == Start::Flow { format!("flow start (T_m {T_M})") } else { "prior start (t = 1)".into() };
+            let from =
+                if start == Start::Flow { format!("flow start (T_m {T_M})") } else { "prior start (t = 1)".into() };
             md += &format!("\n### {} from the {from}: sd error % (mean error % of s)\n\n", kind.name().to_uppercase());
             md += &format!("Exact sampler: sd {:+.2} %.\n\n", 100.0 * exact_sd_error(&model, s));
             md += "| solver | grid | default | 5 steps | 10 steps | 20 steps | 50 steps |\n|---|---|---|---|---|---|---|\n";
             for solver in [Solver::Euler, Solver::Heun, Solver::Dpmpp2m, Solver::Dpmpp2mSde, Solver::EdmHeun] {
                 for &sch in Schedule::ALL {
-                    let mut row = format!("| {solver} | {sch} | {} |", if sch == solver.default_schedule() { "yes" } else { "" });
+                    let mut row =
+                        format!("| {solver} | {sch} | {} |", if sch == solver.default_schedule() { "yes" } else { "" });
                     for &k in &steps {
                         let (r, _) = measure(&model, &options(solver, Some(sch), k, start, TABLE_N), mu, s);
                         row += &format!(" {:+.2} ({:+.2}) |", 100.0 * r.sd, 100.0 * r.mean);
@@ -107,7 +117,11 @@ fn convergence_table() {
                 }
             }
             let (r, _) = measure(&model, &options(Solver::Rk45, None, 1, start, TABLE_N), mu, s);
-            md += &format!("| rk45 | adaptive, rtol 1e-5 (any steps; figure in the first column) | | {:+.2} ({:+.2}) | | | |\n", 100.0 * r.sd, 100.0 * r.mean);
+            md += &format!(
+                "| rk45 | adaptive, rtol 1e-5 (any steps; figure in the first column) | | {:+.2} ({:+.2}) | | | |\n",
+                100.0 * r.sd,
+                100.0 * r.mean
+            );
         }
     }
     println!("{md}");
@@ -153,22 +167,41 @@ fn every_solver_within_budget_at_20_steps_on_its_default_grid() {
     for (kind, mu, s) in bundles() {
         let model = load(&fixture(&format!("gauss-{}", kind.name())), 1, 1024);
         for start in [Start::Flow, Start::Prior] {
-            for solver in [Solver::Euler, Solver::Heun, Solver::Dpmpp2m, Solver::Dpmpp2mSde, Solver::EdmHeun, Solver::Rk45] {
+            for solver in
+                [Solver::Euler, Solver::Heun, Solver::Dpmpp2m, Solver::Dpmpp2mSde, Solver::EdmHeun, Solver::Rk45]
+            {
                 let stochastic = solver == Solver::Dpmpp2mSde;
                 let n = if stochastic { CHECK_N_STOCHASTIC } else { CHECK_N_DETERMINISTIC };
                 let (r, cfg) = measure(&model, &options(solver, None, 20, start, n), mu, s);
                 let within = r.sd.abs() + 3.0 * r.se <= BUDGET;
                 let line = format!(
                     "{} {start} {solver} on the {} grid: sd {:+.2} % (± {:.2} % s.e.), mean {:+.2} % of s",
-                    kind.name(), cfg.schedule, 100.0 * r.sd, 100.0 * r.se, 100.0 * r.mean
+                    kind.name(),
+                    cfg.schedule,
+                    100.0 * r.sd,
+                    100.0 * r.se,
+                    100.0 * r.mean
                 );
                 if solver != Solver::Rk45 && cfg.schedule != solver.default_schedule() {
                     failures.push(format!("not the default grid ({}): {line}", solver.default_schedule()));
                 }
                 let known = known_over_budget(kind, start, solver);
-                eprintln!("{} {line}", if within { "ok  " } else if known { "OVER (known)" } else { "FAIL" });
+                eprintln!(
+                    "{} {line}",
+                    if within {
+                        "ok  "
+                    } else if known {
+                        "OVER (known)"
+                    } else {
+                        "FAIL"
+                    }
+                );
                 if within == known {
-                    failures.push(if known { format!("now within budget, shorten known_over_budget: {line}") } else { line });
+                    failures.push(if known {
+                        format!("now within budget, shorten known_over_budget: {line}")
+                    } else {
+                        line
+                    });
                 }
             }
         }
@@ -186,7 +219,8 @@ fn resolve_gives_each_solver_its_grid() {
     for &solver in Solver::ALL {
         let cfg = model.resolve(&SampleOptions { solver: Some(solver), ..base.clone() }).unwrap();
         assert_eq!(cfg.schedule, solver.default_schedule(), "{solver}");
-        let cfg = model.resolve(&SampleOptions { solver: Some(solver), schedule: Some(Schedule::Time), ..base.clone() });
+        let cfg =
+            model.resolve(&SampleOptions { solver: Some(solver), schedule: Some(Schedule::Time), ..base.clone() });
         if solver != Solver::Rk45 {
             assert_eq!(cfg.unwrap().schedule, Schedule::Time, "{solver}: the caller's grid wins");
         }

@@ -50,9 +50,23 @@ fn sdes() -> [Sde; 3] {
 
 fn config(solver: Solver, schedule: Schedule, t_start: f64, steps: usize, rtol: f64) -> SamplerConfig {
     SamplerConfig {
-        start: Start::Prior, t_start, temperature: 1.0, method: Method::Ode, predictor: Predictor::None,
-        corrector: Corrector::None, snr: 0.16, corrector_steps: 1, langevin_norm: LangevinNorm::PerSample, solver,
-        schedule, rtol, atol: rtol, churn: 0.0, steps, denoise: false, guidance: 0.0,
+        start: Start::Prior,
+        t_start,
+        temperature: 1.0,
+        method: Method::Ode,
+        predictor: Predictor::None,
+        corrector: Corrector::None,
+        snr: 0.16,
+        corrector_steps: 1,
+        langevin_norm: LangevinNorm::PerSample,
+        solver,
+        schedule,
+        rtol,
+        atol: rtol,
+        churn: 0.0,
+        steps,
+        denoise: false,
+        guidance: 0.0,
     }
 }
 
@@ -100,13 +114,21 @@ fn fixed_step_solvers_converge_at_their_order() {
     let mut failures = Vec::new();
     for sde in sdes() {
         for t_start in [0.6, 1.0] {
-            for (solver, order) in [(Solver::Euler, 1.0), (Solver::Heun, 2.0), (Solver::Dpmpp2m, 2.0), (Solver::EdmHeun, 2.0)] {
+            for (solver, order) in
+                [(Solver::Euler, 1.0), (Solver::Heun, 2.0), (Solver::Dpmpp2m, 2.0), (Solver::EdmHeun, 2.0)]
+            {
                 for schedule in Schedule::ALL.iter().copied() {
-                    let pts: Vec<(f64, f64)> =
-                        [64usize, 128, 256, 512].iter().map(|&n| (n as f64, error(&sde, &config(solver, schedule, t_start, n, 1e-5)).0)).collect();
+                    let pts: Vec<(f64, f64)> = [64usize, 128, 256, 512]
+                        .iter()
+                        .map(|&n| (n as f64, error(&sde, &config(solver, schedule, t_start, n, 1e-5)).0))
+                        .collect();
                     let p = slope(&pts);
                     let errs: Vec<String> = pts.iter().map(|(n, e)| format!("{n}:{e:.2e}")).collect();
-                    let line = format!("{:?} T={t_start} {solver} {schedule}: slope {p:.2} (errors {})", sde.kind, errs.join(" "));
+                    let line = format!(
+                        "{:?} T={t_start} {solver} {schedule}: slope {p:.2} (errors {})",
+                        sde.kind,
+                        errs.join(" ")
+                    );
                     eprintln!("{line}");
                     // ±0.35: a solver that lost an order is off by 1, so the cut sits below the midpoint, with room
                     // for the next terms of the error expansion, which bend a 4-point fit at n = 64…512: the largest
@@ -130,12 +152,17 @@ fn fixed_step_solvers_converge_at_their_order() {
 fn rk45_one_step_error_is_sixth_order_in_h() {
     let mut failures = Vec::new();
     // Step sizes whose errors lie between the f32 floor (~3e-7) and the pre-asymptotic range.
-    for (kind, t0, hs) in [(0, 0.6, [0.085, 0.0715, 0.06]), (1, 0.6, [0.25, 0.21, 0.177]), (2, 0.6, [0.25, 0.21, 0.177])] {
+    for (kind, t0, hs) in
+        [(0, 0.6, [0.085, 0.0715, 0.06]), (1, 0.6, [0.25, 0.21, 0.177]), (2, 0.6, [0.25, 0.21, 0.177])]
+    {
         let pts: Vec<(f64, f64)> = hs
             .iter()
             .map(|&h| {
                 let eps = t0 - h;
-                let sde = [Sde::ve(0.01, 50.0, 1000, eps), Sde::vp(0.1, 20.0, 1000, eps), Sde::subvp(0.1, 20.0, 1000, eps)][kind].clone();
+                let sde =
+                    [Sde::ve(0.01, 50.0, 1000, eps), Sde::vp(0.1, 20.0, 1000, eps), Sde::subvp(0.1, 20.0, 1000, eps)]
+                        [kind]
+                        .clone();
                 let (e, nfe) = error(&sde, &config(Solver::Rk45, Schedule::Time, t0, 1, 0.5));
                 assert_eq!(nfe, 8, "h {h}: one step (the initial-step probe, then 6 stages after the first f)");
                 (h, e)
@@ -202,4 +229,3 @@ fn rk45_images_do_not_depend_on_batch_mates() {
         assert_eq!(bits(&alone.x), bits(&together.x[k * DIM..(k + 1) * DIM]), "image {k} changed with its batch-mates");
     }
 }
-

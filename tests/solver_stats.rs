@@ -29,7 +29,8 @@ struct Case {
 fn cases() -> Vec<Case> {
     let mut v = Vec::new();
     for sch in Schedule::ALL.iter().copied() {
-        let c = |solver, steps, churn, path_tol| Case { solver, schedule: Some(sch), steps, churn, path_tol, bias: 0.03 };
+        let c =
+            |solver, steps, churn, path_tol| Case { solver, schedule: Some(sch), steps, churn, path_tol, bias: 0.03 };
         let dpm = if sch == Schedule::Time { 400 } else { 80 };
         v.push(c(Solver::Heun, 100, 0.0, 0.05));
         v.push(c(Solver::Dpmpp2m, dpm, 0.0, 0.05));
@@ -48,18 +49,36 @@ fn deterministic(c: &Case) -> bool {
 fn options(c: &Case, start: Start, seed: u64) -> SampleOptions {
     let n = if deterministic(c) { N } else { N_STOCHASTIC };
     SampleOptions {
-        n, seed: Some(seed), start: Some(start), batch_size: n, t_m: (start == Start::Flow).then_some(0.6),
-        method: Some(c.solver.method()), solver: Some(c.solver), schedule: c.schedule, steps: Some(c.steps),
-        churn: (c.churn > 0.0).then_some(c.churn), ..Default::default()
+        n,
+        seed: Some(seed),
+        start: Some(start),
+        batch_size: n,
+        t_m: (start == Start::Flow).then_some(0.6),
+        method: Some(c.solver.method()),
+        solver: Some(c.solver),
+        schedule: c.schedule,
+        steps: Some(c.steps),
+        churn: (c.churn > 0.0).then_some(c.churn),
+        ..Default::default()
     }
 }
 
 fn reference(model: &Model, start: Start, seed: u64) -> Vec<f32> {
-    sample_raw(model, &SampleOptions {
-        n: N, seed: Some(seed), start: Some(start), batch_size: N, t_m: (start == Start::Flow).then_some(0.6),
-        method: Some(Method::Ode), solver: Some(Solver::Heun), schedule: Some(Schedule::LogSnr), steps: Some(1000),
-        ..Default::default()
-    })
+    sample_raw(
+        model,
+        &SampleOptions {
+            n: N,
+            seed: Some(seed),
+            start: Some(start),
+            batch_size: N,
+            t_m: (start == Start::Flow).then_some(0.6),
+            method: Some(Method::Ode),
+            solver: Some(Solver::Heun),
+            schedule: Some(Schedule::LogSnr),
+            steps: Some(1000),
+            ..Default::default()
+        },
+    )
 }
 
 /// Mean and variance of all values against N(mu, s²), allowing 5 standard errors plus `bias` (relative).
@@ -177,15 +196,26 @@ fn ve_mixture_every_solver_and_schedule() {
 #[test]
 fn new_solvers_are_batch_invariant_and_count_honestly() {
     let model = load(&fixture("gauss-vp"), 1, 1);
-    for (solver, churn) in [(Solver::Dpmpp2m, None), (Solver::Dpmpp2mSde, None), (Solver::EdmHeun, Some(4.0)), (Solver::Rk45, None)] {
+    for (solver, churn) in
+        [(Solver::Dpmpp2m, None), (Solver::Dpmpp2mSde, None), (Solver::EdmHeun, Some(4.0)), (Solver::Rk45, None)]
+    {
         let o = SampleOptions {
-            n: 12, seed: Some(42), steps: Some(10), solver: Some(solver), churn, schedule: None, batch_size: 12,
+            n: 12,
+            seed: Some(42),
+            steps: Some(10),
+            solver: Some(solver),
+            churn,
+            schedule: None,
+            batch_size: 12,
             ..Default::default()
         };
         let whole = sample_raw(&model, &o);
         for batch_size in [1, 5] {
             let part = sample_raw(&model, &SampleOptions { batch_size, ..o.clone() });
-            assert!(whole.iter().zip(&part).all(|(a, b)| a.to_bits() == b.to_bits()), "{solver}: batch size {batch_size} changed the images");
+            assert!(
+                whole.iter().zip(&part).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "{solver}: batch size {batch_size} changed the images"
+            );
         }
         let mut out = vec![0f32; o.n * model.image_len()];
         let r = model.sample(&o, &mut out, &mut |_| true).unwrap();
@@ -203,7 +233,10 @@ fn inconsistent_solver_options_are_refused() {
     let model = load(&fixture("gauss-vp"), 1, 1);
     let base = SampleOptions { n: 1, seed: Some(1), ..Default::default() };
     let cases: Vec<(SampleOptions, &str)> = vec![
-        (SampleOptions { method: Some(Method::Ode), solver: Some(Solver::Dpmpp2mSde), ..base.clone() }, "use method 'sde'"),
+        (
+            SampleOptions { method: Some(Method::Ode), solver: Some(Solver::Dpmpp2mSde), ..base.clone() },
+            "use method 'sde'",
+        ),
         (SampleOptions { schedule: Some(Schedule::Edm), ..base.clone() }, "predictor/corrector"),
         (SampleOptions { solver: Some(Solver::Rk45), schedule: Some(Schedule::LogSnr), ..base.clone() }, "not to rk45"),
         (SampleOptions { solver: Some(Solver::Dpmpp2m), rtol: Some(1e-3), ..base.clone() }, "rk45 only"),
@@ -223,7 +256,10 @@ fn inconsistent_solver_options_are_refused() {
 }
 
 /// A copy of gauss-vp whose manifest `sampler` section is edited by `edit`.
-fn bundle_with_sampler(tag: &str, edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>)) -> std::path::PathBuf {
+fn bundle_with_sampler(
+    tag: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
+) -> std::path::PathBuf {
     let src = fixture("gauss-vp");
     let dir = std::env::temp_dir().join(format!("dinof-solver-{}-{tag}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -258,25 +294,46 @@ fn manifest_sampler_defaults_for_the_new_solvers() {
     });
     let model = load(&dir, 1, 1);
     let cfg = model.resolve(&SampleOptions { n: 1, ..Default::default() }).unwrap();
-    assert_eq!((cfg.method, cfg.solver, cfg.schedule, cfg.steps, cfg.predictor_corrector()), (Method::Sde, Solver::Dpmpp2mSde, Schedule::LogSnr, 25, false));
+    assert_eq!(
+        (cfg.method, cfg.solver, cfg.schedule, cfg.steps, cfg.predictor_corrector()),
+        (Method::Sde, Solver::Dpmpp2mSde, Schedule::LogSnr, 25, false)
+    );
     // The bundle's schedule default does not stop a caller from choosing the predictor/corrector sampler.
-    let cfg = model.resolve(&SampleOptions { n: 1, solver: Some(Solver::Heun), method: Some(Method::Sde), ..Default::default() }).unwrap();
+    let cfg = model
+        .resolve(&SampleOptions { n: 1, solver: Some(Solver::Heun), method: Some(Method::Sde), ..Default::default() })
+        .unwrap();
     assert!(cfg.predictor_corrector());
     // A predictor, a corrector or method 'ode' chosen without a solver sets the bundle's SDE solver aside, and with
     // it the steps and grid chosen for that solver.
-    let default_steps = model.resolve(&SampleOptions { n: 1, solver: Some(Solver::Heun), method: Some(Method::Ode), ..Default::default() }).unwrap().steps;
+    let default_steps = model
+        .resolve(&SampleOptions { n: 1, solver: Some(Solver::Heun), method: Some(Method::Ode), ..Default::default() })
+        .unwrap()
+        .steps;
     assert_ne!(default_steps, 25);
     for o in [
         SampleOptions { n: 1, predictor: Some(Predictor::EulerMaruyama), ..Default::default() },
         SampleOptions { n: 1, corrector: Some(Corrector::Langevin), ..Default::default() },
     ] {
         let cfg = model.resolve(&o).unwrap();
-        assert!(cfg.predictor_corrector() && cfg.steps == default_steps && cfg.schedule == Schedule::Time, "{o:?}: {cfg:?}");
+        assert!(
+            cfg.predictor_corrector() && cfg.steps == default_steps && cfg.schedule == Schedule::Time,
+            "{o:?}: {cfg:?}"
+        );
     }
     let cfg = model.resolve(&SampleOptions { n: 1, method: Some(Method::Ode), ..Default::default() }).unwrap();
-    assert_eq!((cfg.method, cfg.solver, cfg.schedule, cfg.steps), (Method::Ode, Solver::Heun, Solver::Heun.default_schedule(), default_steps));
+    assert_eq!(
+        (cfg.method, cfg.solver, cfg.schedule, cfg.steps),
+        (Method::Ode, Solver::Heun, Solver::Heun.default_schedule(), default_steps)
+    );
     // Steps given by the caller still count.
-    let cfg = model.resolve(&SampleOptions { n: 1, predictor: Some(Predictor::EulerMaruyama), steps: Some(7), ..Default::default() }).unwrap();
+    let cfg = model
+        .resolve(&SampleOptions {
+            n: 1,
+            predictor: Some(Predictor::EulerMaruyama),
+            steps: Some(7),
+            ..Default::default()
+        })
+        .unwrap();
     assert_eq!(cfg.steps, 7);
     for (tag, key, value, want) in [
         ("badsde", "solver", json!("dpmpp_2m_sde"), "needs sampler.method 'sde'"),
@@ -300,13 +357,27 @@ fn cli_runs_the_new_solvers() {
     let bundle = fixture("gauss-vp");
     let out = std::env::temp_dir().join(format!("dinof-solver-cli-{}.npy", std::process::id()));
     let run = |extra: &[&str]| {
-        let mut args = vec!["sample", "--bundle", bundle.to_str().unwrap(), "--n", "4", "--seed", "1", "-q", "--out", out.to_str().unwrap()];
+        let mut args = vec![
+            "sample",
+            "--bundle",
+            bundle.to_str().unwrap(),
+            "--n",
+            "4",
+            "--seed",
+            "1",
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ];
         args.extend_from_slice(extra);
         let o = std::process::Command::new(env!("CARGO_BIN_EXE_dinof")).args(&args).output().unwrap();
         (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
     };
     let (ok, err) = run(&["--solver", "dpmpp_2m", "--schedule", "logsnr", "--steps", "10"]);
-    assert!(ok && err.contains("ode/dpmpp_2m 10 steps on the logsnr grid") && err.contains("11 score + 1 flow evaluations"), "{err}");
+    assert!(
+        ok && err.contains("ode/dpmpp_2m 10 steps on the logsnr grid") && err.contains("11 score + 1 flow evaluations"),
+        "{err}"
+    );
     let (ok, err) = run(&["--solver", "rk45", "--rtol", "1e-4", "--atol", "1e-4"]);
     assert!(ok && err.contains("adaptive (rtol 0.0001, atol 0.0001)"), "{err}");
     let (ok, err) = run(&["--solver", "edm_heun", "--churn", "2", "--schedule", "edm", "--steps", "5"]);

@@ -160,7 +160,8 @@ pub enum ExecutionProvider {
 }
 
 impl crate::names::Named for ExecutionProvider {
-    const ALL: &'static [ExecutionProvider] = &[ExecutionProvider::Cpu, ExecutionProvider::Cuda, ExecutionProvider::TensorRt];
+    const ALL: &'static [ExecutionProvider] =
+        &[ExecutionProvider::Cpu, ExecutionProvider::Cuda, ExecutionProvider::TensorRt];
     fn name(self) -> &'static str {
         match self {
             ExecutionProvider::Cpu => "cpu",
@@ -261,7 +262,10 @@ fn create_auto(opts: &LoadOptions) -> Result<Box<dyn Backend>> {
     match self::ort::OrtBackend::new(opts) {
         Ok(b) => return Ok(Box::new(b)),
         Err(Error::BackendUnavailable(why)) => {
-            crate::log::log(crate::log::Level::Info, &format!("backend auto: ONNX Runtime unavailable ({why}); using tract"));
+            crate::log::log(
+                crate::log::Level::Info,
+                &format!("backend auto: ONNX Runtime unavailable ({why}); using tract"),
+            );
         }
         Err(e) => return Err(e),
     }
@@ -284,8 +288,11 @@ pub fn check_signature(sig: &Signature, spec: &NetSpec) -> Result<()> {
     }
     for info in &sig.inputs {
         if !spec.inputs.iter().any(|(n, _, _)| n == &info.name) {
-            return fail(format!("unexpected input '{}' (the contract has {:?})", info.name,
-                spec.inputs.iter().map(|i| i.0.as_str()).collect::<Vec<_>>()));
+            return fail(format!(
+                "unexpected input '{}' (the contract has {:?})",
+                info.name,
+                spec.inputs.iter().map(|i| i.0.as_str()).collect::<Vec<_>>()
+            ));
         }
     }
     for (name, dims) in &spec.outputs {
@@ -313,8 +320,11 @@ fn check_dims(role: &str, what: &str, name: &str, info: &TensorInfo, dims: &[usi
     if !ok {
         return Err(Error::NetworkMismatch {
             network: role.to_string(),
-            msg: format!("{what} '{name}' has shape {}, expected batch×{}", fmt(shape),
-                dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×")),
+            msg: format!(
+                "{what} '{name}' has shape {}, expected batch×{}",
+                fmt(shape),
+                dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("×")
+            ),
         });
     }
     Ok(())

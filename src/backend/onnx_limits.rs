@@ -15,8 +15,9 @@ use tract_onnx::prelude::Framework;
 
 /// Decodes an ONNX file and applies every check of this module.
 pub fn check_onnx_bytes(bytes: &[u8]) -> Result<(), String> {
-    let proto: ModelProto =
-        tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).map_err(|e| format!("cannot parse ONNX protobuf: {e}"))?;
+    let proto: ModelProto = tract_onnx::onnx()
+        .proto_model_for_read(&mut &bytes[..])
+        .map_err(|e| format!("cannot parse ONNX protobuf: {e}"))?;
     let graph = proto.graph.as_ref().ok_or("the file holds no graph")?;
     check_tensor_data(graph)?;
     check_constant_shapes(graph)
@@ -52,7 +53,13 @@ fn check_tensor(t: &TensorProto) -> Result<(), String> {
     // Bytes per element in raw_data, and the typed field that holds the values otherwise (ONNX's TensorProto rules).
     let (size, typed) = match t.data_type {
         1 => (4, t.float_data.len()),
-        2 | 3 | 4 | 5 | 9 => (match t.data_type { 4 | 5 => 2, _ => 1 }, t.int32_data.len()),
+        2 | 3 | 4 | 5 | 9 => (
+            match t.data_type {
+                4 | 5 => 2,
+                _ => 1,
+            },
+            t.int32_data.len(),
+        ),
         6 => (4, t.int32_data.len()),
         7 => (8, t.int64_data.len()),
         10 | 16 => (2, t.int32_data.len()),
@@ -61,10 +68,18 @@ fn check_tensor(t: &TensorProto) -> Result<(), String> {
         8 if t.raw_data.is_empty() => (0, t.string_data.len()),
         other => return Err(format!("tensor '{}' has element type {other}, which dinof networks do not use", t.name)),
     };
-    let ok = if t.raw_data.is_empty() { typed as u128 == elements } else { t.raw_data.len() as u128 == elements * size as u128 };
+    let ok = if t.raw_data.is_empty() {
+        typed as u128 == elements
+    } else {
+        t.raw_data.len() as u128 == elements * size as u128
+    };
     if !ok {
-        let have = if t.raw_data.is_empty() { format!("{typed} values") } else { format!("{} bytes", t.raw_data.len()) };
-        return Err(format!("tensor '{}' of dims {:?} (type {}) carries {have}, not what its dims call for", t.name, t.dims, t.data_type));
+        let have =
+            if t.raw_data.is_empty() { format!("{typed} values") } else { format!("{} bytes", t.raw_data.len()) };
+        return Err(format!(
+            "tensor '{}' of dims {:?} (type {}) carries {have}, not what its dims call for",
+            t.name, t.dims, t.data_type
+        ));
     }
     Ok(())
 }

@@ -10,7 +10,10 @@ use rayon::prelude::*;
 use tract_onnx::pb::{tensor_proto::DataType, type_proto::Value, ModelProto, ValueInfoProto};
 use tract_onnx::prelude::*;
 
-use super::{check_signature, resolve_threads, worker_pool, Backend, BackendInfo, DType, Input, LoadOptions, NetSpec, Network, Signature, TensorInfo};
+use super::{
+    check_signature, resolve_threads, worker_pool, Backend, BackendInfo, DType, Input, LoadOptions, NetSpec, Network,
+    Signature, TensorInfo,
+};
 use crate::error::{Error, Result};
 
 /// Sub-batch size used when the caller does not choose one. One image per network call is what keeps an image
@@ -77,13 +80,15 @@ impl Backend for TractBackend {
         let outlets: Vec<OutletId> = spec
             .outputs
             .iter()
-            .map(|(name, _)| model.find_outlet_label(name).ok_or_else(|| invalid(format!("output '{name}' not found in the graph"))))
+            .map(|(name, _)| {
+                model.find_outlet_label(name).ok_or_else(|| invalid(format!("output '{name}' not found in the graph")))
+            })
             .collect::<Result<_>>()?;
         model.select_output_outlets(&outlets).map_err(|e| invalid(format!("{e:#}")))?;
-        let typed = model
-            .into_typed()
-            .and_then(|m| m.into_decluttered())
-            .map_err(|e| Error::NetworkMismatch { network: spec.role.clone(), msg: format!("tract cannot analyse the graph: {e:#}") })?;
+        let typed = model.into_typed().and_then(|m| m.into_decluttered()).map_err(|e| Error::NetworkMismatch {
+            network: spec.role.clone(),
+            msg: format!("tract cannot analyse the graph: {e:#}"),
+        })?;
         let net = TractNetwork {
             spec: spec.clone(),
             path: path.display().to_string(),
@@ -115,7 +120,9 @@ fn signature_of(graph: &tract_onnx::pb::GraphProto) -> Signature {
                     s.dim
                         .iter()
                         .map(|d| match &d.value {
-                            Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) if *v > 0 => Some(*v as usize),
+                            Some(tract_onnx::pb::tensor_shape_proto::dimension::Value::DimValue(v)) if *v > 0 => {
+                                Some(*v as usize)
+                            }
                             _ => None,
                         })
                         .collect()
@@ -153,12 +160,13 @@ impl TractNetwork {
             return Ok(p.clone());
         }
         let subs = HashMap::from([(self.batch.clone(), (batch as i64).to_dim())]);
-        let plan = self
-            .typed
-            .set_symbols(&subs)
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(|e| Error::InvalidOnnx { path: self.path.clone().into(), msg: format!("cannot compile for batch {batch}: {e:#}") })?;
+        let plan =
+            self.typed.set_symbols(&subs).and_then(|m| m.into_optimized()).and_then(|m| m.into_runnable()).map_err(
+                |e| Error::InvalidOnnx {
+                    path: self.path.clone().into(),
+                    msg: format!("cannot compile for batch {batch}: {e:#}"),
+                },
+            )?;
         self.plans.lock().unwrap_or_else(|e| e.into_inner()).insert(batch, plan.clone());
         Ok(plan)
     }
@@ -185,9 +193,10 @@ impl TractNetwork {
     /// `run_chunk`, with a panic inside tract (a graph that loads but indexes out of bounds on real inputs, found by
     /// tests/fuzz_loader.rs) turned into a backend error instead of unwinding through the caller.
     fn run_chunk_guarded(&self, start: usize, n: usize, inputs: &[Input<'_>], per_in: &[usize]) -> Result<Vec<Tensor>> {
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_chunk(start, n, inputs, per_in))).unwrap_or_else(|payload| {
-            Err(self.fail(format!("tract panicked: {}", crate::error::panic_message(&*payload))))
-        })
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_chunk(start, n, inputs, per_in)))
+            .unwrap_or_else(|payload| {
+                Err(self.fail(format!("tract panicked: {}", crate::error::panic_message(&*payload))))
+            })
     }
 
     fn fail(&self, e: impl std::fmt::Display) -> Error {
@@ -208,12 +217,22 @@ impl Network for TractNetwork {
         }
         for (i, inp) in inputs.iter().enumerate() {
             if inp.len() != batch * per_in[i] {
-                return Err(Error::Internal(format!("{}: input {i} has {} values, expected {}", self.spec.role, inp.len(), batch * per_in[i])));
+                return Err(Error::Internal(format!(
+                    "{}: input {i} has {} values, expected {}",
+                    self.spec.role,
+                    inp.len(),
+                    batch * per_in[i]
+                )));
             }
         }
         for (i, out) in outputs.iter().enumerate() {
             if out.len() != batch * per_out[i] {
-                return Err(Error::Internal(format!("{}: output {i} has room for {}, expected {}", self.spec.role, out.len(), batch * per_out[i])));
+                return Err(Error::Internal(format!(
+                    "{}: output {i} has room for {}, expected {}",
+                    self.spec.role,
+                    out.len(),
+                    batch * per_out[i]
+                )));
             }
         }
         let chunks: Vec<(usize, usize)> =
@@ -221,7 +240,8 @@ impl Network for TractNetwork {
         let results: Vec<Result<Vec<Tensor>>> = if chunks.len() == 1 {
             vec![self.run_chunk_guarded(0, batch, inputs, &per_in)]
         } else {
-            self.pool.install(|| chunks.par_iter().map(|&(s, n)| self.run_chunk_guarded(s, n, inputs, &per_in)).collect())
+            self.pool
+                .install(|| chunks.par_iter().map(|&(s, n)| self.run_chunk_guarded(s, n, inputs, &per_in)).collect())
         };
         for ((s, n), res) in chunks.into_iter().zip(results) {
             let tensors = res?;
@@ -231,7 +251,12 @@ impl Network for TractNetwork {
                 if src.len() != n * per_out[i] {
                     return Err(Error::NetworkMismatch {
                         network: self.spec.role.clone(),
-                        msg: format!("output '{}' has {} values for {n} samples, expected {}", self.spec.outputs[i].0, src.len(), n * per_out[i]),
+                        msg: format!(
+                            "output '{}' has {} values for {n} samples, expected {}",
+                            self.spec.outputs[i].0,
+                            src.len(),
+                            n * per_out[i]
+                        ),
                     });
                 }
                 outputs[i][s * per_out[i]..(s + n) * per_out[i]].copy_from_slice(src);
@@ -247,13 +272,18 @@ pub fn describe_onnx(path: &Path) -> Result<String> {
     let proto: ModelProto = tract_onnx::onnx()
         .proto_model_for_read(&mut &bytes[..])
         .map_err(|e| Error::InvalidOnnx { path: path.to_path_buf(), msg: format!("{e}") })?;
-    let graph = proto.graph.as_ref().ok_or_else(|| Error::InvalidOnnx { path: path.to_path_buf(), msg: "no graph".into() })?;
+    let graph =
+        proto.graph.as_ref().ok_or_else(|| Error::InvalidOnnx { path: path.to_path_buf(), msg: "no graph".into() })?;
     let sig = signature_of(graph);
     let fmt = |v: &[TensorInfo]| {
         v.iter()
             .map(|t| {
                 let dims = t.shape.as_ref().map_or("?".into(), |s| {
-                    s.iter().enumerate().map(|(i, d)| d.map_or(if i == 0 { "B" } else { "?" }.to_string(), |v| v.to_string())).collect::<Vec<_>>().join("×")
+                    s.iter()
+                        .enumerate()
+                        .map(|(i, d)| d.map_or(if i == 0 { "B" } else { "?" }.to_string(), |v| v.to_string()))
+                        .collect::<Vec<_>>()
+                        .join("×")
                 });
                 format!("{}:{:?}[{dims}]", t.name, t.dtype).replace("F32", "f32").replace("I64", "i64")
             })
@@ -261,7 +291,16 @@ pub fn describe_onnx(path: &Path) -> Result<String> {
             .join(", ")
     };
     // Saturating: the dims are the file's claim, and a hostile file's overflow the product.
-    let params: i64 = graph.initializer.iter().map(|t| t.dims.iter().fold(1i64, |a, &d| a.saturating_mul(d))).fold(0i64, |a, n| a.saturating_add(n));
+    let params: i64 = graph
+        .initializer
+        .iter()
+        .map(|t| t.dims.iter().fold(1i64, |a, &d| a.saturating_mul(d)))
+        .fold(0i64, |a, n| a.saturating_add(n));
     let opset = proto.opset_import.iter().find(|o| o.domain.is_empty()).map_or(0, |o| o.version);
-    Ok(format!("({}) -> ({}), {params} parameters, {} nodes, opset {opset}", fmt(&sig.inputs), fmt(&sig.outputs), graph.node.len()))
+    Ok(format!(
+        "({}) -> ({}), {params} parameters, {} nodes, opset {opset}",
+        fmt(&sig.inputs),
+        fmt(&sig.outputs),
+        graph.node.len()
+    ))
 }

@@ -12,8 +12,8 @@ use crate::sampler::{self, BundleFacts, SamplerChoices};
 use crate::sde::{Sde, SdeKind};
 
 mod source;
-pub use source::{check_name, Source, MAX_MANIFEST_BYTES};
 use source::resolve_inside;
+pub use source::{check_name, Source, MAX_MANIFEST_BYTES};
 
 pub const MANIFEST_FILE: &str = "dinof.json";
 pub const FORMAT: &str = "dinof-bundle";
@@ -142,7 +142,8 @@ impl Bundle {
             }
         }
         let bytes = src.read(MANIFEST_FILE)?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| Error::InvalidManifest { path: path.clone(), msg: format!("not UTF-8: {e}") })?;
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|e| Error::InvalidManifest { path: path.clone(), msg: format!("not UTF-8: {e}") })?;
         let manifest = Manifest::parse(text).map_err(|e| match e {
             ParseError::Version(found) => Error::UnsupportedVersion { found, supported: FORMAT_VERSION },
             ParseError::Invalid(msg) => Error::InvalidManifest { path: path.clone(), msg },
@@ -249,7 +250,10 @@ impl Manifest {
     pub fn validate(&self) -> Result<Sde, String> {
         let im = &self.image;
         if im.channels == 0 || im.height == 0 || im.width == 0 {
-            return Err(format!("image: channels, height and width must be ≥ 1 (got {}×{}×{})", im.channels, im.height, im.width));
+            return Err(format!(
+                "image: channels, height and width must be ≥ 1 (got {}×{}×{})",
+                im.channels, im.height, im.width
+            ));
         }
         check_image_size(im)?;
         if !(im.pixel_scale.is_finite() && im.pixel_scale != 0.0 && im.pixel_offset.is_finite()) {
@@ -262,7 +266,9 @@ impl Manifest {
         if !(s.eps > 0.0 && s.eps < 1.0) {
             return Err(format!("sde.eps must be in (0, 1), got {}", s.eps));
         }
-        let need = |v: Option<f64>, name: &str| v.ok_or_else(|| format!("sde.{name} is required for kind '{}'", s.kind.name()));
+        let need = |v: Option<f64>, name: &str| {
+            v.ok_or_else(|| format!("sde.{name} is required for kind '{}'", s.kind.name()))
+        };
         let sde = match s.kind {
             SdeKind::Ve => {
                 let (lo, hi) = (need(s.sigma_min, "sigma_min")?, need(s.sigma_max, "sigma_max")?);
@@ -279,7 +285,11 @@ impl Manifest {
                 if !(hi > lo && hi.is_finite()) {
                     return Err(format!("sde: need beta_min < beta_max, got {lo} and {hi}"));
                 }
-                if s.kind == SdeKind::Vp { Sde::vp(lo, hi, s.n, s.eps) } else { Sde::subvp(lo, hi, s.n, s.eps) }
+                if s.kind == SdeKind::Vp {
+                    Sde::vp(lo, hi, s.n, s.eps)
+                } else {
+                    Sde::subvp(lo, hi, s.n, s.eps)
+                }
             }
         };
         let t_max = self.score.t_max;
@@ -294,7 +304,10 @@ impl Manifest {
                 return Err(format!("flows[{i}].t_m = {} must be greater than sde.eps = {}", f.t_m, s.eps));
             }
             if f.t_m > t_max + 1e-9 {
-                return Err(format!("flows[{i}].t_m = {} exceeds score.t_max = {t_max}: the score was not trained there", f.t_m));
+                return Err(format!(
+                    "flows[{i}].t_m = {} exceeds score.t_max = {t_max}: the score was not trained there",
+                    f.t_m
+                ));
             }
             if self.flows[..i].iter().any(|g| (g.t_m - f.t_m).abs() < 1e-6) {
                 return Err(format!("flows[{i}].t_m = {} is listed twice", f.t_m));
@@ -335,10 +348,16 @@ impl Manifest {
     fn validate_labels(&self) -> Result<(), String> {
         if let Some(null) = self.score.null_label {
             if self.classes == 0 {
-                return Err("score.null_label needs classes > 0 (guidance mixes a class's score with the unconditional one)".into());
+                return Err(
+                    "score.null_label needs classes > 0 (guidance mixes a class's score with the unconditional one)"
+                        .into(),
+                );
             }
             if null != self.classes {
-                return Err(format!("score.null_label must equal classes ({}): the null class follows the real ones, got {null}", self.classes));
+                return Err(format!(
+                    "score.null_label must equal classes ({}): the null class follows the real ones, got {null}",
+                    self.classes
+                ));
             }
         }
         let Some(names) = &self.labels else { return Ok(()) };
@@ -359,7 +378,10 @@ impl Manifest {
                 return Err(format!("labels[{i}] = {name:?} reads as a class index; a name must not be a number"));
             }
             if let Some(j) = names[..i].iter().position(|m| m.to_lowercase() == name.to_lowercase()) {
-                return Err(format!("labels[{i}] = {name:?} repeats labels[{j}] = {:?} (names are unique, ignoring case)", names[j]));
+                return Err(format!(
+                    "labels[{i}] = {name:?} repeats labels[{j}] = {:?} (names are unique, ignoring case)",
+                    names[j]
+                ));
             }
         }
         Ok(())

@@ -35,7 +35,11 @@ impl<'a> Source<'a> {
                 if name == MANIFEST_FILE {
                     return Ok(Cow::Borrowed(*manifest));
                 }
-                blobs.iter().find(|(n, _)| n == name).map(|(_, b)| Cow::Borrowed(*b)).ok_or_else(|| Error::MissingFile(PathBuf::from(name)))
+                blobs
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, b)| Cow::Borrowed(*b))
+                    .ok_or_else(|| Error::MissingFile(PathBuf::from(name)))
             }
             Source::Dir(dir) => {
                 let limit = if name == MANIFEST_FILE { Some(MAX_MANIFEST_BYTES) } else { None };

@@ -153,7 +153,11 @@ pub(crate) fn from_c<T: Named>(v: i32, field: &str) -> FfiResult<Option<T>> {
 impl Named for bool {
     const ALL: &'static [bool] = &[true, false];
     fn name(self) -> &'static str {
-        if self { "on" } else { "off" }
+        if self {
+            "on"
+        } else {
+            "off"
+        }
     }
 }
 
@@ -187,7 +191,12 @@ mod tests {
             .collect();
         for &v in T::ALL {
             let name = v.name().to_uppercase();
-            assert!(consts.contains(&(name.clone(), to_c(v))), "{prefix}: {v:?} is {}, the header has no DINOF_{prefix}_{name} = {}", to_c(v), to_c(v));
+            assert!(
+                consts.contains(&(name.clone(), to_c(v))),
+                "{prefix}: {v:?} is {}, the header has no DINOF_{prefix}_{name} = {}",
+                to_c(v),
+                to_c(v)
+            );
             assert_eq!(from_c::<T>(to_c(v), prefix).unwrap(), Some(v));
         }
         assert_eq!(consts.len(), T::ALL.len(), "{prefix}: header constants {consts:?}");

@@ -1,12 +1,12 @@
 //! Asynchronous sampling for game loops: a job samples on its own thread while the caller polls its progress,
 //! waits with a timeout, cancels it from any thread, and collects the images.
 
+use std::cell::Cell;
 use std::ffi::{c_char, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::cell::Cell;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -146,7 +146,9 @@ pub unsafe extern "C" fn dinof_job_start(
                 let run = catch_unwind(AssertUnwindSafe(|| {
                     let mut observe = |p: &Progress| {
                         shared.lock().progress = dinof_progress::from_rust(p);
-                        !shared.cancel.load(Ordering::Relaxed) && shared.callback(&cb, p) && !shared.cancel.load(Ordering::Relaxed)
+                        !shared.cancel.load(Ordering::Relaxed)
+                            && shared.callback(&cb, p)
+                            && !shared.cancel.load(Ordering::Relaxed)
                     };
                     model.run(&mut prepared, Output::F32(&mut pixels), &mut observe, Some(&shared.cancel))
                 }));
@@ -202,7 +204,10 @@ pub unsafe extern "C" fn dinof_job_wait(job: *mut dinof_job, timeout_ms: i64) ->
                 Some(d) => {
                     let left = d.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return Err(Failure::new(DINOF_STATUS_TIMEOUT, format!("the job is still running after {timeout_ms} ms")));
+                        return Err(Failure::new(
+                            DINOF_STATUS_TIMEOUT,
+                            format!("the job is still running after {timeout_ms} ms"),
+                        ));
                     }
                     j.shared.finished.wait_timeout(st, left).unwrap_or_else(|e| e.into_inner()).0
                 }
@@ -229,7 +234,12 @@ pub unsafe extern "C" fn dinof_job_cancel(job: *mut dinof_job) -> dinof_status {
 /// text dinof_job_wait leaves in the waiting thread's last error. Same conventions as dinof_last_error_copy (`len`
 /// bytes, NUL-terminated, `needed` optional; DINOF_STATUS_BUFFER_TOO_SMALL when truncated). (ABI 2)
 #[no_mangle]
-pub unsafe extern "C" fn dinof_job_error_message(job: *const dinof_job, buf: *mut c_char, len: usize, needed: *mut usize) -> dinof_status {
+pub unsafe extern "C" fn dinof_job_error_message(
+    job: *const dinof_job,
+    buf: *mut c_char,
+    len: usize,
+    needed: *mut usize,
+) -> dinof_status {
     guard(|| {
         let j = job_arg(job)?;
         let message = match &j.shared.lock().outcome {

@@ -93,17 +93,28 @@ include!(concat!(env!("OUT_DIR"), "/ffi_fields.rs"));
 pub(crate) fn check_size<T: Versioned>(size: u32, what: &str) -> FfiResult<usize> {
     let size = size as usize;
     let full = std::mem::size_of::<T>();
-    let fail = |msg: String| Err(Failure::new(DINOF_STATUS_STRUCT_SIZE, format!("{what} ({}): struct_size is {size}: {msg}", T::NAME)));
+    let fail = |msg: String| {
+        Err(Failure::new(DINOF_STATUS_STRUCT_SIZE, format!("{what} ({}): struct_size is {size}: {msg}", T::NAME)))
+    };
     if size > full {
         return fail(format!(
             "larger than this library's {full} bytes, so the caller's header is newer than the library (compare DINOF_ABI_VERSION and dinof_version_string())"
         ));
     }
     if size < DINOF_MIN_STRUCT_SIZE as usize {
-        return fail(format!("at least {DINOF_MIN_STRUCT_SIZE} are needed: set it with {}_init or to sizeof({})", T::NAME, T::NAME));
+        return fail(format!(
+            "at least {DINOF_MIN_STRUCT_SIZE} are needed: set it with {}_init or to sizeof({})",
+            T::NAME,
+            T::NAME
+        ));
     }
     if let Some(f) = T::fields().iter().find(|f| f.offset < size && size < f.offset + f.size) {
-        return fail(format!("it ends inside field '{}' (bytes {}..{}), so it is not the size of any version of the struct", f.name, f.offset, f.offset + f.size));
+        return fail(format!(
+            "it ends inside field '{}' (bytes {}..{}), so it is not the size of any version of the struct",
+            f.name,
+            f.offset,
+            f.offset + f.size
+        ));
     }
     Ok(size)
 }
@@ -139,7 +150,11 @@ pub(crate) unsafe fn out_size<T: Versioned>(p: *mut T, what: &str) -> FfiResult<
 /// `p` must be writable for `size` bytes, `size` from `out_size` (or `check_size`).
 pub(crate) unsafe fn write_struct<T: Versioned>(p: *mut T, size: usize, value: T) {
     const HEAD: usize = std::mem::size_of::<u32>();
-    std::ptr::copy_nonoverlapping(std::ptr::addr_of!(value).cast::<u8>().add(HEAD), p.cast::<u8>().add(HEAD), size - HEAD);
+    std::ptr::copy_nonoverlapping(
+        std::ptr::addr_of!(value).cast::<u8>().add(HEAD),
+        p.cast::<u8>().add(HEAD),
+        size - HEAD,
+    );
 }
 
 /// `dinof_*_init`: the defaults for the caller's size, struct_size set to it.
@@ -173,9 +188,16 @@ fn table_of<T: CStruct>() -> (usize, Vec<Field>) {
 /// NULL, *offset = 0 and *size = the struct's size in this library; with a field name ("n", "labels", ...), that
 /// field's offset and size. Both outputs may be NULL. Unknown struct or field: DINOF_STATUS_INVALID_ARGUMENT. (ABI 2)
 #[no_mangle]
-pub unsafe extern "C" fn dinof_struct_layout(id: dinof_struct_id, field: *const c_char, offset: *mut u32, size: *mut u32) -> dinof_status {
+pub unsafe extern "C" fn dinof_struct_layout(
+    id: dinof_struct_id,
+    field: *const c_char,
+    offset: *mut u32,
+    size: *mut u32,
+) -> dinof_status {
     guard(|| {
-        use super::{dinof_blob, dinof_load_options, dinof_model_info, dinof_progress, dinof_sample_options, dinof_sample_report};
+        use super::{
+            dinof_blob, dinof_load_options, dinof_model_info, dinof_progress, dinof_sample_options, dinof_sample_report,
+        };
         let (full, fields) = match id {
             DINOF_STRUCT_LOAD_OPTIONS => table_of::<dinof_load_options>(),
             DINOF_STRUCT_SAMPLE_OPTIONS => table_of::<dinof_sample_options>(),
@@ -189,7 +211,10 @@ pub unsafe extern "C" fn dinof_struct_layout(id: dinof_struct_id, field: *const 
             (0, full)
         } else {
             let name = CStr::from_ptr(field).to_str().unwrap_or("");
-            let f = fields.iter().find(|f| f.name == name).ok_or_else(|| Failure::invalid(format!("struct {id} has no field '{name}'")))?;
+            let f = fields
+                .iter()
+                .find(|f| f.name == name)
+                .ok_or_else(|| Failure::invalid(format!("struct {id} has no field '{name}'")))?;
             (f.offset, f.size)
         };
         if !offset.is_null() {

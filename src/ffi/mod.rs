@@ -26,9 +26,9 @@ use std::ffi::{c_char, CStr};
 pub use enums::*;
 pub use job::*;
 pub use layout::*;
-pub use process::*;
 pub use model::*;
 pub use options::*;
+pub use process::*;
 pub use sample::*;
 pub use status::*;
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::enums::{dinof_sde, dinof_start, to_c, DINOF_START_DEFAULT};
 use super::layout::{out_size, versioned, write_struct};
-use super::options::{load_options, dinof_load_options};
+use super::options::{dinof_load_options, load_options};
 use super::ptr::{in_slice, path_arg};
 use super::status::{dinof_status, guard, Failure, FfiResult};
 use crate::error::Error;
@@ -180,7 +180,11 @@ unsafe fn hand_out(out: *mut *mut dinof_model, model: Model) {
 /// _INVALID_ONNX, _NETWORK_MISMATCH, _BACKEND_UNAVAILABLE, _EXECUTION_PROVIDER_UNAVAILABLE, _BAD_FILE_NAME,
 /// _FILE_OUTSIDE_BUNDLE, _NOT_A_REGULAR_FILE, _MANIFEST_TOO_LARGE, _OUT_OF_MEMORY, plus argument errors.
 #[no_mangle]
-pub unsafe extern "C" fn dinof_model_load(path: *const c_char, opts: *const dinof_load_options, out: *mut *mut dinof_model) -> dinof_status {
+pub unsafe extern "C" fn dinof_model_load(
+    path: *const c_char,
+    opts: *const dinof_load_options,
+    out: *mut *mut dinof_model,
+) -> dinof_status {
     guard(|| {
         if out.is_null() {
             return Err(Failure::null("out"));
@@ -219,7 +223,9 @@ pub unsafe extern "C" fn dinof_model_load_from_memory(
         // The cap before any slice: a size past isize::MAX (UINT64_MAX, 2^63) must not even be sliced.
         if manifest_size > super::DINOF_MAX_MANIFEST_BYTES {
             let path = std::path::Path::new("<memory>").join(crate::bundle::MANIFEST_FILE);
-            return Err(Error::ManifestTooLarge { path, size: manifest_size, limit: super::DINOF_MAX_MANIFEST_BYTES }.into());
+            return Err(
+                Error::ManifestTooLarge { path, size: manifest_size, limit: super::DINOF_MAX_MANIFEST_BYTES }.into()
+            );
         }
         let manifest = in_slice(manifest.cast::<u8>(), manifest_size, "manifest", "manifest_size")?;
         let blobs = in_slice(blobs, blob_count, "blobs", "blob_count")?;
@@ -228,7 +234,9 @@ pub unsafe extern "C" fn dinof_model_load_from_memory(
             if b.name.is_null() {
                 return Err(Failure::null(&format!("blobs[{i}].name")));
             }
-            let name = CStr::from_ptr(b.name).to_str().map_err(|_| Failure::invalid(format!("blobs[{i}].name is not UTF-8")))?;
+            let name = CStr::from_ptr(b.name)
+                .to_str()
+                .map_err(|_| Failure::invalid(format!("blobs[{i}].name is not UTF-8")))?;
             let data = in_slice(b.data.cast::<u8>(), b.size, &format!("blobs[{i}].data"), &format!("blobs[{i}].size"))?;
             named.push((name, data));
         }
@@ -268,7 +276,11 @@ pub unsafe extern "C" fn dinof_model_get_info(model: *const dinof_model, out: *m
 /// range, a name the model does not have (the message lists the valid names), a name for a model without class
 /// names; DINOF_STATUS_NULL_POINTER. (ABI 2, appended with class names)
 #[no_mangle]
-pub unsafe extern "C" fn dinof_model_label_index(model: *const dinof_model, name: *const c_char, out_label: *mut i64) -> dinof_status {
+pub unsafe extern "C" fn dinof_model_label_index(
+    model: *const dinof_model,
+    name: *const c_char,
+    out_label: *mut i64,
+) -> dinof_status {
     guard(|| {
         let m = model_arg(model)?;
         if name.is_null() {

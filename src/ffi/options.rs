@@ -145,7 +145,10 @@ pub unsafe fn load_options(p: *const dinof_load_options) -> FfiResult<LoadOption
     let ep = from_c(o.execution_provider, "dinof_load_options.execution_provider")?;
     if o.threads > DINOF_MAX_THREADS {
         // Asking a pool for billions of threads would exhaust the process long before failing.
-        return Err(Failure::invalid(format!("dinof_load_options.threads = {} exceeds {DINOF_MAX_THREADS}", o.threads)));
+        return Err(Failure::invalid(format!(
+            "dinof_load_options.threads = {} exceeds {DINOF_MAX_THREADS}",
+            o.threads
+        )));
     }
     Ok(LoadOptions {
         backend: backend.unwrap_or_default(),
@@ -211,7 +214,9 @@ crate::sampler::choices::sampler_settings!(choices_from_c);
 
 /// A uint64_t count as this platform's usize.
 fn count(v: u64, name: &str) -> FfiResult<usize> {
-    usize::try_from(v).map_err(|_| Failure::invalid(format!("dinof_sample_options.{name} = {v} does not fit in this platform's size_t")))
+    usize::try_from(v).map_err(|_| {
+        Failure::invalid(format!("dinof_sample_options.{name} = {v} does not fit in this platform's size_t"))
+    })
 }
 
 /// Reads and validates the caller's sample options (required), copying the labels.
@@ -226,16 +231,22 @@ pub unsafe fn sample_options(p: *const dinof_sample_options) -> FfiResult<Sample
         return Err(Failure::invalid("dinof_sample_options.n is 0: ask for at least one image"));
     }
     if o.first_index.checked_add(o.n - 1).is_none() {
-        return Err(Failure::invalid(format!("first_index {} + n {n} runs past the last image index (2^64 - 1)", o.first_index)));
+        return Err(Failure::invalid(format!(
+            "first_index {} + n {n} runs past the last image index (2^64 - 1)",
+            o.first_index
+        )));
     }
     let label_count = count(o.label_count, "label_count")?;
     // The values are checked with the model (`Model::labels`); the count before reading them.
     let labels = match (o.labels.is_null(), label_count) {
         (_, 0) => None,
-        (true, _) => return Err(Failure::null(&format!("dinof_sample_options.labels (with label_count {label_count})"))),
+        (true, _) => {
+            return Err(Failure::null(&format!("dinof_sample_options.labels (with label_count {label_count})")))
+        }
         (false, c) => {
             crate::model::check_label_count(c, n).map_err(|e| Failure::from(crate::Error::from(e)))?;
-            let given = in_slice(o.labels, o.label_count, "dinof_sample_options.labels", "dinof_sample_options.label_count")?;
+            let given =
+                in_slice(o.labels, o.label_count, "dinof_sample_options.labels", "dinof_sample_options.label_count")?;
             let mut v = crate::error::try_capacity(given.len(), "the class labels").map_err(Failure::from)?;
             v.extend_from_slice(given);
             Some(v)
@@ -267,7 +278,10 @@ mod tests {
 
     fn init() -> dinof_sample_options {
         let mut o = std::mem::MaybeUninit::<dinof_sample_options>::zeroed();
-        assert_eq!(unsafe { dinof_sample_options_init(o.as_mut_ptr(), std::mem::size_of::<dinof_sample_options>() as u32) }, DINOF_STATUS_OK);
+        assert_eq!(
+            unsafe { dinof_sample_options_init(o.as_mut_ptr(), std::mem::size_of::<dinof_sample_options>() as u32) },
+            DINOF_STATUS_OK
+        );
         unsafe { o.assume_init() }
     }
 
@@ -277,7 +291,10 @@ mod tests {
         let o = unsafe { sample_options(&d) }.unwrap();
         assert_eq!(o, SampleOptions { n: 1, ..Default::default() });
         let mut l = std::mem::MaybeUninit::<dinof_load_options>::zeroed();
-        assert_eq!(unsafe { dinof_load_options_init(l.as_mut_ptr(), std::mem::size_of::<dinof_load_options>() as u32) }, DINOF_STATUS_OK);
+        assert_eq!(
+            unsafe { dinof_load_options_init(l.as_mut_ptr(), std::mem::size_of::<dinof_load_options>() as u32) },
+            DINOF_STATUS_OK
+        );
         assert_eq!(unsafe { load_options(l.as_ptr()) }.unwrap(), LoadOptions::default());
         assert_eq!(unsafe { load_options(ptr::null()) }.unwrap(), LoadOptions::default());
     }

@@ -35,14 +35,23 @@ impl UserPtr {
 /// the API boundary (DINOF_STATUS_PANIC), whose report goes to the callback at DINOF_LOG_ERROR. Process-wide.
 /// (ABI 2)
 #[no_mangle]
-pub unsafe extern "C" fn dinof_set_log_callback(callback: dinof_log_fn, user: *mut c_void, max_level: dinof_log_level) -> dinof_status {
+pub unsafe extern "C" fn dinof_set_log_callback(
+    callback: dinof_log_fn,
+    user: *mut c_void,
+    max_level: dinof_log_level,
+) -> dinof_status {
     guard(|| {
         let max = match max_level {
             DINOF_LOG_ERROR => Level::Error,
             DINOF_LOG_WARN => Level::Warn,
             DINOF_LOG_INFO => Level::Info,
             DINOF_LOG_DEBUG => Level::Debug,
-            v => return Err(Failure::new(DINOF_STATUS_BAD_ENUM_VALUE, format!("max_level = {v} is not a DINOF_LOG_* value (1..4)"))),
+            v => {
+                return Err(Failure::new(
+                    DINOF_STATUS_BAD_ENUM_VALUE,
+                    format!("max_level = {v} is not a DINOF_LOG_* value (1..4)"),
+                ))
+            }
         };
         let sink = callback.map(|f| {
             let user = UserPtr(user);
@@ -67,15 +76,24 @@ pub unsafe extern "C" fn dinof_set_log_callback(callback: dinof_log_fn, user: *m
 pub extern "C" fn dinof_shutdown(timeout_ms: i64) -> dinof_status {
     guard(|| {
         if IN_CALLBACK.with(|c| c.get()) {
-            return Err(Failure::new(DINOF_STATUS_CALLED_FROM_CALLBACK, "dinof_shutdown was called from a progress callback"));
+            return Err(Failure::new(
+                DINOF_STATUS_CALLED_FROM_CALLBACK,
+                "dinof_shutdown was called from a progress callback",
+            ));
         }
         let (models, jobs) = (LIVE_MODELS.load(Ordering::SeqCst), LIVE_JOBS.load(Ordering::SeqCst));
         if models + jobs > 0 {
-            return Err(Failure::new(DINOF_STATUS_BUSY, format!("{models} model(s) and {jobs} job(s) are still alive: free them first")));
+            return Err(Failure::new(
+                DINOF_STATUS_BUSY,
+                format!("{models} model(s) and {jobs} job(s) are still alive: free them first"),
+            ));
         }
         let deadline = u64::try_from(timeout_ms).ok().map(|ms| Instant::now() + Duration::from_millis(ms));
         if !crate::threads::join_all(deadline) {
-            return Err(Failure::new(DINOF_STATUS_TIMEOUT, format!("{} dinof thread(s) still running after {timeout_ms} ms", crate::threads::count())));
+            return Err(Failure::new(
+                DINOF_STATUS_TIMEOUT,
+                format!("{} dinof thread(s) still running after {timeout_ms} ms", crate::threads::count()),
+            ));
         }
         Ok(())
     })

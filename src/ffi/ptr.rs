@@ -10,7 +10,9 @@ use super::status::{Failure, FfiResult, DINOF_STATUS_BUFFER_TOO_SMALL};
 pub fn check_aligned<T>(p: *const T, name: &str) -> FfiResult<()> {
     if !p.is_aligned() {
         let align = std::mem::align_of::<T>();
-        return Err(Failure::invalid(format!("{name} ({p:p}) is not aligned to {align} bytes, as its element type needs")));
+        return Err(Failure::invalid(format!(
+            "{name} ({p:p}) is not aligned to {align} bytes, as its element type needs"
+        )));
     }
     Ok(())
 }
@@ -32,7 +34,9 @@ pub unsafe fn path_arg(s: *const c_char, name: &str) -> FfiResult<PathBuf> {
     }
     #[cfg(not(unix))]
     {
-        std::str::from_utf8(bytes).map(PathBuf::from).map_err(|_| Failure::invalid(format!("{name} is not valid UTF-8")))
+        std::str::from_utf8(bytes)
+            .map(PathBuf::from)
+            .map_err(|_| Failure::invalid(format!("{name} is not valid UTF-8")))
     }
 }
 
@@ -100,5 +104,6 @@ pub unsafe fn out_slice<'a, T>(out: *mut T, len: usize, needed: usize, name: &st
 
 /// `n x per_image`, refusing overflow.
 pub fn total_len(n: usize, per_image: usize) -> FfiResult<usize> {
-    n.checked_mul(per_image).ok_or_else(|| Failure::invalid(format!("n = {n} images of {per_image} values overflow size_t")))
+    n.checked_mul(per_image)
+        .ok_or_else(|| Failure::invalid(format!("n = {n} images of {per_image} values overflow size_t")))
 }

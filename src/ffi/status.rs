@@ -225,7 +225,10 @@ pub(crate) unsafe fn copy_text(text: &str, buf: *mut c_char, len: usize, needed:
         return if len == 0 { Ok(()) } else { Err(Failure::null("buf")) };
     }
     if len == 0 {
-        return Err(Failure::new(DINOF_STATUS_BUFFER_TOO_SMALL, format!("buf has 0 bytes; {} are needed", text.len() + 1)));
+        return Err(Failure::new(
+            DINOF_STATUS_BUFFER_TOO_SMALL,
+            format!("buf has 0 bytes; {} are needed", text.len() + 1),
+        ));
     }
     let mut n = text.len().min(len - 1);
     while !text.is_char_boundary(n) {
@@ -234,7 +237,10 @@ pub(crate) unsafe fn copy_text(text: &str, buf: *mut c_char, len: usize, needed:
     std::ptr::copy_nonoverlapping(text.as_ptr(), buf.cast::<u8>(), n);
     buf.add(n).write(0);
     if n < text.len() {
-        return Err(Failure::new(DINOF_STATUS_BUFFER_TOO_SMALL, format!("buf has {len} bytes; {} are needed", text.len() + 1)));
+        return Err(Failure::new(
+            DINOF_STATUS_BUFFER_TOO_SMALL,
+            format!("buf has {len} bytes; {} are needed", text.len() + 1),
+        ));
     }
     Ok(())
 }
@@ -289,9 +295,17 @@ mod tests {
     #[test]
     fn codes_are_fixed() {
         // The C ABI promises these numbers forever.
-        let fixed = [(DINOF_STATUS_OK, 0), (DINOF_STATUS_CANCELLED, 14), (DINOF_STATUS_INTERNAL, 15),
-            (DINOF_STATUS_OUT_OF_MEMORY, 16), (DINOF_STATUS_MANIFEST_TOO_LARGE, 20),
-            (DINOF_STATUS_NULL_POINTER, 100), (DINOF_STATUS_PANIC, 104), (DINOF_STATUS_NOT_READY, 105), (DINOF_STATUS_BUSY, 107)];
+        let fixed = [
+            (DINOF_STATUS_OK, 0),
+            (DINOF_STATUS_CANCELLED, 14),
+            (DINOF_STATUS_INTERNAL, 15),
+            (DINOF_STATUS_OUT_OF_MEMORY, 16),
+            (DINOF_STATUS_MANIFEST_TOO_LARGE, 20),
+            (DINOF_STATUS_NULL_POINTER, 100),
+            (DINOF_STATUS_PANIC, 104),
+            (DINOF_STATUS_NOT_READY, 105),
+            (DINOF_STATUS_BUSY, 107),
+        ];
         for (s, v) in fixed {
             assert_eq!(s, v);
         }

@@ -165,7 +165,13 @@ impl Model {
     /// Bits/dim of `n` images (`pixels`: n × C × H × W values in [0, 1], NCHW, as `sample` writes them), by the
     /// probability-flow ODE from eps to the start time plus the start's density (module docs). `observe(done, n)`
     /// is called after every batch and before the first; returning false cancels (→ `Error::Cancelled`).
-    pub fn log_likelihood(&self, pixels: &[f32], n: usize, o: &LikelihoodOptions, observe: &mut dyn FnMut(usize, usize) -> bool) -> Result<LikelihoodReport> {
+    pub fn log_likelihood(
+        &self,
+        pixels: &[f32],
+        n: usize,
+        o: &LikelihoodOptions,
+        observe: &mut dyn FnMut(usize, usize) -> bool,
+    ) -> Result<LikelihoodReport> {
         let started = Instant::now();
         let dim = self.image_len();
         if n == 0 {
@@ -173,11 +179,19 @@ impl Model {
         }
         let needed = n.checked_mul(dim).ok_or_else(|| Error::invalid("n × image size overflows"))?;
         if pixels.len() != needed {
-            return Err(Error::invalid(format!("{} pixel values for {n} images of {dim} values each (need {needed})", pixels.len())));
+            return Err(Error::invalid(format!(
+                "{} pixel values for {n} images of {dim} values each (need {needed})",
+                pixels.len()
+            )));
         }
         check_pixels(pixels, dim, o.dequantize)?;
         let plan = self.plan(o)?;
-        let labels = self.labels(&SampleOptions { n, first_index: o.first_index, labels: o.labels.clone(), ..Default::default() })?;
+        let labels = self.labels(&SampleOptions {
+            n,
+            first_index: o.first_index,
+            labels: o.labels.clone(),
+            ..Default::default()
+        })?;
         let end = match plan.start {
             Start::Flow => {
                 let flow = self.flow(plan.t_end)?;
@@ -195,7 +209,9 @@ impl Model {
         let chunk = (if o.batch_size == 0 { n.min(64) } else { o.batch_size.min(n) }).max(1);
         let mut run = Run::new(self, &plan, chunk)?;
         let mut images = Vec::new();
-        images.try_reserve_exact(n).map_err(|_| Error::OutOfMemory { what: "the per-image results".into(), bytes: n as u128 * 32 })?;
+        images
+            .try_reserve_exact(n)
+            .map_err(|_| Error::OutOfMemory { what: "the per-image results".into(), bytes: n as u128 * 32 })?;
         let mut done = 0;
         if !observe(0, n) {
             return Err(Error::Cancelled);
@@ -250,7 +266,9 @@ impl Model {
             return Err(Error::invalid(format!("probes must be in 1..={MAX_PROBES}, got {probes}")));
         }
         // rk45's tolerances obey the sampler's rule for them, and default as there.
-        SamplerChoices { rtol: o.rtol, atol: o.atol, ..Default::default() }.check("").map_err(Error::InvalidArgument)?;
+        SamplerChoices { rtol: o.rtol, atol: o.atol, ..Default::default() }
+            .check("")
+            .map_err(Error::InvalidArgument)?;
         let (rtol, atol) = (o.rtol.unwrap_or(1e-5), o.atol.unwrap_or(1e-5));
         let fd_step = o.fd_step.unwrap_or(DEFAULT_FD_STEP);
         if !(fd_step > 0.0 && fd_step <= 1.0) {
@@ -268,7 +286,11 @@ pub fn density_spec(model: &Model, t_m: f64, conditional: bool) -> NetSpec {
     if conditional {
         inputs.push(("y".to_string(), DType::I64, vec![]));
     }
-    NetSpec { role: format!("flow_density(t_m={t_m})"), inputs, outputs: vec![("z".into(), vec![im.dim()]), ("logdet".into(), vec![])] }
+    NetSpec {
+        role: format!("flow_density(t_m={t_m})"),
+        inputs,
+        outputs: vec![("z".into(), vec![im.dim()]), ("logdet".into(), vec![])],
+    }
 }
 
 /// Pixels must be finite, and on [0, 1] when they are to be read as 8-bit values.

@@ -48,7 +48,9 @@ impl<'m> Run<'m> {
     pub(super) fn new(model: &'m Model, plan: &Plan, chunk: usize) -> Result<Self> {
         let dim = model.image_len();
         let slots = chunk * (1 + 2 * plan.probes);
-        let len = |k: usize, what: &str| chunk.checked_mul(k).ok_or_else(|| Error::OutOfMemory { what: what.into(), bytes: u128::MAX });
+        let len = |k: usize, what: &str| {
+            chunk.checked_mul(k).ok_or_else(|| Error::OutOfMemory { what: what.into(), bytes: u128::MAX })
+        };
         Ok(Run {
             model,
             sde: &model.bundle.sde,
@@ -121,7 +123,8 @@ impl<'m> Run<'m> {
         let (dim, k) = (self.dim, self.probes);
         let per = 1 + 2 * k;
         let b = ts.len();
-        let deltas: Vec<f64> = ts.iter().map(|&t| (self.fd_step * self.sde.marginal(t).std).max(self.delta_floor)).collect();
+        let deltas: Vec<f64> =
+            ts.iter().map(|&t| (self.fd_step * self.sde.marginal(t).std).max(self.delta_floor)).collect();
         for j in 0..b {
             let x = &y[j * (dim + 1)..j * (dim + 1) + dim];
             let base = j * per * dim;
@@ -149,7 +152,12 @@ impl<'m> Run<'m> {
             cancel: None,
             ts: &mut self.ts,
         };
-        crate::sampler::ScoreFn::eval_each(&mut eval, &self.eval_x[..n_eval * dim], &self.eval_t[..n_eval], &mut self.eval_s[..n_eval * dim])?;
+        crate::sampler::ScoreFn::eval_each(
+            &mut eval,
+            &self.eval_x[..n_eval * dim],
+            &self.eval_t[..n_eval],
+            &mut self.eval_s[..n_eval * dim],
+        )?;
         self.calls += eval.calls;
         self.net_time += eval.net_time;
         self.ode_evals += 1;
@@ -174,7 +182,12 @@ impl<'m> Run<'m> {
     }
 
     /// Adds the start's log-density at x(t_end) and records each image.
-    pub(super) fn finish(&mut self, end: &End, labels: Option<&[i64]>, images: &mut Vec<ImageLikelihood>) -> Result<()> {
+    pub(super) fn finish(
+        &mut self,
+        end: &End,
+        labels: Option<&[i64]>,
+        images: &mut Vec<ImageLikelihood>,
+    ) -> Result<()> {
         let dim = self.dim;
         let b = self.state.len() / (dim + 1);
         let mut x = try_filled(b * dim, 0f32, "x(T)")?;
@@ -195,7 +208,9 @@ impl<'m> Run<'m> {
                 let mut logdet = try_filled(b, 0f32, "the flow's log-determinants")?;
                 let mut inputs = vec![Input::F32(&x)];
                 if *conditional {
-                    inputs.push(Input::I64(labels.ok_or_else(|| Error::Internal("conditional flows need labels".into()))?));
+                    inputs.push(Input::I64(
+                        labels.ok_or_else(|| Error::Internal("conditional flows need labels".into()))?,
+                    ));
                 }
                 let t0 = Instant::now();
                 net.run(b, &inputs, &mut [&mut z[..], &mut logdet[..]])?;

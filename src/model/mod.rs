@@ -78,7 +78,11 @@ pub fn flow_spec(bundle: &Bundle, t_m: f64, conditional: bool) -> NetSpec {
     if conditional {
         inputs.push(("y".to_string(), DType::I64, vec![]));
     }
-    NetSpec { role: format!("flow(t_m={t_m})"), inputs, outputs: vec![("x".into(), vec![im.channels, im.height, im.width])] }
+    NetSpec {
+        role: format!("flow(t_m={t_m})"),
+        inputs,
+        outputs: vec![("x".into(), vec![im.channels, im.height, im.width])],
+    }
 }
 
 impl Model {
@@ -112,7 +116,15 @@ impl Model {
             flows.push(Flow { t_m: f.t_m, conditional: f.conditional, net, density });
         }
         flows.sort_by(|a, b| a.t_m.total_cmp(&b.t_m));
-        crate::log::log(crate::log::Level::Info, &format!("loaded bundle '{}' from {} on {}", bundle.manifest.name, bundle.dir.display(), backend.info().name));
+        crate::log::log(
+            crate::log::Level::Info,
+            &format!(
+                "loaded bundle '{}' from {} on {}",
+                bundle.manifest.name,
+                bundle.dir.display(),
+                backend.info().name
+            ),
+        );
         Ok(Model { bundle, backend, score, flows })
     }
 
@@ -150,14 +162,23 @@ impl Model {
 /// Loads one network: the file's claims about its own tensors are checked first (`backend::onnx_limits`), and a
 /// panic in a backend's parser (tract panics on some hostile graphs, found by tests/fuzz_loader.rs) marks a bad
 /// file, so it becomes `InvalidOnnx`.
-pub(crate) fn load_network(backend: &dyn Backend, path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>> {
+pub(crate) fn load_network(
+    backend: &dyn Backend,
+    path: &Path,
+    bytes: &[u8],
+    spec: &NetSpec,
+) -> Result<Box<dyn Network>> {
     let load = || {
         #[cfg(feature = "tract")]
-        backend::onnx_limits::check_onnx_bytes(bytes).map_err(|msg| Error::InvalidOnnx { path: path.to_path_buf(), msg })?;
+        backend::onnx_limits::check_onnx_bytes(bytes)
+            .map_err(|msg| Error::InvalidOnnx { path: path.to_path_buf(), msg })?;
         backend.load_bytes(path, bytes, spec)
     };
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(load)).unwrap_or_else(|payload| {
         let what = crate::error::panic_message(&*payload);
-        Err(Error::InvalidOnnx { path: path.to_path_buf(), msg: format!("the {} backend panicked while loading it: {what}", backend.info().name) })
+        Err(Error::InvalidOnnx {
+            path: path.to_path_buf(),
+            msg: format!("the {} backend panicked while loading it: {what}", backend.info().name),
+        })
     })
 }

@@ -105,4 +105,3 @@ pub struct SampleReport {
     /// Time spent inside networks; the rest is the loop's own overhead.
     pub network_seconds: f64,
 }
-

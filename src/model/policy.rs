@@ -11,12 +11,16 @@ impl Model {
     pub fn resolve(&self, o: &SampleOptions) -> Result<SamplerConfig> {
         let m = &self.bundle.manifest;
         let t_ms: Vec<f64> = self.flows.iter().map(|f| f.t_m).collect();
-        sampler::resolve(&o.choices(), &m.sampler, &m.facts(&self.bundle.sde, &t_ms), "").map_err(Error::InvalidArgument)
+        sampler::resolve(&o.choices(), &m.sampler, &m.facts(&self.bundle.sde, &t_ms), "")
+            .map_err(Error::InvalidArgument)
     }
 
     pub(crate) fn flow(&self, t_m: f64) -> Result<&Flow> {
         self.flows.iter().find(|f| (f.t_m - t_m).abs() < 1e-6).ok_or_else(|| {
-            Error::invalid(format!("no flow for T_m = {t_m}; this bundle has T_m in {:?}", self.flows.iter().map(|f| f.t_m).collect::<Vec<_>>()))
+            Error::invalid(format!(
+                "no flow for T_m = {t_m}; this bundle has T_m in {:?}",
+                self.flows.iter().map(|f| f.t_m).collect::<Vec<_>>()
+            ))
         })
     }
 
@@ -28,7 +32,11 @@ impl Model {
             return Err(LabelError::Unconditional.into());
         }
         if let Ok(i) = label.parse::<i64>() {
-            return if (0..m.classes as i64).contains(&i) { Ok(i) } else { Err(LabelError::OutOfRange { label: i, classes: m.classes }.into()) };
+            return if (0..m.classes as i64).contains(&i) {
+                Ok(i)
+            } else {
+                Err(LabelError::OutOfRange { label: i, classes: m.classes }.into())
+            };
         }
         let Some(names) = &m.labels else {
             return Err(LabelError::NoNames { name: label.to_string(), classes: m.classes }.into());

@@ -45,11 +45,19 @@ impl Model {
         let cfg = self.resolve(o)?;
         // Image k uses index first_index + k; the last one must still fit in 64 bits.
         if o.n > 0 && o.first_index.checked_add(o.n as u64 - 1).is_none() {
-            return Err(Error::invalid(format!("first_index {} + n {} overflows the 64-bit image index", o.first_index, o.n)));
+            return Err(Error::invalid(format!(
+                "first_index {} + n {} overflows the 64-bit image index",
+                o.first_index, o.n
+            )));
         }
         let labels = self.labels(o)?;
         let flow = match cfg.start {
-            Start::Flow => Some(self.flows.iter().position(|f| (f.t_m - cfg.t_start).abs() < 1e-6).ok_or_else(|| Error::Internal("resolved flow vanished".into()))?),
+            Start::Flow => Some(
+                self.flows
+                    .iter()
+                    .position(|f| (f.t_m - cfg.t_start).abs() < 1e-6)
+                    .ok_or_else(|| Error::Internal("resolved flow vanished".into()))?,
+            ),
             Start::Prior => None,
         };
         let chunk = (if o.batch_size == 0 { o.n.min(256) } else { o.batch_size.min(o.n) }).max(1);
@@ -58,18 +66,40 @@ impl Model {
         let flow_out = if flow.is_some() { try_filled(batch.x.len(), 0f32, "the flow's output")? } else { Vec::new() };
         let ts = try_capacity(chunk, "the time input")?;
         let (null_labels, uncond) = match self.bundle.manifest.score.null_label {
-            Some(null) if cfg.guidance > 0.0 => (try_filled(chunk, null as i64, "the null labels")?, try_filled(batch.x.len(), 0f32, "the unconditional score")?),
+            Some(null) if cfg.guidance > 0.0 => (
+                try_filled(chunk, null as i64, "the null labels")?,
+                try_filled(batch.x.len(), 0f32, "the unconditional score")?,
+            ),
             _ => (Vec::new(), Vec::new()),
         };
         let seed = o.seed.unwrap_or_else(rng::random_seed);
-        Ok(Prepared { n: o.n, first_index: o.first_index, raw: o.raw, seed, chunk, cfg, labels, null_labels, uncond, flow, batch, flow_out, ts })
+        Ok(Prepared {
+            n: o.n,
+            first_index: o.first_index,
+            raw: o.raw,
+            seed,
+            chunk,
+            cfg,
+            labels,
+            null_labels,
+            uncond,
+            flow,
+            batch,
+            flow_out,
+            ts,
+        })
     }
 
     /// Generates `o.n` images into `out` (n × C × H × W floats, NCHW; pixels in [0, 1] unless `o.raw`).
     /// `observe` is called before the flow and after every step and may return false to cancel (→ `Error::Cancelled`).
     /// On failure `out` is either untouched (the request was refused before sampling started) or its first
     /// n × C × H × W values are zero (it failed or was cancelled later): never partial images.
-    pub fn sample(&self, o: &SampleOptions, out: &mut [f32], observe: &mut dyn FnMut(&Progress) -> bool) -> Result<SampleReport> {
+    pub fn sample(
+        &self,
+        o: &SampleOptions,
+        out: &mut [f32],
+        observe: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<SampleReport> {
         let needed = o.n.checked_mul(self.image_len()).ok_or_else(|| Error::invalid("n × image size overflows"))?;
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed, got: out.len() });
@@ -80,7 +110,12 @@ impl Model {
 
     /// Like `sample`, but packs pixels as RGBA8 (n × H × W × 4 bytes, row-major): 1 channel → grey, 3 → RGB,
     /// 4 → RGBA; alpha 255 otherwise. The layout a texture upload wants. Converted batch by batch.
-    pub fn sample_rgba8(&self, o: &SampleOptions, out: &mut [u8], observe: &mut dyn FnMut(&Progress) -> bool) -> Result<SampleReport> {
+    pub fn sample_rgba8(
+        &self,
+        o: &SampleOptions,
+        out: &mut [u8],
+        observe: &mut dyn FnMut(&Progress) -> bool,
+    ) -> Result<SampleReport> {
         let needed = self.rgba8_needed(o.n)?;
         if out.len() < needed {
             return Err(Error::BufferTooSmall { needed, got: out.len() });
@@ -98,7 +133,13 @@ impl Model {
 
     /// Runs a prepared request. `cancel` (a job's flag) is checked before every network call; `observe` before the
     /// flow and after every step. On failure the first n images' worth of `out` is zeroed.
-    pub fn run(&self, p: &mut Prepared, mut out: Output<'_>, observe: &mut dyn FnMut(&Progress) -> bool, cancel: Option<&AtomicBool>) -> Result<SampleReport> {
+    pub fn run(
+        &self,
+        p: &mut Prepared,
+        mut out: Output<'_>,
+        observe: &mut dyn FnMut(&Progress) -> bool,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<SampleReport> {
         let needed = match &out {
             Output::F32(_) => p.n * self.image_len(),
             Output::Rgba8(_) => self.rgba8_needed(p.n)?,
@@ -117,15 +158,23 @@ impl Model {
         result
     }
 
-    fn run_batches(&self, p: &mut Prepared, out: &mut Output<'_>, observe: &mut dyn FnMut(&Progress) -> bool, cancel: Option<&AtomicBool>) -> Result<SampleReport> {
+    fn run_batches(
+        &self,
+        p: &mut Prepared,
+        out: &mut Output<'_>,
+        observe: &mut dyn FnMut(&Progress) -> bool,
+        cancel: Option<&AtomicBool>,
+    ) -> Result<SampleReport> {
         let started = Instant::now();
         let dim = self.image_len();
         let im = &self.bundle.manifest.image;
         let hw = im.height * im.width;
-        let Prepared { n, first_index, raw, seed, chunk, cfg, labels, null_labels, uncond, flow, batch, flow_out, ts } = p;
+        let Prepared { n, first_index, raw, seed, chunk, cfg, labels, null_labels, uncond, flow, batch, flow_out, ts } =
+            p;
         let (n, seed) = (*n, *seed);
         let guidance = Guidance { w: cfg.guidance as f32, null_labels, uncond };
-        let mut eval = ScoreEval { net: &*self.score, labels: &[], guidance, calls: 0, net_time: Duration::ZERO, cancel, ts };
+        let mut eval =
+            ScoreEval { net: &*self.score, labels: &[], guidance, calls: 0, net_time: Duration::ZERO, cancel, ts };
         let per_score = eval.guidance.calls_per_eval();
         let mut done = 0;
         let mut flow_calls = 0;
@@ -136,7 +185,8 @@ impl Model {
             let first = *first_index + done as u64;
             batch.reset((0..b as u64).map(|k| SampleRng::new(seed, first + k)));
             let y = labels.as_ref().map(|l| &l[done..done + b]);
-            let at = |phase: Phase, step: usize, steps: usize| Progress { phase, step, steps, done, total: n, batch: b };
+            let at =
+                |phase: Phase, step: usize, steps: usize| Progress { phase, step, steps, done, total: n, batch: b };
             if let Some(f) = *flow {
                 let flow = &self.flows[f];
                 if !observe(&at(Phase::Flow, 0, 1)) {
@@ -148,7 +198,9 @@ impl Model {
                 let t0 = Instant::now();
                 let mut inputs = vec![Input::F32(&batch.x)];
                 if flow.conditional {
-                    inputs.push(Input::I64(y.ok_or_else(|| Error::Internal("conditional flows need classes > 0".into()))?));
+                    inputs.push(Input::I64(
+                        y.ok_or_else(|| Error::Internal("conditional flows need classes > 0".into()))?,
+                    ));
                 }
                 flow.net.run(b, &inputs, &mut [&mut flow_out[..]])?;
                 eval.net_time += t0.elapsed();
@@ -160,7 +212,8 @@ impl Model {
             }
             eval.labels = y.unwrap_or(&[]);
             let mut step_observer = |phase: Phase, step: usize, steps: usize| observe(&at(phase, step, steps));
-            evals_times_images += b * per_score * sampler::run(&self.bundle.sde, cfg, batch, &mut eval, &mut step_observer)?;
+            evals_times_images +=
+                b * per_score * sampler::run(&self.bundle.sde, cfg, batch, &mut eval, &mut step_observer)?;
             // The loop's own arithmetic can overflow too (beta_max = 2e27 gave NaN pixels, found by
             // tests/fuzz_loader.rs): never hand out a non-finite image.
             check_finite(&batch.x, "sampler (SDE arithmetic)", cfg.steps)?;
@@ -175,7 +228,11 @@ impl Model {
         }
         Ok(SampleReport {
             seed,
-            score_evals: if n == 0 { per_score * sampler::score_evals(cfg).unwrap_or(0) } else { evals_times_images.div_ceil(n) },
+            score_evals: if n == 0 {
+                per_score * sampler::score_evals(cfg).unwrap_or(0)
+            } else {
+                evals_times_images.div_ceil(n)
+            },
             flow_evals: usize::from(cfg.start == Start::Flow),
             network_calls: eval.calls + flow_calls,
             seconds: started.elapsed().as_secs_f64(),

@@ -143,7 +143,12 @@ impl BundleFacts<'_> {
 /// Resolves a caller's choices `o` over the bundle's defaults `d` (already checked) and the runtime's, refusing
 /// inconsistent choices. `who` prefixes the caller's settings in messages, as for `SamplerChoices::check`; a
 /// manifest is checked at load by resolving an empty request with `who` = "sampler.".
-pub fn resolve(o: &SamplerChoices, d: &SamplerChoices, f: &BundleFacts<'_>, who: &str) -> Result<SamplerConfig, String> {
+pub fn resolve(
+    o: &SamplerChoices,
+    d: &SamplerChoices,
+    f: &BundleFacts<'_>,
+    who: &str,
+) -> Result<SamplerConfig, String> {
     o.check(who)?;
     if let Some(t) = d.t_m {
         f.flow_t_m(t).map_err(|e| format!("sampler.t_m: {e}"))?;
@@ -152,13 +157,18 @@ pub fn resolve(o: &SamplerChoices, d: &SamplerChoices, f: &BundleFacts<'_>, who:
     let t_start = match start {
         Start::Flow => {
             let Some(&last) = f.t_ms.last() else {
-                return Err(format!("{who}start 'flow' needs a bundle with a flow; this one has none (use start 'prior')"));
+                return Err(format!(
+                    "{who}start 'flow' needs a bundle with a flow; this one has none (use start 'prior')"
+                ));
             };
             f.flow_t_m(o.t_m.or(d.t_m).unwrap_or(last))?
         }
         Start::Prior => {
             if f.t_max < 1.0 {
-                return Err(format!("{who}start 'prior' needs a score trained up to t = 1; this one stops at {}", f.t_max));
+                return Err(format!(
+                    "{who}start 'prior' needs a score trained up to t = 1; this one stops at {}",
+                    f.t_max
+                ));
             }
             if o.t_m.is_some() {
                 return Err("t_m selects a flow; it has no meaning with start 'prior'".into());
@@ -172,9 +182,9 @@ pub fn resolve(o: &SamplerChoices, d: &SamplerChoices, f: &BundleFacts<'_>, who:
     let method = o.method.or(o.solver.map(Solver::method)).or(d.method).unwrap_or(Method::Sde);
     // A bundle's default SDE solver (dpmpp_2m_sde) gives way to what the caller picked instead: an explicit
     // predictor or corrector (the predictor/corrector sampler) or method 'ode' (the ODE solvers' default).
-    let bundle_solver = d
-        .solver
-        .filter(|s| s.method() != Method::Sde || (method == Method::Sde && o.predictor.is_none() && o.corrector.is_none()));
+    let bundle_solver = d.solver.filter(|s| {
+        s.method() != Method::Sde || (method == Method::Sde && o.predictor.is_none() && o.corrector.is_none())
+    });
     // Set aside, it takes its step count and grid with it (9 steps suit dpmpp_2m_sde, not Euler–Maruyama).
     let set_aside = d.solver.is_some() && bundle_solver.is_none();
     let solver = o.solver.or(bundle_solver).unwrap_or(Solver::Heun);
@@ -186,7 +196,11 @@ pub fn resolve(o: &SamplerChoices, d: &SamplerChoices, f: &BundleFacts<'_>, who:
         t_start,
         temperature: o.temperature.or(d.temperature).unwrap_or(1.0),
         method,
-        predictor: o.predictor.or(d.predictor).unwrap_or(if ve { Predictor::ReverseDiffusion } else { Predictor::EulerMaruyama }),
+        predictor: o.predictor.or(d.predictor).unwrap_or(if ve {
+            Predictor::ReverseDiffusion
+        } else {
+            Predictor::EulerMaruyama
+        }),
         corrector: o.corrector.or(d.corrector).unwrap_or(if ve { Corrector::Langevin } else { Corrector::None }),
         snr: o.snr.or(d.snr).unwrap_or(0.16),
         corrector_steps: o.corrector_steps.or(d.corrector_steps).unwrap_or(1),

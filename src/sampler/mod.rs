@@ -76,16 +76,27 @@ pub struct Batch {
 impl Batch {
     pub fn new(dim: usize, rngs: Vec<SampleRng>) -> Self {
         let n = dim * rngs.len();
-        Batch { dim, x: vec![0.0; n], x_mean: vec![0.0; n], s: vec![0.0; n], z: vec![0.0; n], d: Vec::new(), x2: Vec::new(), rngs }
+        Batch {
+            dim,
+            x: vec![0.0; n],
+            x_mean: vec![0.0; n],
+            s: vec![0.0; n],
+            z: vec![0.0; n],
+            d: Vec::new(),
+            x2: Vec::new(),
+            rngs,
+        }
     }
 
     /// Buffers for up to `capacity` images, allocated fallibly and all reserved before any is touched, so a request
     /// too large for the process is refused (Error::OutOfMemory) instead of aborting it. `ode`/`heun` reserve the
     /// ODE solver's buffers too, so no step allocates.
     pub fn try_new(dim: usize, capacity: usize, ode: bool, heun: bool) -> Result<Self> {
-        let len = dim.checked_mul(capacity).ok_or_else(|| Error::OutOfMemory { what: "a batch".into(), bytes: u128::MAX })?;
+        let len =
+            dim.checked_mul(capacity).ok_or_else(|| Error::OutOfMemory { what: "a batch".into(), bytes: u128::MAX })?;
         let buf = |what: &str| try_capacity::<f32>(len, what);
-        let (mut x, mut x_mean, mut s, mut z) = (buf("the batch's x")?, buf("the batch's means")?, buf("the batch's scores")?, buf("the batch's noise")?);
+        let (mut x, mut x_mean, mut s, mut z) =
+            (buf("the batch's x")?, buf("the batch's means")?, buf("the batch's scores")?, buf("the batch's noise")?);
         let d = if ode { buf("the ODE derivative")? } else { Vec::new() };
         let x2 = if heun { buf("Heun's predictor")? } else { Vec::new() };
         let rngs = try_capacity(capacity, "per-image noise streams")?;
@@ -99,7 +110,8 @@ impl Batch {
     pub fn for_config(dim: usize, capacity: usize, cfg: &SamplerConfig) -> Result<Self> {
         let fixed_step = !cfg.predictor_corrector();
         let derivative = cfg.method == Method::Ode || (fixed_step && cfg.solver == Solver::Dpmpp2mSde);
-        let two_stage = fixed_step && matches!(cfg.solver, Solver::Heun | Solver::Dpmpp2m | Solver::Dpmpp2mSde | Solver::EdmHeun);
+        let two_stage =
+            fixed_step && matches!(cfg.solver, Solver::Heun | Solver::Dpmpp2m | Solver::Dpmpp2mSde | Solver::EdmHeun);
         Self::try_new(dim, capacity, derivative, two_stage)
     }
 
@@ -139,7 +151,13 @@ pub type StepObserver<'a> = dyn FnMut(Phase, usize, usize) -> bool + 'a;
 
 /// Runs the reverse process on `b.x` (holding x(t_start)) and leaves the result in `b.x`. Returns the score
 /// evaluations made per sample.
-pub fn run(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<usize> {
+pub fn run(
+    sde: &Sde,
+    cfg: &SamplerConfig,
+    b: &mut Batch,
+    score: &mut dyn ScoreFn,
+    observe: &mut StepObserver<'_>,
+) -> Result<usize> {
     let mut counted = Counted { inner: score, evals: 0 };
     let score = &mut counted;
     match (cfg.method, cfg.solver) {
@@ -162,7 +180,13 @@ fn report_step(observe: &mut StepObserver<'_>, phase: Phase, step: usize, steps:
     }
 }
 
-fn run_sde(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
+fn run_sde(
+    sde: &Sde,
+    cfg: &SamplerConfig,
+    b: &mut Batch,
+    score: &mut dyn ScoreFn,
+    observe: &mut StepObserver<'_>,
+) -> Result<()> {
     let grid = sde.time_grid(cfg.t_start, cfg.steps);
     let dim = b.dim;
     for k in 0..cfg.steps {
@@ -172,15 +196,28 @@ fn run_sde(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreF
             for _ in 0..cfg.corrector_steps {
                 score.eval(&b.x, t, &mut b.s)?;
                 Batch::fill_noise(&mut b.z, &mut b.rngs, dim, 1.0);
-                steps::langevin(alpha, cfg.snr, cfg.langevin_norm == LangevinNorm::PerSample, dim, &mut b.x, &mut b.x_mean, &b.s, &b.z);
+                steps::langevin(
+                    alpha,
+                    cfg.snr,
+                    cfg.langevin_norm == LangevinNorm::PerSample,
+                    dim,
+                    &mut b.x,
+                    &mut b.x_mean,
+                    &b.s,
+                    &b.z,
+                );
             }
         }
         if cfg.predictor != Predictor::None {
             score.eval(&b.x, t, &mut b.s)?;
             Batch::fill_noise(&mut b.z, &mut b.rngs, dim, 1.0);
             match cfg.predictor {
-                Predictor::ReverseDiffusion => steps::reverse_diffusion(sde, t, t_next, &mut b.x, &mut b.x_mean, &b.s, &b.z),
-                Predictor::EulerMaruyama => steps::euler_maruyama(sde, t, t - t_next, &mut b.x, &mut b.x_mean, &b.s, &b.z),
+                Predictor::ReverseDiffusion => {
+                    steps::reverse_diffusion(sde, t, t_next, &mut b.x, &mut b.x_mean, &b.s, &b.z)
+                }
+                Predictor::EulerMaruyama => {
+                    steps::euler_maruyama(sde, t, t - t_next, &mut b.x, &mut b.x_mean, &b.s, &b.z)
+                }
                 Predictor::Ancestral => steps::ancestral(sde, t, t_next, &mut b.x, &mut b.x_mean, &b.s, &b.z),
                 Predictor::None => unreachable!(),
             }
@@ -193,7 +230,13 @@ fn run_sde(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreF
     Ok(())
 }
 
-fn run_ode(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
+fn run_ode(
+    sde: &Sde,
+    cfg: &SamplerConfig,
+    b: &mut Batch,
+    score: &mut dyn ScoreFn,
+    observe: &mut StepObserver<'_>,
+) -> Result<()> {
     let grid = sde.schedule_grid(cfg.schedule, cfg.t_start, cfg.steps);
     let n = b.x.len();
     b.d.resize(n, 0.0);
@@ -223,7 +266,13 @@ fn run_ode(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreF
 }
 
 /// The last, noise-free evaluation at eps (Tweedie's denoiser) of the solvers that end there.
-fn finish(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
+fn finish(
+    sde: &Sde,
+    cfg: &SamplerConfig,
+    b: &mut Batch,
+    score: &mut dyn ScoreFn,
+    observe: &mut StepObserver<'_>,
+) -> Result<()> {
     if cfg.denoise {
         score.eval(&b.x, sde.eps, &mut b.s)?;
         steps::tweedie(sde, sde.eps, &mut b.x, &b.s);
@@ -233,7 +282,13 @@ fn finish(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn
 }
 
 /// DPM-Solver++(2M), deterministic or stochastic: one evaluation per step, the previous step's x̂0 kept in `x2`.
-fn run_dpmpp(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
+fn run_dpmpp(
+    sde: &Sde,
+    cfg: &SamplerConfig,
+    b: &mut Batch,
+    score: &mut dyn ScoreFn,
+    observe: &mut StepObserver<'_>,
+) -> Result<()> {
     let grid = sde.schedule_grid(cfg.schedule, cfg.t_start, cfg.steps);
     let n = b.x.len();
     b.d.resize(n, 0.0);
@@ -260,7 +315,13 @@ fn run_dpmpp(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn Scor
 
 /// EDM's sampler (Karras et al. 2022, Algorithm 2): optional churn, then a Heun step in σ̃. Churn never raises the
 /// noise above the start's, so the score is only asked where it was trained.
-fn run_edm(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
+fn run_edm(
+    sde: &Sde,
+    cfg: &SamplerConfig,
+    b: &mut Batch,
+    score: &mut dyn ScoreFn,
+    observe: &mut StepObserver<'_>,
+) -> Result<()> {
     let grid = sde.schedule_grid(cfg.schedule, cfg.t_start, cfg.steps);
     let n = b.x.len();
     b.d.resize(n, 0.0);

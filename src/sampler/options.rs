@@ -48,7 +48,11 @@ named_enum!(
 impl Solver {
     /// The method a solver belongs to: only `dpmpp_2m_sde` integrates the reverse SDE.
     pub fn method(self) -> Method {
-        if self == Solver::Dpmpp2mSde { Method::Sde } else { Method::Ode }
+        if self == Solver::Dpmpp2mSde {
+            Method::Sde
+        } else {
+            Method::Ode
+        }
     }
 
     /// The grid a solver gets unless the caller (or the bundle, for its own solver) names one: the one it is accurate

@@ -22,7 +22,8 @@ const A: [&[f64]; 6] = [
     &[9017.0 / 3168.0, -355.0 / 33.0, 46732.0 / 5247.0, 49.0 / 176.0, -5103.0 / 18656.0],
 ];
 const B: [f64; 6] = [35.0 / 384.0, 0.0, 500.0 / 1113.0, 125.0 / 192.0, -2187.0 / 6784.0, 11.0 / 84.0];
-const E: [f64; 7] = [-71.0 / 57600.0, 0.0, 71.0 / 16695.0, -71.0 / 1920.0, 17253.0 / 339200.0, -22.0 / 525.0, 1.0 / 40.0];
+const E: [f64; 7] =
+    [-71.0 / 57600.0, 0.0, 71.0 / 16695.0, -71.0 / 1920.0, 17253.0 / 339200.0, -22.0 / 525.0, 1.0 / 40.0];
 const SAFETY: f64 = 0.9;
 const MIN_FACTOR: f64 = 0.2;
 const MAX_FACTOR: f64 = 10.0;
@@ -58,7 +59,15 @@ fn rms_norm(v: impl Iterator<Item = f64>, a: &[f32], b: &[f32], rtol: f64, atol:
 }
 
 /// The ODE's right-hand side f(t_k, x_k) for every sample at its own time, into `out` (`s` is scratch).
-fn derivative(sde: &Sde, score: &mut dyn ScoreFn, dim: usize, x: &[f32], ts: &[f64], s: &mut [f32], out: &mut [f32]) -> Result<()> {
+fn derivative(
+    sde: &Sde,
+    score: &mut dyn ScoreFn,
+    dim: usize,
+    x: &[f32],
+    ts: &[f64],
+    s: &mut [f32],
+    out: &mut [f32],
+) -> Result<()> {
     score.eval_each(x, ts, s)?;
     for (k, &t) in ts.iter().enumerate() {
         let r = k * dim..(k + 1) * dim;
@@ -68,7 +77,13 @@ fn derivative(sde: &Sde, score: &mut dyn ScoreFn, dim: usize, x: &[f32], ts: &[f
 }
 
 /// Integrates every sample of `b.x` from cfg.t_start down to eps, then denoises (as the fixed-step solvers).
-pub fn run(sde: &Sde, cfg: &SamplerConfig, b: &mut Batch, score: &mut dyn ScoreFn, observe: &mut StepObserver<'_>) -> Result<()> {
+pub fn run(
+    sde: &Sde,
+    cfg: &SamplerConfig,
+    b: &mut Batch,
+    score: &mut dyn ScoreFn,
+    observe: &mut StepObserver<'_>,
+) -> Result<()> {
     let (dim, len) = (b.dim, b.x.len());
     let mut s = try_filled(len, 0f32, "rk45's scores")?;
     let mut rhs = |x: &[f32], ts: &[f64], out: &mut [f32]| derivative(sde, score, dim, x, ts, &mut s, out);
@@ -85,8 +100,16 @@ pub type Rhs<'a> = dyn FnMut(&[f32], &[f64], &mut [f32]) -> Result<()> + 'a;
 /// adaptive steps; `y` ends holding the solution at `t_end`. `progress` gets the fraction of the span the slowest
 /// sample has covered after every round, and may stop the run with an error.
 #[allow(clippy::too_many_arguments)]
-pub fn integrate(dim: usize, y: &mut [f32], t0: f64, t_end: f64, rtol: f64, atol: f64, rhs: &mut Rhs<'_>,
-                 progress: &mut dyn FnMut(f64) -> Result<()>) -> Result<()> {
+pub fn integrate(
+    dim: usize,
+    y: &mut [f32],
+    t0: f64,
+    t_end: f64,
+    rtol: f64,
+    atol: f64,
+    rhs: &mut Rhs<'_>,
+    progress: &mut dyn FnMut(f64) -> Result<()>,
+) -> Result<()> {
     let (len, n) = (y.len(), y.len() / dim.max(1));
     let (span, dir) = ((t_end - t0).abs(), if t_end >= t0 { 1.0 } else { -1.0 });
     // Fallible: these grow with the batch, and out-of-memory must be a status in a host process, not an abort.
@@ -113,7 +136,8 @@ pub fn integrate(dim: usize, y: &mut [f32], t0: f64, t_end: f64, rtol: f64, atol
             let r = j * dim..(j + 1) * dim;
             let yj = &y[r.clone()];
             let d1 = rms_norm(k[0][r.clone()].iter().map(|&v| v as f64), yj, yj, rtol, atol);
-            let d2 = rms_norm(k[1][r.clone()].iter().zip(&k[0][r]).map(|(&a, &b)| (a - b) as f64), yj, yj, rtol, atol) / h0[j];
+            let d2 = rms_norm(k[1][r.clone()].iter().zip(&k[0][r]).map(|(&a, &b)| (a - b) as f64), yj, yj, rtol, atol)
+                / h0[j];
             let h1 = if d1 <= 1e-15 && d2 <= 1e-15 { (h0[j] * 1e-3).max(1e-6) } else { (0.01 / d1.max(d2)).powf(0.2) };
             Track { t: t0, h: dir * (100.0 * h0[j]).min(h1).min(span), done: span == 0.0, rejected: false }
         })
@@ -124,7 +148,9 @@ pub fn integrate(dim: usize, y: &mut [f32], t0: f64, t_end: f64, rtol: f64, atol
             break;
         }
         if round == MAX_ROUNDS {
-            return Err(Error::invalid(format!("rk45 made {MAX_ROUNDS} step attempts without reaching t = {t_end} (rtol {rtol}, atol {atol})")));
+            return Err(Error::invalid(format!(
+                "rk45 made {MAX_ROUNDS} step attempts without reaching t = {t_end} (rtol {rtol}, atol {atol})"
+            )));
         }
         for tr in tracks.iter_mut().filter(|tr| !tr.done) {
             if (tr.t + tr.h - t_end) * dir > 0.0 {
@@ -160,7 +186,7 @@ pub fn integrate(dim: usize, y: &mut [f32], t0: f64, t_end: f64, rtol: f64, atol
                 y[r.clone()].copy_from_slice(&ys[r.clone()]);
                 let (k0, rest) = k.split_at_mut(1);
                 k0[0][r.clone()].copy_from_slice(&rest[5][r]); // FSAL: f(t + h, y_new) starts the next step
-                // A step clipped to end at t_end lands exactly there, whatever the rounding of t + h.
+                                                               // A step clipped to end at t_end lands exactly there, whatever the rounding of t + h.
                 tr.t = if (t_end - (tr.t + tr.h)) * dir <= 1e-12 * span { t_end } else { tr.t + tr.h };
                 tr.done = tr.t == t_end;
                 tr.h *= factor;
@@ -170,7 +196,9 @@ pub fn integrate(dim: usize, y: &mut [f32], t0: f64, t_end: f64, rtol: f64, atol
                 tr.rejected = true;
                 if tr.h.abs() < 10.0 * f64::EPSILON * tr.t.abs().max(t_end.abs()) {
                     return Err(Error::invalid(format!(
-                        "rk45 step size underflow at t = {} (rtol {rtol}, atol {atol} are too tight for f32 values)", tr.t)));
+                        "rk45 step size underflow at t = {} (rtol {rtol}, atol {atol} are too tight for f32 values)",
+                        tr.t
+                    )));
                 }
             }
         }

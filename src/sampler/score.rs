@@ -76,7 +76,11 @@ impl Guidance<'_> {
 
     /// Network calls behind one score evaluation: two with guidance (conditional and null label).
     pub(crate) fn calls_per_eval(&self) -> usize {
-        if self.active() { 2 } else { 1 }
+        if self.active() {
+            2
+        } else {
+            1
+        }
     }
 }
 

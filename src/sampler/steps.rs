@@ -55,7 +55,16 @@ fn norm(v: &[f32]) -> f64 {
 /// Langevin corrector (score_sde): step = 2α(snr·‖z‖/‖s‖)², x_mean = x + step·s, x = x_mean + √(2·step)·z.
 /// `per_sample`: norms of each sample alone; else the batch means of the norms, as score_sde does.
 #[allow(clippy::too_many_arguments)]
-pub fn langevin(alpha: f64, snr: f64, per_sample: bool, dim: usize, x: &mut [f32], x_mean: &mut [f32], s: &[f32], z: &[f32]) {
+pub fn langevin(
+    alpha: f64,
+    snr: f64,
+    per_sample: bool,
+    dim: usize,
+    x: &mut [f32],
+    x_mean: &mut [f32],
+    s: &[f32],
+    z: &[f32],
+) {
     let batch = x.len() / dim;
     let step_of = |g: f64, n: f64| if g > 0.0 { 2.0 * alpha * (snr * n / g).powi(2) } else { 0.0 };
     let shared = (!per_sample).then(|| {

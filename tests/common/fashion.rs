@@ -9,7 +9,8 @@ pub const CLASSES: usize = 10;
 
 /// The ten class means of the training split, in [0, 1].
 pub fn class_means() -> Vec<Vec<f32>> {
-    let all = read_pgm(include_str!("../fixtures/fashion-class-means.pgm"), "fashion-class-means.pgm", SIDE, CLASSES * SIDE);
+    let all =
+        read_pgm(include_str!("../fixtures/fashion-class-means.pgm"), "fashion-class-means.pgm", SIDE, CLASSES * SIDE);
     all.chunks(LEN).map(<[f32]>::to_vec).collect()
 }
 

@@ -18,7 +18,8 @@ pub fn shipped_model() -> PathBuf {
 
 /// The shipped class-conditional Fashion-MNIST VE model ($DINOF_FASHION, default onnx/models/fashion-cond).
 pub fn fashion_model() -> PathBuf {
-    std::env::var_os("DINOF_FASHION").map(PathBuf::from)
+    std::env::var_os("DINOF_FASHION")
+        .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("onnx/models/fashion-cond"))
 }
 

@@ -231,7 +231,10 @@ pub fn pathological(base: &Value) -> Vec<(String, Vec<u8>)> {
     let mut out: Vec<(String, Vec<u8>)> = Vec::new();
     let deep = 100_000;
     out.push(("100k nested arrays as the document".into(), ["[".repeat(deep), "]".repeat(deep)].concat().into_bytes()));
-    out.push(("100k nested objects as the document".into(), ["{\"a\":".repeat(deep), "1".into(), "}".repeat(deep)].concat().into_bytes()));
+    out.push((
+        "100k nested objects as the document".into(),
+        ["{\"a\":".repeat(deep), "1".into(), "}".repeat(deep)].concat().into_bytes(),
+    ));
     out.push(("100k unclosed arrays".into(), "[".repeat(deep).into_bytes()));
     // The base manifest with one member's value replaced by raw JSON text.
     let with = |key: &str, raw: &str| {
@@ -243,18 +246,27 @@ pub fn pathological(base: &Value) -> Vec<(String, Vec<u8>)> {
     out.push(("100k nested arrays inside provenance".into(), with("provenance", &format!("{{\"x\": {nested}}}"))));
     out.push(("100k nested arrays as the name".into(), with("name", &nested)));
     out.push(("a 10 MB name".into(), with("name", &format!("\"{}\"", "n".repeat(10 << 20)))));
-    out.push(("a 1 MB array in provenance".into(), with("provenance", &format!("{{\"x\": [{}0]}}", "0,".repeat(1 << 19)))));
+    out.push((
+        "a 1 MB array in provenance".into(),
+        with("provenance", &format!("{{\"x\": [{}0]}}", "0,".repeat(1 << 19))),
+    ));
     out.push(("a number with 100k digits as classes".into(), with("classes", &"9".repeat(100_000))));
     out.push(("1e400 as classes".into(), with("classes", "1e400")));
     out.push(("bare NaN as classes".into(), with("classes", "NaN")));
     out.push(("duplicate key".into(), with("classes", "0, \"classes\": 3")));
-    for (what, text) in [("empty file", ""), ("null", "null"), ("whitespace", " \n\t "), ("a string", "\"dinof-bundle\""),
-        ("an array", "[]"), ("an empty object", "{}"), ("format only", "{\"format\": \"dinof-bundle\"}"),
+    for (what, text) in [
+        ("empty file", ""),
+        ("null", "null"),
+        ("whitespace", " \n\t "),
+        ("a string", "\"dinof-bundle\""),
+        ("an array", "[]"),
+        ("an empty object", "{}"),
+        ("format only", "{\"format\": \"dinof-bundle\"}"),
         ("version as a string", "{\"format\": \"dinof-bundle\", \"format_version\": \"1\"}"),
         ("version 2^64-1", "{\"format\": \"dinof-bundle\", \"format_version\": 18446744073709551615}"),
         ("version -1", "{\"format\": \"dinof-bundle\", \"format_version\": -1}"),
-        ("version 1.0", "{\"format\": \"dinof-bundle\", \"format_version\": 1.0}")]
-    {
+        ("version 1.0", "{\"format\": \"dinof-bundle\", \"format_version\": 1.0}"),
+    ] {
         out.push((what.into(), text.as_bytes().to_vec()));
     }
     out

@@ -32,7 +32,8 @@ pub struct Config {
 impl Config {
     pub fn from_env(default_cases: usize) -> Config {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let num = |name: &str| var(name).map(|v| v.parse::<u64>().unwrap_or_else(|_| panic!("{name}={v} is not a number")));
+        let num =
+            |name: &str| var(name).map(|v| v.parse::<u64>().unwrap_or_else(|_| panic!("{name}={v} is not a number")));
         Config {
             cases: num("DINOF_FUZZ_CASES").map_or(default_cases, |v| v as usize),
             seed: num("DINOF_FUZZ_SEED").unwrap_or(0xd1_0f),
@@ -105,7 +106,9 @@ pub fn limit_address_space() {
     unsafe {
         let cap: libc::rlim_t = 8 << 30;
         let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_AS, &mut cur) == 0 && (cur.rlim_cur == libc::RLIM_INFINITY || cur.rlim_cur > cap) {
+        if libc::getrlimit(libc::RLIMIT_AS, &mut cur) == 0
+            && (cur.rlim_cur == libc::RLIM_INFINITY || cur.rlim_cur > cap)
+        {
             let new = libc::rlimit { rlim_cur: cap, rlim_max: cur.rlim_max };
             libc::setrlimit(libc::RLIMIT_AS, &new);
         }
@@ -121,7 +124,10 @@ pub struct Finished<T> {
 }
 
 /// Runs `body` on its own thread under a watchdog. Err = a panic (with its message) or a hang.
-pub fn run_guarded<T: Send + 'static>(timeout: Duration, body: impl FnOnce() -> T + Send + 'static) -> Result<Finished<T>, String> {
+pub fn run_guarded<T: Send + 'static>(
+    timeout: Duration,
+    body: impl FnOnce() -> T + Send + 'static,
+) -> Result<Finished<T>, String> {
     let (tx, rx) = mpsc::channel();
     std::thread::Builder::new()
         .name("fuzz-case".into())
@@ -230,7 +236,10 @@ impl MemBundle {
         for e in std::fs::read_dir(dir).expect("bundle dir") {
             let p = e.expect("dir entry").path();
             if p.extension().is_some_and(|x| x == "onnx") {
-                files.insert(p.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&p).expect("onnx file"));
+                files.insert(
+                    p.file_name().unwrap().to_string_lossy().into_owned(),
+                    std::fs::read(&p).expect("onnx file"),
+                );
             }
         }
         MemBundle { manifest, files }

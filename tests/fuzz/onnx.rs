@@ -5,7 +5,8 @@
 use prost::Message;
 use rand::RngExt;
 use tract_onnx::pb::{
-    self, tensor_shape_proto::dimension, type_proto, AttributeProto, ModelProto, NodeProto, StringStringEntryProto, TensorProto,
+    self, tensor_shape_proto::dimension, type_proto, AttributeProto, ModelProto, NodeProto, StringStringEntryProto,
+    TensorProto,
 };
 
 use super::Rng;
@@ -64,8 +65,30 @@ pub fn encode(m: &ModelProto) -> Vec<u8> {
 }
 
 const OPS: &[&str] = &[
-    "Conv", "Reshape", "Expand", "ConstantOfShape", "Tile", "Loop", "If", "Scan", "Einsum", "Resize", "NonZero", "TopK",
-    "Gather", "Slice", "Concat", "Split", "MatMul", "Gemm", "Softmax", "Range", "Identity", "Constant", "NoSuchOp", "",
+    "Conv",
+    "Reshape",
+    "Expand",
+    "ConstantOfShape",
+    "Tile",
+    "Loop",
+    "If",
+    "Scan",
+    "Einsum",
+    "Resize",
+    "NonZero",
+    "TopK",
+    "Gather",
+    "Slice",
+    "Concat",
+    "Split",
+    "MatMul",
+    "Gemm",
+    "Softmax",
+    "Range",
+    "Identity",
+    "Constant",
+    "NoSuchOp",
+    "",
 ];
 const DATA_TYPES: &[i32] = &[0, 1, 2, 3, 6, 7, 8, 9, 10, 11, 12, 13, 14, 16, 17, 21, 23, 9999, -1];
 const DIMS: &[i64] = &[0, -1, -7, 1 << 31, 1 << 40, i64::MAX, i64::MIN, 3];
@@ -112,10 +135,16 @@ pub fn mutate_proto(rng: &mut Rng, m: &mut ModelProto) -> String {
             let t = &mut g.initializer[rng.random_range(0..n_init)];
             t.data_location = Some(pb::tensor_proto::DataLocation::External as i32);
             t.raw_data.clear();
-            let loc = pick(rng, &["../../../../../../etc/passwd", "/etc/passwd", "missing.bin", "score.onnx", "", "dinof.json"]);
+            let loc = pick(
+                rng,
+                &["../../../../../../etc/passwd", "/etc/passwd", "missing.bin", "score.onnx", "", "dinof.json"],
+            );
             t.external_data = vec![
                 StringStringEntryProto { key: "location".into(), value: loc.into() },
-                StringStringEntryProto { key: "length".into(), value: pick(rng, &["4", "99999999999", "-1", "x"]).into() },
+                StringStringEntryProto {
+                    key: "length".into(),
+                    value: pick(rng, &["4", "99999999999", "-1", "x"]).into(),
+                },
             ];
             format!("initializer '{}' moved to external data at '{loc}'", t.name)
         }
@@ -226,7 +255,9 @@ fn mutate_value_info(rng: &mut Rng, v: &mut pb::ValueInfoProto) -> String {
         v.r#type = None;
         return "type removed".into();
     }
-    let Some(type_proto::Value::TensorType(t)) = v.r#type.as_mut().and_then(|t| t.value.as_mut()) else { unreachable!() };
+    let Some(type_proto::Value::TensorType(t)) = v.r#type.as_mut().and_then(|t| t.value.as_mut()) else {
+        unreachable!()
+    };
     match rng.random_range(0..4) {
         0 => {
             t.elem_type = pick(rng, DATA_TYPES);
@@ -258,7 +289,12 @@ fn mutate_value_info(rng: &mut Rng, v: &mut pb::ValueInfoProto) -> String {
 fn mutate_attributes(rng: &mut Rng, n: &mut NodeProto) -> String {
     if n.attribute.is_empty() || rng.random_bool(0.2) {
         let name = pick(rng, &["axis", "kernel_shape", "pads", "strides", "group", "perm", "value", "to", "dilations"]);
-        n.attribute.push(AttributeProto { name: name.into(), r#type: 7, ints: vec![pick(rng, DIMS); 2], ..Default::default() });
+        n.attribute.push(AttributeProto {
+            name: name.into(),
+            r#type: 7,
+            ints: vec![pick(rng, DIMS); 2],
+            ..Default::default()
+        });
         return format!("attribute '{name}' added");
     }
     let i = rng.random_range(0..n.attribute.len());
@@ -315,7 +351,13 @@ pub fn pathological(base: &[u8]) -> Vec<(String, Vec<u8>)> {
         (what.to_string(), encode(&m))
     };
     let string_raw = |g: &mut pb::GraphProto| {
-        g.initializer.push(TensorProto { name: "fuzz_s".into(), data_type: 8, dims: vec![1], raw_data: b"abcd".to_vec(), ..Default::default() });
+        g.initializer.push(TensorProto {
+            name: "fuzz_s".into(),
+            data_type: 8,
+            dims: vec![1],
+            raw_data: b"abcd".to_vec(),
+            ..Default::default()
+        });
     };
     out.push(with("a STRING initializer with raw_data", &string_raw));
     let string_init = |g: &mut pb::GraphProto| {
@@ -347,14 +389,34 @@ pub fn pathological(base: &[u8]) -> Vec<(String, Vec<u8>)> {
     };
     out.push(with("a graph output that no node produces", &orphan));
     let overflow = |g: &mut pb::GraphProto| {
-        g.initializer.push(TensorProto { name: "fuzz_o".into(), data_type: 1, dims: vec![1 << 32, 1 << 32, 1 << 32], raw_data: vec![0; 4], ..Default::default() });
+        g.initializer.push(TensorProto {
+            name: "fuzz_o".into(),
+            data_type: 1,
+            dims: vec![1 << 32, 1 << 32, 1 << 32],
+            raw_data: vec![0; 4],
+            ..Default::default()
+        });
     };
     out.push(with("an initializer whose dims product overflows", &overflow));
-    for (what, shape) in [("ConstantOfShape 2^20 x 2^20 f32 (4 TiB)", vec![1i64 << 20, 1 << 20]), ("ConstantOfShape 2^17 x 2^17 f32 (64 GiB)", vec![1 << 17, 1 << 17])] {
+    for (what, shape) in [
+        ("ConstantOfShape 2^20 x 2^20 f32 (4 TiB)", vec![1i64 << 20, 1 << 20]),
+        ("ConstantOfShape 2^17 x 2^17 f32 (64 GiB)", vec![1 << 17, 1 << 17]),
+    ] {
         let f = move |g: &mut pb::GraphProto| {
             let raw: Vec<u8> = shape.iter().flat_map(|d| d.to_le_bytes()).collect();
-            g.initializer.push(TensorProto { name: "fuzz_shape".into(), data_type: 7, dims: vec![shape.len() as i64], raw_data: raw, ..Default::default() });
-            g.node.push(NodeProto { op_type: "ConstantOfShape".into(), input: vec!["fuzz_shape".into()], output: vec!["fuzz_big".into()], ..Default::default() });
+            g.initializer.push(TensorProto {
+                name: "fuzz_shape".into(),
+                data_type: 7,
+                dims: vec![shape.len() as i64],
+                raw_data: raw,
+                ..Default::default()
+            });
+            g.node.push(NodeProto {
+                op_type: "ConstantOfShape".into(),
+                input: vec!["fuzz_shape".into()],
+                output: vec!["fuzz_big".into()],
+                ..Default::default()
+            });
             g.output.push(pb::ValueInfoProto { name: "fuzz_big".into(), ..Default::default() });
         };
         out.push(with(what, &f));

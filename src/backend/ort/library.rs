@@ -32,7 +32,10 @@ pub(super) fn locate(opts: &OrtOptions) -> Result<PathBuf> {
             return Ok(path);
         }
         let what = if path.exists() { "is not a file" } else { "does not exist" };
-        Err(Error::BackendUnavailable(format!("ONNX Runtime library {} (from {source}) {what}; {FETCH_HINT}", path.display())))
+        Err(Error::BackendUnavailable(format!(
+            "ONNX Runtime library {} (from {source}) {what}; {FETCH_HINT}",
+            path.display()
+        )))
     };
     if let Some(path) = &opts.library_path {
         return given(path.clone(), "OrtOptions::library_path");
@@ -72,9 +75,9 @@ fn own_dir() -> Option<PathBuf> {
 
 /// Loads the library once per process (or returns the one already loaded from the same file).
 pub(super) fn runtime(path: &Path) -> Result<Arc<Runtime>> {
-    let canonical = path
-        .canonicalize()
-        .map_err(|e| Error::BackendUnavailable(format!("ONNX Runtime library {}: {e}; {FETCH_HINT}", path.display())))?;
+    let canonical = path.canonicalize().map_err(|e| {
+        Error::BackendUnavailable(format!("ONNX Runtime library {}: {e}; {FETCH_HINT}", path.display()))
+    })?;
     let mut slot = RUNTIME.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(rt) = slot.as_ref().filter(|rt| rt.path == canonical) {
         return Ok(rt.clone());
@@ -130,7 +133,10 @@ fn probe(path: &Path) -> Result<(libloading::Library, String)> {
     check_version(&version).map_err(fail)?;
     // SAFETY: GetApi returns a static table for a supported level, null otherwise.
     if unsafe { ((*base).GetApi)(::ort::sys::ORT_API_VERSION) }.is_null() {
-        return Err(fail(format!("ONNX Runtime {version} does not provide C API level {}", ::ort::sys::ORT_API_VERSION)));
+        return Err(fail(format!(
+            "ONNX Runtime {version} does not provide C API level {}",
+            ::ort::sys::ORT_API_VERSION
+        )));
     }
     Ok((lib, version))
 }
@@ -141,8 +147,12 @@ fn check_version(version: &str) -> std::result::Result<(), String> {
     let mut parts = version.split('.').map(str::parse::<u32>);
     match (parts.next(), parts.next()) {
         (Some(Ok(1)), Some(Ok(minor))) if minor >= min => Ok(()),
-        (Some(Ok(1)), Some(Ok(_))) => Err(format!("ONNX Runtime {version} is too old: this build of dinof needs 1.{min} or newer")),
-        (Some(Ok(_)), Some(Ok(_))) => Err(format!("ONNX Runtime {version} is not a 1.x release, which this build of dinof needs (1.{min} or newer)")),
+        (Some(Ok(1)), Some(Ok(_))) => {
+            Err(format!("ONNX Runtime {version} is too old: this build of dinof needs 1.{min} or newer"))
+        }
+        (Some(Ok(_)), Some(Ok(_))) => Err(format!(
+            "ONNX Runtime {version} is not a 1.x release, which this build of dinof needs (1.{min} or newer)"
+        )),
         _ => Err(format!("reports an unreadable ONNX Runtime version '{version}'")),
     }
 }

@@ -13,16 +13,16 @@ use std::path::Path;
 use std::ptr;
 use std::sync::{Arc, Mutex};
 
-use rayon::prelude::*;
 use ::ort::ep::{self, ExecutionProviderDispatch};
 use ::ort::session::builder::GraphOptimizationLevel;
 use ::ort::session::Session;
 use ::ort::value::{DynValueRef, TensorElementType, TensorRef, TensorRefMut, ValueType};
 use ::ort::AsPointer;
+use rayon::prelude::*;
 
 use super::{
-    check_signature, resolve_threads, worker_pool, Backend, BackendInfo, DType, ExecutionProvider, Input, LoadOptions, NetSpec, Network, OrtOptions, Signature,
-    TensorInfo,
+    check_signature, resolve_threads, worker_pool, Backend, BackendInfo, DType, ExecutionProvider, Input, LoadOptions,
+    NetSpec, Network, OrtOptions, Signature, TensorInfo,
 };
 use crate::error::{Error, Result};
 
@@ -94,8 +94,11 @@ impl OrtBackend {
                 .map_err(|e| e.to_string())?
                 .with_intra_threads(intra_threads)
                 .map_err(|e| e.to_string())?;
-            let mut builder =
-                if providers.is_empty() { builder } else { builder.with_execution_providers(providers).map_err(|e| e.to_string())? };
+            let mut builder = if providers.is_empty() {
+                builder
+            } else {
+                builder.with_execution_providers(providers).map_err(|e| e.to_string())?
+            };
             builder.commit_from_memory(bytes).map_err(|e| e.to_string())
         })
     }
@@ -118,7 +121,11 @@ impl OrtBackend {
                 if let Some(dir) = &o.trt_engine_cache_dir {
                     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
                     let dir = dir.display().to_string();
-                    trt = trt.with_engine_cache(true).with_engine_cache_path(&dir).with_timing_cache(true).with_timing_cache_path(&dir);
+                    trt = trt
+                        .with_engine_cache(true)
+                        .with_engine_cache_path(&dir)
+                        .with_timing_cache(true)
+                        .with_timing_cache_path(&dir);
                 }
                 if o.trt_workspace_bytes > 0 {
                     trt = trt.with_max_workspace_size(o.trt_workspace_bytes as usize);
@@ -130,7 +137,11 @@ impl OrtBackend {
 
     /// Samples per session run on the CPU provider.
     fn cpu_sub_batch(&self) -> usize {
-        if self.sub_batch > 0 { self.sub_batch } else { DEFAULT_CPU_SUB_BATCH }
+        if self.sub_batch > 0 {
+            self.sub_batch
+        } else {
+            DEFAULT_CPU_SUB_BATCH
+        }
     }
 
     fn ep_name(&self) -> &'static str {
@@ -147,7 +158,13 @@ impl Backend for OrtBackend {
         let p = self.providers.lock().unwrap_or_else(|e| e.into_inner());
         let on_cpu = p.names.len() == 1;
         let sub_batch = if on_cpu { self.cpu_sub_batch() } else { self.sub_batch };
-        BackendInfo { name: "ort", execution_providers: p.names.clone(), fell_back: p.fell_back, threads: self.threads, sub_batch }
+        BackendInfo {
+            name: "ort",
+            execution_providers: p.names.clone(),
+            fell_back: p.fell_back,
+            threads: self.threads,
+            sub_batch,
+        }
     }
 
     fn load_bytes(&self, path: &Path, bytes: &[u8], spec: &NetSpec) -> Result<Box<dyn Network>> {
@@ -172,8 +189,12 @@ impl Backend for OrtBackend {
                             self.runtime.version
                         )));
                     }
-                    crate::log::log(crate::log::Level::Warn, &format!("{} unavailable for {}, running on the CPU: {ep_msg}", self.ep_name(), spec.role));
-                    *self.providers.lock().unwrap_or_else(|e| e.into_inner()) = Providers { names: vec!["cpu".into()], fell_back: true };
+                    crate::log::log(
+                        crate::log::Level::Warn,
+                        &format!("{} unavailable for {}, running on the CPU: {ep_msg}", self.ep_name(), spec.role),
+                    );
+                    *self.providers.lock().unwrap_or_else(|e| e.into_inner()) =
+                        Providers { names: vec!["cpu".into()], fell_back: true };
                     (cpu, false)
                 }
             }
@@ -188,7 +209,11 @@ impl Backend for OrtBackend {
             (true, _) => usize::MAX,
         };
         let c_names = |names: Vec<&str>| {
-            names.into_iter().map(CString::new).collect::<std::result::Result<Vec<_>, _>>().map_err(|e| invalid(e.to_string()))
+            names
+                .into_iter()
+                .map(CString::new)
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| invalid(e.to_string()))
         };
         let net = OrtNetwork {
             input_names: c_names(spec.inputs.iter().map(|i| i.0.as_str()).collect())?,
@@ -236,7 +261,10 @@ fn signature_of(session: &Session) -> Signature {
         };
         TensorInfo { name: o.name().to_string(), dtype, shape }
     };
-    Signature { inputs: session.inputs().iter().map(info).collect(), outputs: session.outputs().iter().map(info).collect() }
+    Signature {
+        inputs: session.inputs().iter().map(info).collect(),
+        outputs: session.outputs().iter().map(info).collect(),
+    }
 }
 
 struct OrtNetwork {
@@ -264,7 +292,13 @@ impl OrtNetwork {
     /// results in place (copying from the device for CUDA/TensorRT). Measured against ort's `run` plus a copy: as
     /// fast on the MNIST U-Net, 1 µs (≈12%) less per call on the small analytic networks. (ort's IoBinding would
     /// copy borrowed inputs, so it is not used.)
-    fn run_chunk(&self, start: usize, n: usize, inputs: &[Input<'_>], outputs: &mut [&mut [f32]]) -> std::result::Result<(), String> {
+    fn run_chunk(
+        &self,
+        start: usize,
+        n: usize,
+        inputs: &[Input<'_>],
+        outputs: &mut [&mut [f32]],
+    ) -> std::result::Result<(), String> {
         let session = &self.session;
         let s = |e: ::ort::Error| e.to_string();
         let mut values: Vec<DynValueRef<'_>> = Vec::with_capacity(inputs.len());
@@ -318,19 +352,28 @@ impl Network for OrtNetwork {
         }
         for (i, inp) in inputs.iter().enumerate() {
             let want = batch * self.per_in[i];
-            let dtype_ok = matches!((inp, &self.spec.inputs[i].1), (Input::F32(_), DType::F32) | (Input::I64(_), DType::I64));
+            let dtype_ok =
+                matches!((inp, &self.spec.inputs[i].1), (Input::F32(_), DType::F32) | (Input::I64(_), DType::I64));
             if inp.len() != want || !dtype_ok {
-                return Err(Error::Internal(format!("{role}: input {i} has {} values of the wrong kind or count, expected {want}", inp.len())));
+                return Err(Error::Internal(format!(
+                    "{role}: input {i} has {} values of the wrong kind or count, expected {want}",
+                    inp.len()
+                )));
             }
         }
         for (i, out) in outputs.iter().enumerate() {
             if out.len() != batch * self.per_out[i] {
-                return Err(Error::Internal(format!("{role}: output {i} has room for {}, expected {}", out.len(), batch * self.per_out[i])));
+                return Err(Error::Internal(format!(
+                    "{role}: output {i} has room for {}, expected {}",
+                    out.len(),
+                    batch * self.per_out[i]
+                )));
             }
         }
         // Each chunk gets its own disjoint piece of every output.
         let chunk = self.max_batch.min(batch.max(1));
-        let mut pieces: Vec<Vec<&mut [f32]>> = (0..batch.div_ceil(chunk)).map(|_| Vec::with_capacity(outputs.len())).collect();
+        let mut pieces: Vec<Vec<&mut [f32]>> =
+            (0..batch.div_ceil(chunk)).map(|_| Vec::with_capacity(outputs.len())).collect();
         for (i, out) in outputs.iter_mut().enumerate() {
             for (c, piece) in out.chunks_mut(chunk * self.per_out[i]).enumerate() {
                 pieces[c].push(piece);
@@ -342,7 +385,9 @@ impl Network for OrtNetwork {
                 .map_err(|msg| Error::Backend { backend: "ort", msg: format!("{role}: {msg}") })
         };
         match &self.exclusive {
-            None if self.parallel && pieces.len() > 1 => self.pool.install(|| pieces.into_par_iter().enumerate().try_for_each(run)),
+            None if self.parallel && pieces.len() > 1 => {
+                self.pool.install(|| pieces.into_par_iter().enumerate().try_for_each(run))
+            }
             None => pieces.into_iter().enumerate().try_for_each(run),
             Some(lock) => {
                 let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());

@@ -8,7 +8,11 @@ use dinof::backend::{BackendKind, ExecutionProvider, LoadOptions, OrtOptions};
 use dinof::{Dequantize, SamplerChoices, Start};
 
 #[derive(Parser)]
-#[command(name = "dinof", version, about = "Generate images with DiNof models (diffusion with a normalizing-flow prior)")]
+#[command(
+    name = "dinof",
+    version,
+    about = "Generate images with DiNof models (diffusion with a normalizing-flow prior)"
+)]
 pub(crate) struct Cli {
     #[command(subcommand)]
     pub(crate) cmd: Cmd,

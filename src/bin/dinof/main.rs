@@ -50,8 +50,15 @@ fn sample(a: SampleArgs) -> CliResult {
     if a.no_denoise {
         sampler.denoise = Some(false);
     }
-    let opts = SampleOptions { n, seed: a.seed, first_index: a.first_index, labels, batch_size: a.batch_size, ..Default::default() }
-        .with_choices(sampler);
+    let opts = SampleOptions {
+        n,
+        seed: a.seed,
+        first_index: a.first_index,
+        labels,
+        batch_size: a.batch_size,
+        ..Default::default()
+    }
+    .with_choices(sampler);
     let cfg = model.resolve(&opts)?;
     let info = model.info();
     let steps = match cfg.solver {
@@ -61,16 +68,25 @@ fn sample(a: SampleArgs) -> CliResult {
     };
     eprintln!(
         "{}: {} images, start {} (t={}), {} {}{}, backend {} [{}]{}",
-        a.bundle.display(), n, cfg.start, cfg.t_start,
-        if cfg.predictor_corrector() { format!("{}+{}", cfg.predictor, cfg.corrector) } else { format!("{}/{}", cfg.method, cfg.solver) },
+        a.bundle.display(),
+        n,
+        cfg.start,
+        cfg.t_start,
+        if cfg.predictor_corrector() {
+            format!("{}+{}", cfg.predictor, cfg.corrector)
+        } else {
+            format!("{}/{}", cfg.method, cfg.solver)
+        },
         steps,
         if cfg.guidance > 0.0 { format!(", guidance {}", cfg.guidance) } else { String::new() },
-        info.backend.name, info.backend.execution_providers.join(","),
+        info.backend.name,
+        info.backend.execution_providers.join(","),
         if a.load.backend == BackendKind::Auto { " (auto)" } else { "" }
     );
     let bar = if a.quiet { indicatif::ProgressBar::hidden() } else { indicatif::ProgressBar::new(1000) };
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {elapsed_precise} eta {eta}").expect("static template"),
+        indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {elapsed_precise} eta {eta}")
+            .expect("static template"),
     );
     let mut pixels = vec![0f32; n * model.image_len()];
     let report = model.sample(&opts, &mut pixels, &mut |p| {
@@ -87,14 +103,23 @@ fn sample(a: SampleArgs) -> CliResult {
     }
     eprintln!(
         "wrote {} (seed {}, {} score + {} flow evaluations per image, {} network calls, {:.3} s, {:.1}% in networks)",
-        a.out.display(), report.seed, report.score_evals, report.flow_evals, report.network_calls, report.seconds,
+        a.out.display(),
+        report.seed,
+        report.score_evals,
+        report.flow_evals,
+        report.network_calls,
+        report.seconds,
         100.0 * report.network_seconds / report.seconds.max(1e-9)
     );
     Ok(())
 }
 
 /// `--labels` (names, indices or `all`) as label indices, each repeated `per_label` times.
-fn resolve_labels(model: &Model, given: Option<&[String]>, per_label: Option<usize>) -> Result<Option<Vec<i64>>, Box<dyn std::error::Error>> {
+fn resolve_labels(
+    model: &Model,
+    given: Option<&[String]>,
+    per_label: Option<usize>,
+) -> Result<Option<Vec<i64>>, Box<dyn std::error::Error>> {
     let classes = model.info().classes;
     let Some(given) = given else {
         if per_label.is_some() {
@@ -103,8 +128,16 @@ fn resolve_labels(model: &Model, given: Option<&[String]>, per_label: Option<usi
         if classes > 0 {
             // The library's own error, with the flag that fixes it and the names to choose from.
             let names = model.info().labels;
-            let choose = if names.is_empty() { format!("indices 0..{}", classes - 1) } else { format!("names ({}), indices", names.join(", ")) };
-            return Err(format!("{}: pass --labels with {choose} or `all` (e.g. --labels all --per-label 8)", dinof::Error::from(LabelError::Missing { classes })).into());
+            let choose = if names.is_empty() {
+                format!("indices 0..{}", classes - 1)
+            } else {
+                format!("names ({}), indices", names.join(", "))
+            };
+            return Err(format!(
+                "{}: pass --labels with {choose} or `all` (e.g. --labels all --per-label 8)",
+                dinof::Error::from(LabelError::Missing { classes })
+            )
+            .into());
         }
         return Ok(None);
     };
@@ -136,7 +169,10 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
         println!("            {}", m.description);
     }
     println!("format      {} v{}", m.format, m.format_version);
-    println!("image       {}×{}×{} (pixel = x·{} + {})", m.image.channels, m.image.height, m.image.width, m.image.pixel_scale, m.image.pixel_offset);
+    println!(
+        "image       {}×{}×{} (pixel = x·{} + {})",
+        m.image.channels, m.image.height, m.image.width, m.image.pixel_scale, m.image.pixel_offset
+    );
     let s = &bundle.sde;
     let params = match s.kind {
         dinof::SdeKind::Ve => format!("sigma {}..{}", s.sigma_min, s.sigma_max),
@@ -153,8 +189,13 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
     }
     println!("score       {} (t_max {})", m.score.file, m.score.t_max);
     for f in &m.flows {
-        println!("flow        {} (T_m {}{}{})", f.file, f.t_m, if f.conditional { ", conditional" } else { "" },
-            f.density_file.as_ref().map(|d| format!(", density {d}")).unwrap_or_default());
+        println!(
+            "flow        {} (T_m {}{}{})",
+            f.file,
+            f.t_m,
+            if f.conditional { ", conditional" } else { "" },
+            f.density_file.as_ref().map(|d| format!(", density {d}")).unwrap_or_default()
+        );
     }
     println!("sampler     {}", serde_json::to_string(&m.sampler)?);
     if !m.provenance.is_empty() {
@@ -162,9 +203,15 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
     }
     let model = Model::load(dir, &load.options())?;
     let b = model.info().backend;
-    println!("backend     {} [{}]{}{} threads {} sub-batch {}", b.name, b.execution_providers.join(","),
-        if b.fell_back { " (fell back)" } else { "" }, if load.backend == BackendKind::Auto { " (auto)" } else { "" },
-        b.threads, b.sub_batch);
+    println!(
+        "backend     {} [{}]{}{} threads {} sub-batch {}",
+        b.name,
+        b.execution_providers.join(","),
+        if b.fell_back { " (fell back)" } else { "" },
+        if load.backend == BackendKind::Auto { " (auto)" } else { "" },
+        b.threads,
+        b.sub_batch
+    );
     let mut files = vec![m.score.file.clone()];
     files.extend(m.flows.iter().map(|f| f.file.clone()));
     files.extend(m.flows.iter().filter_map(|f| f.density_file.clone()));
@@ -182,13 +229,21 @@ fn check(dir: &Path, load: &LoadArgs) -> CliResult {
     let labels = (info.classes > 0).then(|| vec![0]);
     let mut opts = SampleOptions { n: 1, seed: Some(0), steps: Some(1), labels: labels.clone(), ..Default::default() };
     let mut out = vec![0f32; model.image_len()];
-    let starts: Vec<(Start, Option<f64>)> = info.t_ms.iter().map(|&t| (Start::Flow, Some(t)))
-        .chain(info.has_prior_start.then_some((Start::Prior, None))).collect();
+    let starts: Vec<(Start, Option<f64>)> = info
+        .t_ms
+        .iter()
+        .map(|&t| (Start::Flow, Some(t)))
+        .chain(info.has_prior_start.then_some((Start::Prior, None)))
+        .collect();
     for (start, t_m) in starts {
         opts.start = Some(start);
         opts.t_m = t_m;
         let r = model.sample(&opts, &mut out, &mut |_| true)?;
-        println!("ok  start {start}{}: {} network calls, finite output", t_m.map(|t| format!(" T_m {t}")).unwrap_or_default(), r.network_calls);
+        println!(
+            "ok  start {start}{}: {} network calls, finite output",
+            t_m.map(|t| format!(" T_m {t}")).unwrap_or_default(),
+            r.network_calls
+        );
     }
     if info.guidance {
         let r = model.sample(&SampleOptions { guidance: Some(1.0), ..opts }, &mut out, &mut |_| true)?;
@@ -199,7 +254,10 @@ fn check(dir: &Path, load: &LoadArgs) -> CliResult {
 }
 
 fn bench(a: BenchArgs) -> CliResult {
-    println!("network cost per image by sub-batch size (threads {}):", if a.load.threads == 0 { "auto".to_string() } else { a.load.threads.to_string() });
+    println!(
+        "network cost per image by sub-batch size (threads {}):",
+        if a.load.threads == 0 { "auto".to_string() } else { a.load.threads.to_string() }
+    );
     let mut base = None;
     for &sb in &a.sub_batches {
         let mut load = a.load.clone();
@@ -208,7 +266,17 @@ fn bench(a: BenchArgs) -> CliResult {
         let model = Model::load(&a.dir, &load.options())?;
         let n = sb.max(1);
         let labels = (model.info().classes > 0).then(|| vec![0]);
-        let opts = SampleOptions { n, seed: Some(1), steps: Some(a.reps), start: Some(Start::Prior).filter(|_| model.info().has_prior_start), corrector: Some(Corrector::None), predictor: Some(Predictor::EulerMaruyama), method: Some(Method::Sde), labels, ..Default::default() };
+        let opts = SampleOptions {
+            n,
+            seed: Some(1),
+            steps: Some(a.reps),
+            start: Some(Start::Prior).filter(|_| model.info().has_prior_start),
+            corrector: Some(Corrector::None),
+            predictor: Some(Predictor::EulerMaruyama),
+            method: Some(Method::Sde),
+            labels,
+            ..Default::default()
+        };
         let mut out = vec![0f32; n * model.image_len()];
         model.sample(&opts, &mut out, &mut |_| true)?; // warm-up: compiles the plan for this batch size
         let r = model.sample(&opts, &mut out, &mut |_| true)?;
@@ -226,7 +294,10 @@ fn bench(a: BenchArgs) -> CliResult {
     let wall = t0.elapsed().as_secs_f64();
     let overhead = r.seconds - r.network_seconds;
     let b = model.info().backend;
-    println!("sampling {} images × {} steps ({} backend, {} threads, sub-batch {}):", a.n, a.steps, b.name, b.threads, b.sub_batch);
+    println!(
+        "sampling {} images × {} steps ({} backend, {} threads, sub-batch {}):",
+        a.n, a.steps, b.name, b.threads, b.sub_batch
+    );
     println!("  total {wall:.3} s = {:.1} images/s; networks {:.3} s; loop overhead {:.3} ms = {:.2}% of the run ({:.2} µs per image-step)",
         a.n as f64 / wall, r.network_seconds, overhead * 1e3, 100.0 * overhead / r.seconds,
         overhead * 1e6 / (a.n as f64 * r.score_evals.max(1) as f64));
@@ -242,8 +313,13 @@ fn likelihood(a: LikelihoodArgs) -> CliResult {
         [n, cc, hh, ww] if (cc, hh, ww) == (c, h, w) => n,
         [n, hh, ww] if c == 1 && (hh, ww) == (h, w) => n,
         _ => {
-            return Err(format!("{}: shape {:?} does not match the model's images ({c}×{h}×{w}): need N×{c}×{h}×{w}{}",
-                a.data.display(), arr.shape, if c == 1 { format!(" or N×{h}×{w}") } else { String::new() }).into())
+            return Err(format!(
+                "{}: shape {:?} does not match the model's images ({c}×{h}×{w}): need N×{c}×{h}×{w}{}",
+                a.data.display(),
+                arr.shape,
+                if c == 1 { format!(" or N×{h}×{w}") } else { String::new() }
+            )
+            .into())
         }
     };
     let n = a.limit.map_or(n_all, |l| l.min(n_all));
@@ -287,7 +363,11 @@ fn likelihood(a: LikelihoodArgs) -> CliResult {
     );
     println!(
         "seed {}, {} score evaluations per image, {} network calls, {:.2} s ({:.1}% in networks)",
-        r.seed, r.score_evals, r.network_calls, r.seconds, 100.0 * r.network_seconds / r.seconds.max(1e-9)
+        r.seed,
+        r.score_evals,
+        r.network_calls,
+        r.seconds,
+        100.0 * r.network_seconds / r.seconds.max(1e-9)
     );
     Ok(())
 }
