@@ -298,12 +298,22 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
                              "(this reference sampler takes no default of its own)")
         return d[name]
 
-    opts = dict(start=start, t_m=t_m, predictor=choice("predictor", predictor), corrector=choice("corrector", corrector),
-                snr=choice("snr", snr), corrector_steps=choice("corrector_steps", None),
+    method = choice("method", method)
+    # Only what the method uses: the predictor/corrector settings for 'sde', the solver for 'ode' (a bundle's SDE
+    # solver set aside above leaves no solver, which the predictor/corrector sampler does not need).
+    if method == "sde":
+        used = dict(predictor=choice("predictor", predictor), corrector=choice("corrector", corrector),
+                    snr=choice("snr", snr), corrector_steps=choice("corrector_steps", None))
+    elif solver is None and d.get("solver") is None:
+        # The bundle's SDE solver was set aside (above): the runtime's ODE solver then, heun (resolve's one default
+        # without a bundle value; this sampler has euler and heun only).
+        used = dict(solver="heun")
+    else:
+        used = dict(solver=choice("solver", solver))
+    opts = dict(start=start, t_m=t_m, method=method, **used,
                 # No steps: the bundle format's int(N·t_start) (default_steps), as the runtime.
                 steps=steps or d.get("steps"), denoise=choice("denoise", None),
-                temperature=choice("temperature", temperature), label=label, method=choice("method", method),
-                solver=choice("solver", solver))
+                temperature=choice("temperature", temperature), label=label)
     gen = torch.Generator().manual_seed(seed)
     out, t0 = [], time.time()
     for k in range(0, n, batch):
