@@ -31,11 +31,14 @@ fn main() {
         Err(e) if !check => {
             // Mid-edit Rust that does not parse: rustc reports it better than we can; keep the old header.
             println!("cargo:warning=cbindgen could not generate include/dinof.h: {e}");
+            let old = std::fs::read_to_string(root.join("include/dinof.h")).unwrap_or_default();
+            write_field_tables(&out_dir, &old);
             return;
         }
         Err(e) => panic!("cbindgen could not generate the header: {e}"),
     };
     std::fs::write(out_dir.join("dinof.h"), &header).expect("write $OUT_DIR/dinof.h");
+    write_field_tables(&out_dir, std::str::from_utf8(&header).expect("cbindgen writes UTF-8"));
 
     let committed_path = root.join("include/dinof.h");
     let committed = std::fs::read(&committed_path).ok();
@@ -76,6 +79,29 @@ fn with_calling_convention(header: &str) -> String {
         out.push('\n');
     }
     out
+}
+
+/// Writes $OUT_DIR/ffi_fields.rs: `c_struct_fields!(name: field, ...);` for every struct the header defines, fields
+/// in declaration order (src/ffi/layout.rs turns them into offset tables), so that no list of fields is kept by hand.
+fn write_field_tables(out_dir: &Path, header: &str) {
+    let mut out = String::new();
+    let mut current: Option<(&str, Vec<&str>)> = None;
+    for line in header.lines() {
+        if let Some(name) = line.strip_prefix("typedef struct ").and_then(|l| l.strip_suffix(" {")) {
+            current = Some((name, Vec::new()));
+        } else if let Some((name, fields)) = current.as_mut() {
+            let t = line.trim();
+            if t.starts_with('}') {
+                out.push_str(&format!("c_struct_fields!({name}: {});\n", fields.join(", ")));
+                current = None;
+            } else if t.ends_with(';') && !t.starts_with('*') && !t.starts_with("/*") {
+                // `<type> <name>;`: the name is the last identifier.
+                let decl = t.trim_end_matches(';');
+                fields.push(decl.rsplit(|c: char| !(c.is_alphanumeric() || c == '_')).next().unwrap_or(decl));
+            }
+        }
+    }
+    std::fs::write(out_dir.join("ffi_fields.rs"), out).expect("write $OUT_DIR/ffi_fields.rs");
 }
 
 fn write_header(path: &Path, header: &[u8]) -> std::io::Result<()> {

@@ -841,7 +841,8 @@ typedef void (DINOF_CALL *dinof_log_fn)(dinof_log_level level, const char *messa
 #define DINOF_SOLVER_RK45 6
 
 /**
- * The bundle's default (else uniform in t).
+ * The solver's own grid: log-SNR for euler, dpmpp_2m and dpmpp_2m_sde, EDM for heun and edm_heun (a bundle's grid
+ * when the solver is the bundle's own).
  */
 #define DINOF_SCHEDULE_DEFAULT 0
 

@@ -2,12 +2,13 @@
 # library, and sets lib_path (the built library), lib_name, unity_dir, unreal_dir; defines copy_library DEST.
 profile=release
 build=1
-features=()
+# The library alone: no `cli` feature (the command-line tool's clap, png and indicatif), which default features add.
+features=(--no-default-features --features tract)
 for arg in "$@"; do
     case "$arg" in
         --debug) profile=debug ;;
         --no-build) build=0 ;;
-        --ort) features=(--features ort) ;;
+        --ort) features=(--no-default-features --features tract,ort) ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
         *) echo "$(basename "$0"): unknown option $arg" >&2; exit 2 ;;
     esac

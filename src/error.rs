@@ -157,6 +157,12 @@ impl Error {
     }
 }
 
+/// The message a caught panic carried (`panic!` gives a `&str` or a `String`), for the error that replaces it.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    let text = payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+    text.unwrap_or("unknown panic payload").to_string()
+}
+
 /// An empty vector with room for `len` values, or `Error::OutOfMemory` instead of the allocator's abort. Every
 /// buffer whose size grows with n, the batch or the image size is made through here (or `try_filled`).
 pub fn try_capacity<T>(len: usize, what: &str) -> Result<Vec<T>> {

@@ -23,8 +23,10 @@ pub mod ffi;
 pub mod likelihood;
 pub mod log;
 pub mod model;
+pub mod names;
 pub mod npy;
 pub mod output;
+pub mod pixels;
 pub mod rng;
 pub mod sampler;
 pub mod sde;
@@ -37,7 +39,9 @@ pub use likelihood::{Dequantize, ImageLikelihood, LikelihoodOptions, LikelihoodR
 pub use model::{
     Model, ModelInfo, Output, Prepared, Progress, SampleOptions, SampleReport, MAX_CORRECTOR_STEPS, MAX_STEPS,
 };
-pub use sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, SamplerConfig, Schedule, Solver, Start};
+pub use sampler::{
+    Corrector, LangevinNorm, Method, Phase, Predictor, SamplerChoices, SamplerConfig, Schedule, Solver, Start,
+};
 pub use sde::{Sde, SdeKind};
 
 /// The crate version, also reported through the C ABI.

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 
 /// Writes n images (NCHW pixels in [0, 1], 1 or 3 channels; other counts use channel 0) as one PNG grid with
 /// `nrow` images per row and a 2-pixel border.
+#[cfg(feature = "cli")]
 pub fn write_png_grid(path: &Path, pixels: &[f32], n: usize, c: usize, h: usize, w: usize, nrow: usize) -> Result<()> {
     if n == 0 || pixels.len() < n * c * h * w {
         return Err(Error::invalid("no images to write"));

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::sampler::options::Schedule;
+use crate::names::named_enum;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -11,6 +11,13 @@ pub enum SdeKind {
     Ve,
     Vp,
     Subvp,
+}
+
+impl crate::names::Named for SdeKind {
+    const ALL: &'static [SdeKind] = &[SdeKind::Ve, SdeKind::Vp, SdeKind::Subvp];
+    fn name(self) -> &'static str {
+        SdeKind::name(self)
+    }
 }
 
 impl SdeKind {
@@ -22,6 +29,19 @@ impl SdeKind {
         }
     }
 }
+
+named_enum!(
+    /// Where the fixed-step solvers put their steps between the start time and eps. Every grid is mapped back to t
+    /// through the SDE, so it works for VE, VP and sub-VP alike.
+    Schedule {
+        /// Uniform in t (score_sde).
+        Time = "time",
+        /// Uniform in the log signal-to-noise ratio λ = log(α/σ) (DPM-Solver).
+        LogSnr = "logsnr",
+        /// Karras et al. (EDM): uniform in σ̃^(1/ρ), ρ = 7, with σ̃ = σ/α = e^(−λ).
+        Edm = "edm",
+    }
+);
 
 /// A forward SDE dx = f(t)·x dt + g(t) dW on t in [0, 1], with `n` discretisation steps and sampling cutoff `eps`.
 #[derive(Clone, Debug, PartialEq)]

@@ -35,9 +35,12 @@ fn manifest_error(tag: &str, edit: impl FnOnce(&mut Value)) -> String {
     }
 }
 
+/// An edit of the manifest.
+type Edit = Box<dyn FnOnce(&mut Value)>;
+
 #[test]
 fn manifest_label_rules_each_have_their_own_message() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Value)>, &str)> = vec![
+    let cases: Vec<(&str, Edit, &str)> = vec![
         ("count", Box::new(|m| m["labels"] = json!(["Low", "High", "Extra"])), "3 names for 2 classes"),
         ("empty", Box::new(|m| m["labels"] = json!(["Low", " "])), "labels[1] is empty"),
         ("duplicate", Box::new(|m| m["labels"] = json!(["Low", "low"])), "repeats labels[0]"),

@@ -30,11 +30,11 @@ MUTATIONS = {
     "denoise removed": [
         ("src/sampler/mod.rs", "    if cfg.denoise {\n        b.x.copy_from_slice(&b.x_mean);",
          "    if false && cfg.denoise {\n        b.x.copy_from_slice(&b.x_mean);"),
-        ("src/sampler/mod.rs", "    if cfg.denoise {\n        let t = grid[cfg.steps];",
-         "    if false && cfg.denoise {\n        let t = grid[cfg.steps];")],
+        ("src/sampler/mod.rs", "    if cfg.denoise {\n        score.eval(&b.x, sde.eps, &mut b.s)?;",
+         "    if false && cfg.denoise {\n        score.eval(&b.x, sde.eps, &mut b.s)?;")],
     "flow start → prior noise at T_m": [
-        ("src/model.rs", "if let Some(f) = *flow {", "if let Some(f) = flow.filter(|_| false) {")],
-    "temperature ignored": [("src/model.rs", "batch.draw_x(cfg.temperature as f32);", "batch.draw_x(1.0);")],
+        ("src/model/run.rs", "if let Some(f) = *flow {", "if let Some(f) = (*flow).filter(|_| false) {")],
+    "temperature ignored": [("src/model/run.rs", "batch.draw_x(cfg.temperature as f32);", "batch.draw_x(1.0);")],
     "default steps N instead of int(N·T_m)": [
         ("src/sde.rs", "((self.n as f64 * t_start + 1e-9)", "((self.n as f64 + 1e-9)")],
     # Sub-batching (run with --tests determinism): every chunk reads the first chunk's inputs, or writes its outputs
@@ -47,7 +47,7 @@ MUTATIONS = {
          "outputs[i][s.saturating_sub(n) * per_out[i]..(s.saturating_sub(n) + n) * per_out[i]].copy_from_slice(src);")],
     # issue 24: the per-solver default grid reverted to uniform t (caught by tests/solver_defaults.rs)
     "default grid uniform t for every solver": [
-        ("src/model.rs", ".unwrap_or(solver.default_schedule())", ".unwrap_or(Schedule::Time)")],
+        ("src/sampler/choices.rs", ".unwrap_or(solver.default_schedule())", ".unwrap_or(Schedule::Time)")],
     # The C ABI's bounds and last-error rule (issue 24): caught by --tests c_abi_bounds (the C suite, test_abi, too).
     "C ABI: manifest cap not checked before slicing": [
         ("src/ffi/model.rs", "if manifest_size > super::DINOF_MAX_MANIFEST_BYTES {",
@@ -58,20 +58,23 @@ MUTATIONS = {
         ("src/ffi/job.rs", "    guard(|| {\n        if job.is_null() {\n            return Ok(());\n        }",
          "    if job.is_null() {\n        return DINOF_STATUS_OK;\n    }\n    guard(|| {")],
     # The Gaussian start (issue 19): run with --tests gaussian_start.
-    "Gaussian start → the flows": [("src/model.rs", "Start::Gaussian => &self.gaussians,", "Start::Gaussian => &self.flows,")],
+    "Gaussian start → the flows": [
+        ("src/model/policy.rs", "Start::Gaussian => &self.gaussians,", "Start::Gaussian => &self.flows,")],
     "Gaussian start → the other T_m's Gaussian": [
-        ("src/model.rs", "self.start_nets(cfg.start).iter().position(|f| (f.t_m - cfg.t_start).abs() < 1e-6)",
-         "self.start_nets(cfg.start).iter().position(|f| (f.t_m - cfg.t_start).abs() > 1e-6)")],
+        ("src/model/run.rs", ".position(|f| (f.t_m - cfg.t_start).abs() < 1e-6)",
+         ".position(|f| (f.t_m - cfg.t_start).abs() > 1e-6)")],
     "Gaussian likelihood → the prior's density": [
-        ("src/likelihood.rs", "            Start::Flow | Start::Gaussian => {\n                let flow = self.start_net(",
+        ("src/likelihood/mod.rs", "            Start::Flow | Start::Gaussian => {\n                let flow = self.start_net(",
          "            Start::Flow => {\n                let flow = self.start_net("),
-        ("src/likelihood.rs", "            Start::Prior => End::Prior {", "            Start::Prior | Start::Gaussian => End::Prior {")],
+        ("src/likelihood/mod.rs", "            Start::Prior => End::Prior {", "            Start::Prior | Start::Gaussian => End::Prior {")],
     "bundle's sampler.t_m forced on every start": [
-        ("src/model.rs", "let bundle_t = d.t_m.filter(|&t| nets.iter().any(|f| (f.t_m - t).abs() < 1e-6));", "let bundle_t = d.t_m;")],
+        ("src/sampler/choices.rs", "let bundle_t = d.t_m.filter(|&t| t_ms.iter().any(|m| (m - t).abs() < 1e-6));",
+         "let bundle_t = d.t_m;")],
     "default start: Gaussian before flow": [
-        ("src/bundle.rs", "self.sampler.start.unwrap_or(if !self.flows.is_empty() {",
+        ("src/bundle/mod.rs", "self.sampler.start.unwrap_or(if !self.flows.is_empty() {",
          "self.sampler.start.unwrap_or(if !self.gaussians.is_empty() { Start::Gaussian } else if !self.flows.is_empty() {")],
-    "gaussians not validated": [("src/bundle.rs", "for start in [Start::Flow, Start::Gaussian] {", "for start in [Start::Flow] {")],
+    "gaussians not validated": [
+        ("src/bundle/mod.rs", "for start in [Start::Flow, Start::Gaussian] {", "for start in [Start::Flow] {")],
 }
 
 

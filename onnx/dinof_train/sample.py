@@ -281,18 +281,39 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
     start = start or d.get("start", "flow" if b.flows else "prior")
     t_m = t_m if t_m is not None else d.get("t_m", max(b.flows) if b.flows else None)
     if d.get("solver") == "dpmpp_2m_sde" and solver is None:
-        # The runtime's rule (src/model.rs, resolve): a predictor, a corrector or method 'ode' sets the bundle's
+        # The runtime's rule (src/sampler/choices.rs, resolve): a predictor, a corrector or method 'ode' sets the bundle's
         # SDE solver aside with its steps and grid; otherwise it runs, and this reference sampler has no such solver.
         if (method or d.get("method", "sde")) == "sde" and predictor is None and corrector is None:
             raise ValueError(f"{bundle}: the bundle samples with dpmpp_2m_sde by default, which this reference "
                              "sampler does not implement; choose predictor/corrector or method 'ode' (or use the "
                              "Rust CLI)")
         d = {k: v for k, v in d.items() if k not in ("solver", "steps", "schedule")}
-    opts = dict(start=start, t_m=t_m, predictor=predictor or d.get("predictor", "euler_maruyama"),
-                corrector=corrector or d.get("corrector", "none"), snr=snr or d.get("snr", 0.16),
-                corrector_steps=d.get("corrector_steps", 1), steps=steps or d.get("steps"),
-                denoise=d.get("denoise", True), temperature=temperature or d.get("temperature", 1.0), label=label,
-                method=method or d.get("method", "sde"), solver=solver or d.get("solver", "heun"))
+    def choice(name, given):
+        # The caller's value, else the bundle's: never a default of this module's own, which drifted from the
+        # runtime's once (the runtime's rule for a bundle that is silent is src/sampler/choices.rs, `resolve`).
+        if given is not None:
+            return given
+        if d.get(name) is None:
+            raise ValueError(f"{bundle}: the manifest's sampler section does not set {name!r}; pass {name}=... "
+                             "(this reference sampler takes no default of its own)")
+        return d[name]
+
+    method = choice("method", method)
+    # Only what the method uses: the predictor/corrector settings for 'sde', the solver for 'ode' (a bundle's SDE
+    # solver set aside above leaves no solver, which the predictor/corrector sampler does not need).
+    if method == "sde":
+        used = dict(predictor=choice("predictor", predictor), corrector=choice("corrector", corrector),
+                    snr=choice("snr", snr), corrector_steps=choice("corrector_steps", None))
+    elif solver is None and d.get("solver") is None:
+        # The bundle's SDE solver was set aside (above): the runtime's ODE solver then, heun (resolve's one default
+        # without a bundle value; this sampler has euler and heun only).
+        used = dict(solver="heun")
+    else:
+        used = dict(solver=choice("solver", solver))
+    opts = dict(start=start, t_m=t_m, method=method, **used,
+                # No steps: the bundle format's int(N·t_start) (default_steps), as the runtime.
+                steps=steps or d.get("steps"), denoise=choice("denoise", None),
+                temperature=choice("temperature", temperature), label=label)
     gen = torch.Generator().manual_seed(seed)
     out, t0 = [], time.time()
     for k in range(0, n, batch):

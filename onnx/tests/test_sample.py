@@ -100,7 +100,7 @@ def test_python_and_rust_agree_on_statistics(gauss, opts, tmp_path):
 
 def test_default_sde_solver_is_set_aside_as_by_the_runtime(tmp_path):
     """A bundle whose default is dpmpp_2m_sde: the reference sampler refuses to run it silently as something else,
-    and a predictor or method 'ode' sets it aside with its steps (as src/model.rs resolve does)."""
+    and a predictor or method 'ode' sets it aside with its steps (as resolve in src/sampler/choices.rs does)."""
     import json
     import shutil
 

@@ -119,13 +119,24 @@ pub enum BackendKind {
     /// whatever is installed on it (the CLI defaults to `Auto`).
     #[default]
     Tract,
+    /// ONNX Runtime (feature `ort`), loaded dynamically; CPU, CUDA or TensorRT execution provider.
+    Ort,
     /// ONNX Runtime when this build has the `ort` feature and its library is found and loads
     /// (`OrtOptions::library_path`, `ORT_DYLIB_PATH`, or next to the dinof library), else tract. ONNX Runtime's
     /// CPU provider runs the shipped model faster than tract (docs/benchmarks.md); the choice is reported in
     /// `BackendInfo::name` and logged.
     Auto,
-    /// ONNX Runtime (feature `ort`), loaded dynamically; CPU, CUDA or TensorRT execution provider.
-    Ort,
+}
+
+impl crate::names::Named for BackendKind {
+    const ALL: &'static [BackendKind] = &[BackendKind::Tract, BackendKind::Ort, BackendKind::Auto];
+    fn name(self) -> &'static str {
+        match self {
+            BackendKind::Tract => "tract",
+            BackendKind::Ort => "ort",
+            BackendKind::Auto => "auto",
+        }
+    }
 }
 
 impl std::str::FromStr for BackendKind {
@@ -146,6 +157,18 @@ pub enum ExecutionProvider {
     Cpu,
     Cuda,
     TensorRt,
+}
+
+impl crate::names::Named for ExecutionProvider {
+    const ALL: &'static [ExecutionProvider] =
+        &[ExecutionProvider::Cpu, ExecutionProvider::Cuda, ExecutionProvider::TensorRt];
+    fn name(self) -> &'static str {
+        match self {
+            ExecutionProvider::Cpu => "cpu",
+            ExecutionProvider::Cuda => "cuda",
+            ExecutionProvider::TensorRt => "tensorrt",
+        }
+    }
 }
 
 impl std::str::FromStr for ExecutionProvider {

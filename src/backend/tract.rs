@@ -195,11 +195,7 @@ impl TractNetwork {
     fn run_chunk_guarded(&self, start: usize, n: usize, inputs: &[Input<'_>], per_in: &[usize]) -> Result<Vec<Tensor>> {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_chunk(start, n, inputs, per_in)))
             .unwrap_or_else(|payload| {
-                let what = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned());
-                Err(self.fail(format!("tract panicked: {}", what.as_deref().unwrap_or("unknown panic"))))
+                Err(self.fail(format!("tract panicked: {}", crate::error::panic_message(&*payload))))
             })
     }
 

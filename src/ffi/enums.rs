@@ -6,9 +6,7 @@
 //! DINOF_STATUS_BAD_ENUM_VALUE naming the field.
 
 use super::status::{Failure, FfiResult, DINOF_STATUS_BAD_ENUM_VALUE};
-use crate::backend::{BackendKind, ExecutionProvider};
-use crate::sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, Schedule, Solver, Start};
-use crate::sde::SdeKind;
+use crate::names::Named;
 
 /// Which backend runs the networks (DINOF_BACKEND_*).
 pub type dinof_backend = i32;
@@ -85,7 +83,8 @@ pub const DINOF_SOLVER_RK45: dinof_solver = 6;
 
 /// Time grid of the fixed-step solvers (DINOF_SCHEDULE_*).
 pub type dinof_schedule = i32;
-/// The bundle's default (else uniform in t).
+/// The solver's own grid: log-SNR for euler, dpmpp_2m and dpmpp_2m_sde, EDM for heun and edm_heun (a bundle's grid
+/// when the solver is the bundle's own).
 pub const DINOF_SCHEDULE_DEFAULT: dinof_schedule = 0;
 pub const DINOF_SCHEDULE_TIME: dinof_schedule = 1;
 /// Uniform in log-SNR.
@@ -134,120 +133,94 @@ pub const DINOF_LOG_WARN: dinof_log_level = 2;
 pub const DINOF_LOG_INFO: dinof_log_level = 3;
 pub const DINOF_LOG_DEBUG: dinof_log_level = 4;
 
-/// (C value, Rust value) pairs of each option enum; 0 (DEFAULT) is not listed, it means "not chosen".
-pub(crate) const BACKENDS: &[(i32, BackendKind)] = &[
-    (DINOF_BACKEND_TRACT, BackendKind::Tract),
-    (DINOF_BACKEND_ORT, BackendKind::Ort),
-    (DINOF_BACKEND_AUTO, BackendKind::Auto),
-];
-pub(crate) const PROVIDERS: &[(i32, ExecutionProvider)] = &[
-    (DINOF_EXECUTION_PROVIDER_CPU, ExecutionProvider::Cpu),
-    (DINOF_EXECUTION_PROVIDER_CUDA, ExecutionProvider::Cuda),
-    (DINOF_EXECUTION_PROVIDER_TENSORRT, ExecutionProvider::TensorRt),
-];
-pub(crate) const STARTS: &[(i32, Start)] =
-    &[(DINOF_START_FLOW, Start::Flow), (DINOF_START_PRIOR, Start::Prior), (DINOF_START_GAUSSIAN, Start::Gaussian)];
-pub(crate) const METHODS: &[(i32, Method)] = &[(DINOF_METHOD_SDE, Method::Sde), (DINOF_METHOD_ODE, Method::Ode)];
-pub(crate) const PREDICTORS: &[(i32, Predictor)] = &[
-    (DINOF_PREDICTOR_REVERSE_DIFFUSION, Predictor::ReverseDiffusion),
-    (DINOF_PREDICTOR_EULER_MARUYAMA, Predictor::EulerMaruyama),
-    (DINOF_PREDICTOR_ANCESTRAL, Predictor::Ancestral),
-    (DINOF_PREDICTOR_NONE, Predictor::None),
-];
-pub(crate) const CORRECTORS: &[(i32, Corrector)] =
-    &[(DINOF_CORRECTOR_LANGEVIN, Corrector::Langevin), (DINOF_CORRECTOR_NONE, Corrector::None)];
-pub(crate) const SOLVERS: &[(i32, Solver)] = &[
-    (DINOF_SOLVER_EULER, Solver::Euler),
-    (DINOF_SOLVER_HEUN, Solver::Heun),
-    (DINOF_SOLVER_DPMPP_2M, Solver::Dpmpp2m),
-    (DINOF_SOLVER_DPMPP_2M_SDE, Solver::Dpmpp2mSde),
-    (DINOF_SOLVER_EDM_HEUN, Solver::EdmHeun),
-    (DINOF_SOLVER_RK45, Solver::Rk45),
-];
-pub(crate) const SCHEDULES: &[(i32, Schedule)] = &[
-    (DINOF_SCHEDULE_TIME, Schedule::Time),
-    (DINOF_SCHEDULE_LOGSNR, Schedule::LogSnr),
-    (DINOF_SCHEDULE_EDM, Schedule::Edm),
-];
-pub(crate) const NORMS: &[(i32, LangevinNorm)] =
-    &[(DINOF_LANGEVIN_NORM_PER_SAMPLE, LangevinNorm::PerSample), (DINOF_LANGEVIN_NORM_BATCH, LangevinNorm::Batch)];
-pub(crate) const DENOISE: &[(i32, bool)] = &[(DINOF_DENOISE_ON, true), (DINOF_DENOISE_OFF, false)];
+/// The C value of a named Rust value: 1 + its position in `Named::ALL` (declaration order; 0 = DEFAULT, "not
+/// chosen"). Appending a Rust value appends a C value; the header's DINOF_* constants are checked against this
+/// rule by `header_constants_follow_the_rust_order`.
+pub(crate) fn to_c<T: Named>(v: T) -> i32 {
+    1 + T::ALL.iter().position(|&x| x == v).unwrap_or(usize::MAX - 1) as i32
+}
 
-/// Validates a raw value read from a C struct: 0 = not chosen (`None`), a listed value, or BAD_ENUM_VALUE naming
-/// `field` and the valid values.
-pub(crate) fn from_raw<T: Copy>(v: i32, field: &str, table: &[(i32, T)]) -> FfiResult<Option<T>> {
-    if v == 0 {
-        return Ok(None);
+/// Validates a raw value read from a C struct: 0 = not chosen (`None`), 1..=len a value, anything else
+/// BAD_ENUM_VALUE naming `field` and the valid values.
+pub(crate) fn from_c<T: Named>(v: i32, field: &str) -> FfiResult<Option<T>> {
+    match usize::try_from(v) {
+        Ok(0) => Ok(None),
+        Ok(k) if k <= T::ALL.len() => Ok(Some(T::ALL[k - 1])),
+        _ => Err(Failure::new(
+            DINOF_STATUS_BAD_ENUM_VALUE,
+            format!("{field} = {v} is not a valid value (valid: 0..={})", T::ALL.len()),
+        )),
     }
-    match table.iter().find(|(c, _)| *c == v) {
-        Some((_, r)) => Ok(Some(*r)),
-        None => {
-            let valid: Vec<i32> = std::iter::once(0).chain(table.iter().map(|(c, _)| *c)).collect();
-            Err(Failure::new(
-                DINOF_STATUS_BAD_ENUM_VALUE,
-                format!("{field} = {v} is not a valid value (valid: {valid:?})"),
-            ))
+}
+
+/// Denoise as a C enum: DINOF_DENOISE_ON = 1, _OFF = 2.
+impl Named for bool {
+    const ALL: &'static [bool] = &[true, false];
+    fn name(self) -> &'static str {
+        if self {
+            "on"
+        } else {
+            "off"
         }
-    }
-}
-
-/// The C value of a resolved setting (0 if it has none, which the tests rule out).
-pub(crate) fn to_raw<T: PartialEq>(r: T, table: &[(i32, T)]) -> i32 {
-    table.iter().find(|(_, x)| *x == r).map_or(0, |(c, _)| *c)
-}
-
-pub(crate) fn sde_raw(k: SdeKind) -> dinof_sde {
-    match k {
-        SdeKind::Ve => DINOF_SDE_VE,
-        SdeKind::Vp => DINOF_SDE_VP,
-        SdeKind::Subvp => DINOF_SDE_SUBVP,
-    }
-}
-
-pub(crate) fn phase_raw(p: Phase) -> dinof_phase {
-    match p {
-        Phase::Flow => DINOF_PHASE_FLOW,
-        Phase::Steps => DINOF_PHASE_STEPS,
-        Phase::Denoise => DINOF_PHASE_DENOISE,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::{BackendKind, ExecutionProvider};
     use crate::ffi::status::DINOF_STATUS_BAD_ENUM_VALUE;
+    use crate::sampler::{Corrector, LangevinNorm, Method, Phase, Predictor, Schedule, Solver, Start};
+    use crate::sde::SdeKind;
 
     #[test]
     fn raw_values_are_validated() {
-        assert_eq!(from_raw(0, "start", STARTS).unwrap(), None);
-        assert_eq!(from_raw(2, "start", STARTS).unwrap(), Some(Start::Prior));
-        assert_eq!(from_raw(3, "start", STARTS).unwrap(), Some(Start::Gaussian));
-        let e = from_raw(4, "dinof_sample_options.start", STARTS).unwrap_err();
+        assert_eq!(from_c::<Start>(0, "start").unwrap(), None);
+        assert_eq!(from_c::<Start>(2, "start").unwrap(), Some(Start::Prior));
+        assert_eq!(from_c::<Start>(3, "start").unwrap(), Some(Start::Gaussian));
+        let e = from_c::<Start>(4, "dinof_sample_options.start").unwrap_err();
         assert_eq!(e.status, DINOF_STATUS_BAD_ENUM_VALUE);
         assert!(e.message.contains("dinof_sample_options.start = 4"), "{}", e.message);
-        assert_eq!(from_raw(-1, "p", PREDICTORS).unwrap_err().status, DINOF_STATUS_BAD_ENUM_VALUE);
-        assert_eq!(from_raw(2, "denoise", DENOISE).unwrap(), Some(false));
+        assert_eq!(from_c::<Predictor>(-1, "p").unwrap_err().status, DINOF_STATUS_BAD_ENUM_VALUE);
+        assert_eq!(from_c::<bool>(2, "denoise").unwrap(), Some(false));
+    }
+
+    /// The values of enum `T` against the header's constants DINOF_<prefix>_<NAME>: each named value has its
+    /// constant with the value `to_c` gives, and every constant above 0 names a value (`extra` excepted).
+    fn check_header<T: Named + std::fmt::Debug>(header: &str, prefix: &str, extra: &[&str]) {
+        let consts: Vec<(String, i32)> = header
+            .lines()
+            .filter_map(|l| l.strip_prefix(&format!("#define DINOF_{prefix}_")))
+            .filter_map(|l| l.split_once(' ').map(|(n, v)| (n.to_string(), v.trim().parse().expect(l))))
+            .filter(|(n, v)| *v > 0 && !extra.contains(&n.as_str()))
+            .collect();
+        for &v in T::ALL {
+            let name = v.name().to_uppercase();
+            assert!(
+                consts.contains(&(name.clone(), to_c(v))),
+                "{prefix}: {v:?} is {}, the header has no DINOF_{prefix}_{name} = {}",
+                to_c(v),
+                to_c(v)
+            );
+            assert_eq!(from_c::<T>(to_c(v), prefix).unwrap(), Some(v));
+        }
+        assert_eq!(consts.len(), T::ALL.len(), "{prefix}: header constants {consts:?}");
     }
 
     #[test]
-    fn every_rust_value_has_a_c_value() {
-        for &p in Predictor::ALL {
-            assert_eq!(from_raw(to_raw(p, PREDICTORS), "p", PREDICTORS).unwrap(), Some(p));
-        }
-        for &m in Method::ALL {
-            assert_ne!(to_raw(m, METHODS), 0);
-        }
-        for &s in Solver::ALL {
-            assert_ne!(to_raw(s, SOLVERS), 0);
-        }
-        for &s in Schedule::ALL {
-            assert_ne!(to_raw(s, SCHEDULES), 0);
-        }
-        for &s in Start::ALL {
-            assert_ne!(to_raw(s, STARTS), 0);
-        }
-        for &n in LangevinNorm::ALL {
-            assert_ne!(to_raw(n, NORMS), 0);
-        }
+    fn header_constants_follow_the_rust_order() {
+        let header = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/include/dinof.h"));
+        check_header::<BackendKind>(header, "BACKEND", &[]);
+        check_header::<ExecutionProvider>(header, "EXECUTION_PROVIDER", &[]);
+        check_header::<Start>(header, "START", &[]);
+        check_header::<Method>(header, "METHOD", &[]);
+        check_header::<Predictor>(header, "PREDICTOR", &[]);
+        check_header::<Corrector>(header, "CORRECTOR", &[]);
+        check_header::<Solver>(header, "SOLVER", &[]);
+        check_header::<Schedule>(header, "SCHEDULE", &[]);
+        check_header::<LangevinNorm>(header, "LANGEVIN_NORM", &[]);
+        check_header::<bool>(header, "DENOISE", &[]);
+        check_header::<SdeKind>(header, "SDE", &[]);
+        check_header::<Phase>(header, "PHASE", &["FINISHED"]);
     }
 }

@@ -19,7 +19,8 @@ use super::sample::{dinof_progress, dinof_progress_fn, dinof_sample_report, writ
 use super::status::*;
 use crate::error::try_filled;
 use crate::log::{log, Level};
-use crate::model::{to_rgba8, Output, Progress, SampleReport};
+use crate::model::{Output, Progress, SampleReport};
+use crate::pixels::to_rgba8;
 
 /// Job handles alive (dinof_shutdown refuses to run while any is).
 pub(crate) static LIVE_JOBS: AtomicUsize = AtomicUsize::new(0);
@@ -32,6 +33,8 @@ pub struct dinof_job {
     n: usize,
     image_len: usize,
     channels: usize,
+    /// Bytes per image as RGBA8, or why the model's images have no RGBA8 form.
+    rgba8_len: Result<usize, String>,
     raw: bool,
 }
 
@@ -130,6 +133,7 @@ pub unsafe extern "C" fn dinof_job_start(
             detached: Mutex::new(false),
         });
         let (n, raw, channels) = (o.n, o.raw, m.model.info().channels);
+        let rgba8_len = m.model.bundle().manifest.image.rgba8_len();
         let model = Arc::clone(&m.model);
         let cb = Callback { f: progress, user };
         let job_shared = Arc::clone(&shared);
@@ -163,7 +167,7 @@ pub unsafe extern "C" fn dinof_job_start(
                 shared.finish(outcome);
             })
             .map_err(|e| Failure::new(DINOF_STATUS_INTERNAL, format!("cannot start the job thread: {e}")))?;
-        let job = dinof_job { shared, thread: Some(thread), n, image_len, channels, raw };
+        let job = dinof_job { shared, thread: Some(thread), n, image_len, channels, rgba8_len, raw };
         LIVE_JOBS.fetch_add(1, Ordering::SeqCst);
         out.write(Box::into_raw(Box::new(job)));
         Ok(())
@@ -279,14 +283,9 @@ pub unsafe extern "C" fn dinof_job_result_rgba8(job: *mut dinof_job, out: *mut u
         if j.raw {
             return Err(Failure::invalid("this job wrote raw (SDE-space) values, which have no RGBA8 form"));
         }
-        if !matches!(j.channels, 1 | 3 | 4) {
-            return Err(Failure::invalid(format!(
-                "RGBA8 output needs 1, 3 or 4 channels; this model has {}",
-                j.channels
-            )));
-        }
+        let rgba8_len = j.rgba8_len.clone().map_err(Failure::invalid)?;
         let hw = j.image_len / j.channels;
-        let buf = out_slice(out, out_len, total_len(j.n, hw * 4)?, "out")?;
+        let buf = out_slice(out, out_len, total_len(j.n, rgba8_len)?, "out")?;
         with_done(j, |done| {
             to_rgba8(&done.pixels, j.n, j.channels, hw, buf);
             Ok(())

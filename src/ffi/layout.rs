@@ -22,17 +22,41 @@ pub(crate) struct Field {
     pub size: usize,
 }
 
+/// A C struct's fields, in order, with the compiler's offsets and sizes. Implemented for every struct of the
+/// header by code build.rs generates from it (`c_struct_fields!` below), so a new field is listed by declaring it.
+pub(crate) trait CStruct {
+    fn fields() -> Vec<Field>;
+}
+
 /// A C struct of plain values that starts with `struct_size: u32`.
 ///
 /// # Safety
 /// Every field must accept any byte pattern (integers, floats, raw pointers) and the first field must be a `u32`.
-pub(crate) unsafe trait Versioned: Copy {
+pub(crate) unsafe trait Versioned: Copy + CStruct {
     /// The C name, for messages.
     const NAME: &'static str;
-    fn fields() -> Vec<Field>;
     /// The defaults (all zero unless said otherwise), struct_size = this library's size.
     fn defaults() -> Self;
 }
+
+/// `Versioned` for a struct of the header: every field of those is an integer, a double or a raw pointer (no C enum,
+/// no bool), so all-zero bytes are a value, which means "default"; `field: value` pairs give the exceptions.
+macro_rules! versioned {
+    ($t:ident { $($field:ident: $value:expr),* $(,)? }) => {
+        // SAFETY: as said above: any byte pattern is a value of every field, and struct_size (u32) comes first.
+        unsafe impl $crate::ffi::layout::Versioned for $t {
+            const NAME: &'static str = stringify!($t);
+            fn defaults() -> Self {
+                // SAFETY: zero is a valid value of every field (see above).
+                let mut d: Self = unsafe { std::mem::zeroed() };
+                d.struct_size = std::mem::size_of::<Self>() as u32;
+                $(d.$field = $value;)*
+                d
+            }
+        }
+    };
+}
+pub(crate) use versioned;
 
 pub(crate) fn size_of_pointee<F>(_: *const F) -> usize {
     std::mem::size_of::<F>()
@@ -52,7 +76,18 @@ macro_rules! fields {
         }),+]
     };
 }
-pub(crate) use fields;
+
+macro_rules! c_struct_fields {
+    ($t:ident: $($f:ident),+) => {
+        impl CStruct for super::$t {
+            fn fields() -> Vec<Field> {
+                fields!(super::$t: $($f),+)
+            }
+        }
+    };
+}
+// One `c_struct_fields!(name: field, ...)` per struct of include/dinof.h, written by build.rs.
+include!(concat!(env!("OUT_DIR"), "/ffi_fields.rs"));
 
 /// Checks a caller's struct_size for `T`: at least DINOF_MIN_STRUCT_SIZE, at most ours, and on a field boundary.
 pub(crate) fn check_size<T: Versioned>(size: u32, what: &str) -> FfiResult<usize> {
@@ -145,7 +180,7 @@ pub const DINOF_STRUCT_SAMPLE_REPORT: dinof_struct_id = 4;
 pub const DINOF_STRUCT_PROGRESS: dinof_struct_id = 5;
 pub const DINOF_STRUCT_BLOB: dinof_struct_id = 6;
 
-fn table_of<T: Versioned>() -> (usize, Vec<Field>) {
+fn table_of<T: CStruct>() -> (usize, Vec<Field>) {
     (std::mem::size_of::<T>(), T::fields())
 }
 
@@ -169,7 +204,7 @@ pub unsafe extern "C" fn dinof_struct_layout(
             DINOF_STRUCT_MODEL_INFO => table_of::<dinof_model_info>(),
             DINOF_STRUCT_SAMPLE_REPORT => table_of::<dinof_sample_report>(),
             DINOF_STRUCT_PROGRESS => table_of::<dinof_progress>(),
-            DINOF_STRUCT_BLOB => (std::mem::size_of::<dinof_blob>(), dinof_blob::fields()),
+            DINOF_STRUCT_BLOB => table_of::<dinof_blob>(),
             _ => return Err(Failure::invalid(format!("{id} is not a DINOF_STRUCT_* value"))),
         };
         let (o, s) = if field.is_null() {

@@ -5,8 +5,8 @@ use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use super::enums::{dinof_sde, dinof_start, sde_raw, to_raw, DINOF_START_DEFAULT, STARTS};
-use super::layout::{fields, out_size, write_struct, Field, Versioned};
+use super::enums::{dinof_sde, dinof_start, to_c, DINOF_START_DEFAULT};
+use super::layout::{out_size, versioned, write_struct};
 use super::options::{dinof_load_options, load_options};
 use super::ptr::{in_slice, path_arg};
 use super::status::{dinof_status, guard, Failure, FfiResult};
@@ -94,21 +94,7 @@ pub struct dinof_model_info {
     pub gaussian_t_m_count: u64,
 }
 
-unsafe impl Versioned for dinof_model_info {
-    const NAME: &'static str = "dinof_model_info";
-    fn fields() -> Vec<Field> {
-        fields!(dinof_model_info: struct_size, channels, height, width, image_len, rgba8_len, classes, sde, name, t_m,
-            t_m_count, has_flow_start, has_prior_start, fell_back, default_start, default_t_start, default_steps, threads,
-            sub_batch, backend, execution_providers, execution_provider_count, label_names, label_name_count,
-            has_guidance, default_guidance, gaussian_t_m, gaussian_t_m_count)
-    }
-    fn defaults() -> Self {
-        // SAFETY: integers, doubles and raw pointers only.
-        let mut d: Self = unsafe { std::mem::zeroed() };
-        d.struct_size = std::mem::size_of::<Self>() as u32;
-        d
-    }
-}
+versioned!(dinof_model_info {});
 
 /// One named file of a bundle held in memory, for dinof_model_load_from_memory. Fixed forever (it is passed as an
 /// array, so it has no struct_size).
@@ -120,12 +106,6 @@ pub struct dinof_blob {
     /// The file's bytes; read during the call only.
     pub data: *const c_void,
     pub size: u64,
-}
-
-impl dinof_blob {
-    pub(crate) fn fields() -> Vec<Field> {
-        fields!(dinof_blob: name, data, size)
-    }
 }
 
 fn c_string(s: &str) -> CString {
@@ -154,7 +134,6 @@ impl dinof_model {
 
     fn describe(&self) -> dinof_model_info {
         let info = self.model.info();
-        let rgba = matches!(info.channels, 1 | 3 | 4);
         let defaults = self.model.resolve(&SampleOptions::default()).ok();
         dinof_model_info {
             struct_size: std::mem::size_of::<dinof_model_info>() as u32,
@@ -162,16 +141,16 @@ impl dinof_model {
             height: info.height as u32,
             width: info.width as u32,
             image_len: self.model.image_len() as u64,
-            rgba8_len: if rgba { (info.height * info.width * 4) as u64 } else { 0 },
+            rgba8_len: self.model.bundle().manifest.image.rgba8_len().unwrap_or(0) as u64,
             classes: info.classes,
-            sde: sde_raw(info.sde),
+            sde: to_c(info.sde),
             name: self.info.name.as_ptr(),
             t_m: if self.info.t_ms.is_empty() { ptr::null() } else { self.info.t_ms.as_ptr() },
             t_m_count: self.info.t_ms.len() as u64,
             has_flow_start: u8::from(!info.t_ms.is_empty()),
             has_prior_start: u8::from(info.has_prior_start),
             fell_back: u8::from(info.backend.fell_back),
-            default_start: defaults.as_ref().map_or(DINOF_START_DEFAULT, |c| to_raw(c.start, STARTS)),
+            default_start: defaults.as_ref().map_or(DINOF_START_DEFAULT, |c| to_c(c.start)),
             default_t_start: defaults.as_ref().map_or(0.0, |c| c.t_start),
             default_steps: defaults.as_ref().map_or(0, |c| c.steps as u32),
             threads: info.backend.threads as u32,

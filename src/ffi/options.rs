@@ -6,11 +6,13 @@
 use std::ffi::c_char;
 
 use super::enums::*;
-use super::layout::{fields, init_struct, read_struct, Field, Versioned};
+use super::layout::{init_struct, read_struct, versioned, Versioned};
 use super::ptr::{in_slice, optional_path};
 use super::status::{dinof_status, guard, Failure, FfiResult};
 use crate::backend::{LoadOptions, OrtOptions};
 use crate::model::SampleOptions;
+use crate::names::Named;
+use crate::sampler::SamplerChoices;
 
 /// How to load a model. Initialise with dinof_load_options_init(&o, sizeof o); zero/NULL fields mean "default".
 #[repr(C)]
@@ -114,37 +116,8 @@ pub struct dinof_sample_options {
     pub guidance: f64,
 }
 
-unsafe impl Versioned for dinof_load_options {
-    const NAME: &'static str = "dinof_load_options";
-    fn fields() -> Vec<Field> {
-        fields!(dinof_load_options: struct_size, backend, threads, sub_batch, verify_checksums, allow_fallback, trt_fp16,
-            execution_provider, device_id, ort_library_path, trt_engine_cache_dir, trt_workspace_bytes)
-    }
-    fn defaults() -> Self {
-        // SAFETY: every field is an integer or a raw pointer, for which zero is valid (and means "default").
-        let mut d: Self = unsafe { std::mem::zeroed() };
-        d.struct_size = std::mem::size_of::<Self>() as u32;
-        d.verify_checksums = 1;
-        d
-    }
-}
-
-unsafe impl Versioned for dinof_sample_options {
-    const NAME: &'static str = "dinof_sample_options";
-    fn fields() -> Vec<Field> {
-        fields!(dinof_sample_options: struct_size, random_seed, raw, n, seed, first_index, start, steps, t_m, temperature,
-            method, predictor, corrector, solver, snr, corrector_steps, langevin_norm, denoise, labels, label_count, batch_size,
-            schedule, rtol, atol, churn, guidance)
-    }
-    fn defaults() -> Self {
-        // SAFETY: every field is an integer, a double or a raw pointer, for which zero is valid (and means "default").
-        let mut d: Self = unsafe { std::mem::zeroed() };
-        d.struct_size = std::mem::size_of::<Self>() as u32;
-        d.random_seed = 1;
-        d.n = 1;
-        d
-    }
-}
+versioned!(dinof_load_options { verify_checksums: 1 });
+versioned!(dinof_sample_options { random_seed: 1, n: 1 });
 
 /// Fills *opts with the default load options (tract on all cores, checksums verified) for a struct of `struct_size`
 /// bytes (pass sizeof *opts) and sets opts->struct_size. Sizes of older headers are accepted (only their fields are
@@ -170,8 +143,8 @@ pub const DINOF_MAX_THREADS: u32 = 4096;
 /// `p` must be NULL or point to a readable `dinof_load_options` of at least its `struct_size`.
 pub unsafe fn load_options(p: *const dinof_load_options) -> FfiResult<LoadOptions> {
     let o = if p.is_null() { dinof_load_options::defaults() } else { read_struct(p, "opts")? };
-    let backend = from_raw(o.backend, "dinof_load_options.backend", BACKENDS)?;
-    let ep = from_raw(o.execution_provider, "dinof_load_options.execution_provider", PROVIDERS)?;
+    let backend = from_c(o.backend, "dinof_load_options.backend")?;
+    let ep = from_c(o.execution_provider, "dinof_load_options.execution_provider")?;
     if o.threads > DINOF_MAX_THREADS {
         // Asking a pool for billions of threads would exhaust the process long before failing.
         return Err(Failure::invalid(format!(
@@ -198,20 +171,48 @@ pub unsafe fn load_options(p: *const dinof_load_options) -> FfiResult<LoadOption
     })
 }
 
-/// A double option: <= 0 = default; NaN is refused (it is never a deliberate choice).
-fn positive_or_default(v: f64, name: &str) -> FfiResult<Option<f64>> {
-    if v.is_nan() {
-        Err(Failure::invalid(format!("dinof_sample_options.{name} is NaN (use 0 for the default)")))
-    } else if v <= 0.0 {
-        Ok(None)
-    } else {
-        Ok(Some(v))
+/// How a C options field encodes a sampler setting, "not chosen" included.
+trait FromC<C>: Sized {
+    fn from_c(v: C, field: &str) -> FfiResult<Option<Self>>;
+}
+
+/// DINOF_* enums: 0 = not chosen.
+impl<T: Named> FromC<i32> for T {
+    fn from_c(v: i32, field: &str) -> FfiResult<Option<T>> {
+        from_c(v, field)
     }
 }
 
-fn nonzero(v: u32) -> Option<usize> {
-    (v > 0).then_some(v as usize)
+/// Doubles: <= 0 = not chosen; NaN is refused (it is never a deliberate choice).
+impl FromC<f64> for f64 {
+    fn from_c(v: f64, field: &str) -> FfiResult<Option<f64>> {
+        if v.is_nan() {
+            Err(Failure::invalid(format!("{field} is NaN (use 0 for the default)")))
+        } else {
+            Ok((v > 0.0).then_some(v))
+        }
+    }
 }
+
+/// Counts: 0 = not chosen.
+impl FromC<u32> for usize {
+    fn from_c(v: u32, _: &str) -> FfiResult<Option<usize>> {
+        Ok((v > 0).then_some(v as usize))
+    }
+}
+
+/// The sampler settings of the C options: each `SamplerChoices` setting is the field of the same name, read
+/// through its type's encoding (`FromC`).
+macro_rules! choices_from_c {
+    ($($(#[doc = $doc:expr])* $field:ident: $ty:ty,)+) => {
+        fn choices_from_c(o: &dinof_sample_options) -> FfiResult<SamplerChoices> {
+            Ok(SamplerChoices {
+                $($field: <$ty as FromC<_>>::from_c(o.$field, concat!("dinof_sample_options.", stringify!($field)))?,)+
+            })
+        }
+    };
+}
+crate::sampler::choices::sampler_settings!(choices_from_c);
 
 /// A uint64_t count as this platform's usize.
 fn count(v: u64, name: &str) -> FfiResult<usize> {
@@ -238,15 +239,14 @@ pub unsafe fn sample_options(p: *const dinof_sample_options) -> FfiResult<Sample
         )));
     }
     let label_count = count(o.label_count, "label_count")?;
+    // The values are checked with the model (`Model::labels`); the count before reading them.
     let labels = match (o.labels.is_null(), label_count) {
         (_, 0) => None,
         (true, _) => {
             return Err(Failure::null(&format!("dinof_sample_options.labels (with label_count {label_count})")))
         }
-        (false, c) if c != 1 && c != n => {
-            return Err(Failure::invalid(format!("{c} labels for {n} images (give one per image, or one for all)")))
-        }
-        (false, _) => {
+        (false, c) => {
+            crate::model::check_label_count(c, n).map_err(|e| Failure::from(crate::Error::from(e)))?;
             let given =
                 in_slice(o.labels, o.label_count, "dinof_sample_options.labels", "dinof_sample_options.label_count")?;
             let mut v = crate::error::try_capacity(given.len(), "the class labels").map_err(Failure::from)?;
@@ -254,33 +254,22 @@ pub unsafe fn sample_options(p: *const dinof_sample_options) -> FfiResult<Sample
             Some(v)
         }
     };
-    Ok(SampleOptions {
+    let mut choices = choices_from_c(&o)?;
+    if o.guidance < 0.0 {
+        // < 0 switches guidance off explicitly (0 already means "the bundle's default").
+        choices.guidance = Some(0.0);
+    }
+    let options = SampleOptions {
         n,
         seed: if o.random_seed != 0 { None } else { Some(o.seed) },
         first_index: o.first_index,
-        start: from_raw(o.start, "dinof_sample_options.start", STARTS)?,
-        t_m: positive_or_default(o.t_m, "t_m")?,
-        temperature: positive_or_default(o.temperature, "temperature")?,
-        method: from_raw(o.method, "dinof_sample_options.method", METHODS)?,
-        predictor: from_raw(o.predictor, "dinof_sample_options.predictor", PREDICTORS)?,
-        corrector: from_raw(o.corrector, "dinof_sample_options.corrector", CORRECTORS)?,
-        snr: positive_or_default(o.snr, "snr")?,
-        corrector_steps: nonzero(o.corrector_steps),
-        langevin_norm: from_raw(o.langevin_norm, "dinof_sample_options.langevin_norm", NORMS)?,
-        solver: from_raw(o.solver, "dinof_sample_options.solver", SOLVERS)?,
-        steps: nonzero(o.steps),
-        denoise: from_raw(o.denoise, "dinof_sample_options.denoise", DENOISE)?,
-        schedule: from_raw(o.schedule, "dinof_sample_options.schedule", SCHEDULES)?,
-        rtol: positive_or_default(o.rtol, "rtol")?,
-        atol: positive_or_default(o.atol, "atol")?,
-        churn: positive_or_default(o.churn, "churn")?,
-        // < 0 switches guidance off explicitly (0 already means "the bundle's default").
-        guidance: if o.guidance < 0.0 { Some(0.0) } else { positive_or_default(o.guidance, "guidance")? },
         labels,
         // Above n means n; saturating keeps a 32-bit platform's huge values meaning "all".
         batch_size: usize::try_from(o.batch_size).unwrap_or(usize::MAX),
         raw: o.raw != 0,
-    })
+        ..Default::default()
+    };
+    Ok(options.with_choices(choices))
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::ffi::{c_int, c_void};
 
 use super::enums::*;
-use super::layout::{fields, out_size, write_struct, Field, Versioned};
+use super::layout::{out_size, versioned, write_struct};
 use super::model::{dinof_model, model_arg};
 use super::options::{dinof_sample_options, sample_options};
 use super::ptr::{out_slice, total_len};
@@ -83,44 +83,14 @@ pub struct dinof_sample_report {
     pub guidance: f64,
 }
 
-unsafe impl Versioned for dinof_progress {
-    const NAME: &'static str = "dinof_progress";
-    fn fields() -> Vec<Field> {
-        fields!(dinof_progress: struct_size, phase, fraction, step, steps, done, total)
-    }
-    fn defaults() -> Self {
-        dinof_progress {
-            struct_size: std::mem::size_of::<Self>() as u32,
-            phase: DINOF_PHASE_PENDING,
-            fraction: 0.0,
-            step: 0,
-            steps: 0,
-            done: 0,
-            total: 0,
-        }
-    }
-}
-
-unsafe impl Versioned for dinof_sample_report {
-    const NAME: &'static str = "dinof_sample_report";
-    fn fields() -> Vec<Field> {
-        fields!(dinof_sample_report: struct_size, start, seed, score_evals, flow_evals, network_calls, seconds,
-            network_seconds, t_start, temperature, snr, method, predictor, corrector, solver, langevin_norm,
-            corrector_steps, steps, denoise, schedule, rtol, atol, churn, guidance)
-    }
-    fn defaults() -> Self {
-        // SAFETY: integers and doubles only.
-        let mut d: Self = unsafe { std::mem::zeroed() };
-        d.struct_size = std::mem::size_of::<Self>() as u32;
-        d
-    }
-}
+versioned!(dinof_progress { phase: DINOF_PHASE_PENDING });
+versioned!(dinof_sample_report {});
 
 impl dinof_progress {
     pub(crate) fn from_rust(p: &Progress) -> Self {
         dinof_progress {
             struct_size: std::mem::size_of::<dinof_progress>() as u32,
-            phase: phase_raw(p.phase),
+            phase: to_c(p.phase),
             fraction: p.fraction(),
             step: p.step as u64,
             steps: p.steps as u64,
@@ -135,7 +105,7 @@ impl dinof_sample_report {
         let c = &r.config;
         dinof_sample_report {
             struct_size: std::mem::size_of::<dinof_sample_report>() as u32,
-            start: to_raw(c.start, STARTS),
+            start: to_c(c.start),
             seed: r.seed,
             score_evals: r.score_evals as u64,
             flow_evals: r.flow_evals as u64,
@@ -145,15 +115,15 @@ impl dinof_sample_report {
             t_start: c.t_start,
             temperature: c.temperature,
             snr: c.snr,
-            method: to_raw(c.method, METHODS),
-            predictor: to_raw(c.predictor, PREDICTORS),
-            corrector: to_raw(c.corrector, CORRECTORS),
-            solver: to_raw(c.solver, SOLVERS),
-            langevin_norm: to_raw(c.langevin_norm, NORMS),
+            method: to_c(c.method),
+            predictor: to_c(c.predictor),
+            corrector: to_c(c.corrector),
+            solver: to_c(c.solver),
+            langevin_norm: to_c(c.langevin_norm),
             corrector_steps: c.corrector_steps as u32,
             steps: c.steps as u32,
             denoise: u8::from(c.denoise),
-            schedule: to_raw(c.schedule, SCHEDULES),
+            schedule: to_c(c.schedule),
             rtol: c.rtol,
             atol: c.atol,
             churn: c.churn,

@@ -157,11 +157,7 @@ impl Failure {
         Self::new(DINOF_STATUS_INVALID_ARGUMENT, message)
     }
     pub fn panic(payload: &(dyn Any + Send)) -> Self {
-        let what = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "unknown panic payload".into());
+        let what = crate::error::panic_message(payload);
         Self::new(DINOF_STATUS_PANIC, format!("panic inside dinof (a bug, please report it): {what}"))
     }
 }

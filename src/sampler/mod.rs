@@ -2,13 +2,16 @@
 //! EDM Heun on a schedule's grid; adaptive RK45 (`rk45.rs`). The loops own the order of calls; the update rules
 //! live in `steps.rs`; networks are reached through `ScoreFn` only.
 
+pub mod choices;
 pub mod options;
 pub mod rk45;
+pub(crate) mod score;
 pub mod steps;
 
 use crate::error::{try_capacity, Error, Result};
 use crate::rng::SampleRng;
 use crate::sde::Sde;
+pub use choices::{resolve, BundleFacts, SamplerChoices, MAX_CORRECTOR_STEPS, MAX_STEPS};
 pub use options::*;
 
 /// The score network as the loop sees it: s(x, t) for a whole lockstep batch at one time t.
@@ -45,6 +48,17 @@ pub enum Phase {
     Steps = 1,
     /// The final noise-free (Tweedie) evaluation of the ODE sampler.
     Denoise = 2,
+}
+
+impl crate::names::Named for Phase {
+    const ALL: &'static [Phase] = &[Phase::Flow, Phase::Steps, Phase::Denoise];
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Flow => "flow",
+            Phase::Steps => "steps",
+            Phase::Denoise => "denoise",
+        }
+    }
 }
 
 /// Buffers of one lockstep batch, allocated once per chunk and reused by every step.
@@ -90,6 +104,15 @@ impl Batch {
             v.resize(len, 0.0);
         }
         Ok(Batch { dim, x, x_mean, s, z, d, x2, rngs })
+    }
+
+    /// `try_new` with the buffers `cfg`'s loop uses, so that no step allocates (rk45 reserves its stages itself).
+    pub fn for_config(dim: usize, capacity: usize, cfg: &SamplerConfig) -> Result<Self> {
+        let fixed_step = !cfg.predictor_corrector();
+        let derivative = cfg.method == Method::Ode || (fixed_step && cfg.solver == Solver::Dpmpp2mSde);
+        let two_stage =
+            fixed_step && matches!(cfg.solver, Solver::Heun | Solver::Dpmpp2m | Solver::Dpmpp2mSde | Solver::EdmHeun);
+        Self::try_new(dim, capacity, derivative, two_stage)
     }
 
     /// Reuses the buffers for the images of `rngs` (at most the capacity; nothing is reallocated).
@@ -143,14 +166,13 @@ pub fn run(
         (Method::Ode, Solver::Euler | Solver::Heun) => run_ode(sde, cfg, b, score, observe)?,
         (Method::Ode, Solver::EdmHeun) => run_edm(sde, cfg, b, score, observe)?,
         (Method::Ode, Solver::Rk45) => rk45::run(sde, cfg, b, score, observe)?,
-        (Method::Ode, Solver::Dpmpp2mSde) => {
-            return Err(Error::invalid("dpmpp_2m_sde is stochastic: use method 'sde'"))
-        }
+        // Never resolved (`SamplerChoices::check` states the rule); only a hand-made config gets here.
+        (Method::Ode, Solver::Dpmpp2mSde) => return Err(Error::Internal("method ode with solver dpmpp_2m_sde".into())),
     }
     Ok(counted.evals)
 }
 
-fn check_cancel(observe: &mut StepObserver<'_>, phase: Phase, step: usize, steps: usize) -> Result<()> {
+fn report_step(observe: &mut StepObserver<'_>, phase: Phase, step: usize, steps: usize) -> Result<()> {
     if observe(phase, step, steps) {
         Ok(())
     } else {
@@ -200,7 +222,7 @@ fn run_sde(
                 Predictor::None => unreachable!(),
             }
         }
-        check_cancel(observe, Phase::Steps, k + 1, cfg.steps)?;
+        report_step(observe, Phase::Steps, k + 1, cfg.steps)?;
     }
     if cfg.denoise {
         b.x.copy_from_slice(&b.x_mean);
@@ -238,7 +260,7 @@ fn run_ode(
                 steps::axpy(&mut b.x, 0.5 * h, &b.d);
             }
         }
-        check_cancel(observe, Phase::Steps, k + 1, cfg.steps)?;
+        report_step(observe, Phase::Steps, k + 1, cfg.steps)?;
     }
     finish(sde, cfg, b, score, observe)
 }
@@ -254,7 +276,7 @@ fn finish(
     if cfg.denoise {
         score.eval(&b.x, sde.eps, &mut b.s)?;
         steps::tweedie(sde, sde.eps, &mut b.x, &b.s);
-        check_cancel(observe, Phase::Denoise, 1, 1)?;
+        report_step(observe, Phase::Denoise, 1, 1)?;
     }
     Ok(())
 }
@@ -286,7 +308,7 @@ fn run_dpmpp(
         }
         std::mem::swap(&mut b.d, &mut b.x2);
         h_prev = Some(sde.log_snr(t_next) - sde.log_snr(t));
-        check_cancel(observe, Phase::Steps, k + 1, cfg.steps)?;
+        report_step(observe, Phase::Steps, k + 1, cfg.steps)?;
     }
     finish(sde, cfg, b, score, observe)
 }
@@ -321,7 +343,7 @@ fn run_edm(
         score.eval(&b.x2, t_next, &mut b.s)?;
         steps::edm_step(sde, t, t_next, &b.x, &b.d, Some(&b.s), &mut b.x2);
         std::mem::swap(&mut b.x, &mut b.x2);
-        check_cancel(observe, Phase::Steps, k + 1, cfg.steps)?;
+        report_step(observe, Phase::Steps, k + 1, cfg.steps)?;
     }
     finish(sde, cfg, b, score, observe)
 }

@@ -1,31 +1,7 @@
 //! The sampler's choices, shared by the manifest defaults, the Rust API, the C ABI and the CLI.
 
-use serde::{Deserialize, Serialize};
-
-macro_rules! named_enum {
-    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $var:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-        pub enum $name { $($(#[$vm])* #[serde(rename = $s)] $var),+ }
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$var),+];
-            pub fn name(self) -> &'static str { match self { $($name::$var => $s),+ } }
-        }
-        impl std::str::FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s {
-                    $($s => Ok($name::$var),)+
-                    _ => Err(format!("unknown {} '{}' (expected one of: {})", stringify!($name).to_lowercase(), s,
-                        [$($s),+].join(", "))),
-                }
-            }
-        }
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str(self.name()) }
-        }
-    };
-}
+use crate::names::named_enum;
+pub use crate::sde::Schedule;
 
 named_enum!(
     /// Where the reverse process starts.
@@ -113,19 +89,6 @@ impl Solver {
         }
     }
 }
-
-named_enum!(
-    /// Where the fixed-step solvers put their steps between the start time and eps. Every grid is mapped back to t
-    /// through the SDE, so it works for VE, VP and sub-VP alike.
-    Schedule {
-        /// Uniform in t (score_sde).
-        Time = "time",
-        /// Uniform in the log signal-to-noise ratio λ = log(α/σ) (DPM-Solver).
-        LogSnr = "logsnr",
-        /// Karras et al. (EDM): uniform in σ̃^(1/ρ), ρ = 7, with σ̃ = σ/α = e^(−λ).
-        Edm = "edm",
-    }
-);
 
 named_enum!(
     /// How the Langevin step size averages gradient/noise norms. `PerSample` keeps every sample independent of its

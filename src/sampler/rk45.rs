@@ -6,7 +6,7 @@
 //! any right-hand side over independent samples, in either direction of time: the likelihood integrates the ODE
 //! augmented with its divergence through it.
 
-use super::{check_cancel, steps, Batch, Phase, SamplerConfig, ScoreFn, StepObserver};
+use super::{report_step, steps, Batch, Phase, SamplerConfig, ScoreFn, StepObserver};
 use crate::error::{try_filled, Error, Result};
 use crate::sde::Sde;
 
@@ -87,7 +87,7 @@ pub fn run(
     let (dim, len) = (b.dim, b.x.len());
     let mut s = try_filled(len, 0f32, "rk45's scores")?;
     let mut rhs = |x: &[f32], ts: &[f64], out: &mut [f32]| derivative(sde, score, dim, x, ts, &mut s, out);
-    let mut progress = |done: f64| check_cancel(observe, Phase::Steps, (done * 1000.0) as usize, 1000);
+    let mut progress = |done: f64| report_step(observe, Phase::Steps, (done * 1000.0) as usize, 1000);
     integrate(dim, &mut b.x, cfg.t_start, sde.eps, cfg.rtol, cfg.atol, &mut rhs, &mut progress)?;
     super::finish(sde, cfg, b, score, observe)
 }

@@ -1,7 +1,6 @@
 //! A bundle is a directory holding `dinof.json` and ONNX files (docs/bundle-format.md). This module parses and
 //! validates the manifest and the files it names; checking the networks' signatures is the model loader's job.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -9,8 +8,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::sampler::options::{Corrector, LangevinNorm, Method, Predictor, Schedule, Solver, Start};
+use crate::sampler::{self, BundleFacts, SamplerChoices, Start};
 use crate::sde::{Sde, SdeKind};
+
+mod source;
+use source::resolve_inside;
+pub use source::{check_name, Source, MAX_MANIFEST_BYTES};
 
 pub const MANIFEST_FILE: &str = "dinof.json";
 pub const FORMAT: &str = "dinof-bundle";
@@ -40,7 +43,8 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub gaussians: Vec<FlowSpec>,
     #[serde(default)]
-    pub sampler: SamplerDefaults,
+    /// The bundle's sampler defaults (the runtime's own defaults fill the gaps).
+    pub sampler: SamplerChoices,
     #[serde(default)]
     pub provenance: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
@@ -62,6 +66,14 @@ impl ImageSpec {
     /// Values per sample: C·H·W.
     pub fn dim(&self) -> usize {
         self.channels * self.height * self.width
+    }
+
+    /// Bytes per image as RGBA8 (H·W·4), or why there is none: only 1 (grey), 3 (RGB) and 4 channels pack.
+    pub fn rgba8_len(&self) -> Result<usize, String> {
+        match self.channels {
+            1 | 3 | 4 => Ok(self.height * self.width * 4),
+            c => Err(format!("RGBA8 output needs 1, 3 or 4 channels; this model has {c}")),
+        }
     }
 }
 
@@ -99,31 +111,6 @@ pub struct FlowSpec {
     pub density_file: Option<String>,
 }
 
-/// Sampler defaults; every field optional (the runtime's own defaults fill the gaps).
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SamplerDefaults {
-    pub start: Option<Start>,
-    pub t_m: Option<f64>,
-    pub method: Option<Method>,
-    pub predictor: Option<Predictor>,
-    pub corrector: Option<Corrector>,
-    pub snr: Option<f64>,
-    pub corrector_steps: Option<usize>,
-    pub langevin_norm: Option<LangevinNorm>,
-    pub solver: Option<Solver>,
-    pub schedule: Option<Schedule>,
-    pub rtol: Option<f64>,
-    pub atol: Option<f64>,
-    pub churn: Option<f64>,
-    pub steps: Option<usize>,
-    pub denoise: Option<bool>,
-    pub temperature: Option<f64>,
-    /// Classifier-free guidance scale w ≥ 0 (0 = none); needs `score.null_label`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub guidance: Option<f64>,
-}
-
 /// A validated bundle.
 #[derive(Clone, Debug)]
 pub struct Bundle {
@@ -131,138 +118,6 @@ pub struct Bundle {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub sde: Sde,
-}
-
-/// The largest dinof.json accepted. The shipped MNIST manifest is 7 kB; a hostile multi-megabyte one would otherwise
-/// cost seconds and gigabytes to parse.
-pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
-
-/// Where a bundle's files come from: a directory, or the manifest and named blobs in memory (an engine's asset
-/// system, an Android APK). Either way a file is reached by a plain name the manifest gives, never by a path.
-#[derive(Clone, Debug)]
-pub enum Source<'a> {
-    Dir(PathBuf),
-    Memory { manifest: &'a [u8], blobs: Vec<(String, &'a [u8])> },
-}
-
-impl<'a> Source<'a> {
-    fn label(&self) -> PathBuf {
-        match self {
-            Source::Dir(d) => d.clone(),
-            Source::Memory { .. } => PathBuf::from("<memory>"),
-        }
-    }
-
-    /// The bytes of the bundle file `name` (already checked by `check_name`). In a directory only a regular file
-    /// inside it is read, after resolving symlinks; FIFOs and devices are refused before being opened.
-    pub fn read(&self, name: &str) -> Result<Cow<'a, [u8]>> {
-        match self {
-            Source::Memory { manifest, blobs } => {
-                if name == MANIFEST_FILE {
-                    return Ok(Cow::Borrowed(*manifest));
-                }
-                blobs
-                    .iter()
-                    .find(|(n, _)| n == name)
-                    .map(|(_, b)| Cow::Borrowed(*b))
-                    .ok_or_else(|| Error::MissingFile(PathBuf::from(name)))
-            }
-            Source::Dir(dir) => {
-                let limit = if name == MANIFEST_FILE { Some(MAX_MANIFEST_BYTES) } else { None };
-                read_inside(dir, name, limit).map(Cow::Owned)
-            }
-        }
-    }
-}
-
-/// A manifest file name must be a plain name: no separators (so no absolute paths), no "." or "..", no drive or
-/// stream syntax (':'), no NUL.
-pub fn check_name(name: &str) -> Result<()> {
-    let bad = |reason: &str| Err(Error::BadFileName { name: name.to_string(), reason: reason.to_string() });
-    if name.is_empty() {
-        return bad("it is empty");
-    }
-    if name.contains(['/', '\\']) {
-        return bad("it contains a path separator (files must sit directly in the bundle directory)");
-    }
-    if name == "." || name == ".." {
-        return bad("'.' and '..' name directories");
-    }
-    if name.contains([':', '\0']) {
-        return bad("it contains ':' or NUL");
-    }
-    Ok(())
-}
-
-fn kind_of(t: &std::fs::FileType) -> &'static str {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::FileTypeExt;
-        if t.is_fifo() {
-            return "a FIFO";
-        }
-        if t.is_socket() {
-            return "a socket";
-        }
-        if t.is_block_device() || t.is_char_device() {
-            return "a device";
-        }
-    }
-    if t.is_dir() {
-        "a directory"
-    } else {
-        "not a regular file"
-    }
-}
-
-/// `dir/name` and its resolved path, if that is a regular file inside `dir` (symlinks resolved).
-fn resolve_inside(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf)> {
-    let path = dir.join(name);
-    let not_found = |e: std::io::Error, p: &Path| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::MissingFile(p.to_path_buf()),
-        _ => Error::io(p, e),
-    };
-    let root = dir.canonicalize().map_err(|e| not_found(e, dir))?;
-    let real = path.canonicalize().map_err(|e| not_found(e, &path))?;
-    if !real.starts_with(&root) {
-        return Err(Error::OutsideBundle { name: name.to_string(), path: real });
-    }
-    let meta = std::fs::metadata(&real).map_err(|e| not_found(e, &path))?;
-    if !meta.is_file() {
-        return Err(Error::NotRegularFile { path, kind: kind_of(&meta.file_type()).into() });
-    }
-    Ok((path, real))
-}
-
-/// Opens `dir/name` for reading only if `resolve_inside` accepts it. The open is non-blocking so that a FIFO
-/// swapped in after the check cannot hang the caller; the type is checked again on the open file. `limit`: refuse
-/// files larger than this (the manifest).
-fn read_inside(dir: &Path, name: &str, limit: Option<u64>) -> Result<Vec<u8>> {
-    use std::io::Read;
-    let (path, real) = resolve_inside(dir, name)?;
-    let mut open = std::fs::OpenOptions::new();
-    open.read(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        open.custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY);
-    }
-    let mut file = open.open(&real).map_err(|e| Error::io(&path, e))?;
-    let meta = file.metadata().map_err(|e| Error::io(&path, e))?;
-    if !meta.is_file() {
-        return Err(Error::NotRegularFile { path, kind: kind_of(&meta.file_type()).into() });
-    }
-    if let Some(limit) = limit.filter(|&l| meta.len() > l) {
-        return Err(Error::ManifestTooLarge { path, size: meta.len(), limit });
-    }
-    let mut bytes = crate::error::try_capacity(meta.len() as usize, &format!("reading {}", path.display()))?;
-    // take(): a file that grows while being read is still bounded.
-    let cap = limit.unwrap_or(u64::MAX).saturating_add(1);
-    (&mut file).take(cap).read_to_end(&mut bytes).map_err(|e| Error::io(&path, e))?;
-    if let Some(limit) = limit.filter(|&l| bytes.len() as u64 > l) {
-        return Err(Error::ManifestTooLarge { path, size: bytes.len() as u64, limit });
-    }
-    Ok(bytes)
 }
 
 impl Bundle {
@@ -343,30 +198,6 @@ impl Bundle {
     /// The flow whose T_m equals `t_m` (to 1e-6).
     pub fn flow(&self, t_m: f64) -> Option<&FlowSpec> {
         self.manifest.flows.iter().find(|f| (f.t_m - t_m).abs() < 1e-6)
-    }
-}
-
-impl Manifest {
-    /// The networks of a start at T_m: `flows` for the flow start, `gaussians` for the Gaussian start, none for the
-    /// prior.
-    pub fn start_specs(&self, start: Start) -> &[FlowSpec] {
-        match start {
-            Start::Flow => &self.flows,
-            Start::Gaussian => &self.gaussians,
-            Start::Prior => &[],
-        }
-    }
-
-    /// The start a run takes when the caller names none: the manifest's `sampler.start`, else the flow start when
-    /// the bundle has a flow, else the Gaussian start when it has a Gaussian, else the prior.
-    pub fn default_start(&self) -> Start {
-        self.sampler.start.unwrap_or(if !self.flows.is_empty() {
-            Start::Flow
-        } else if !self.gaussians.is_empty() {
-            Start::Gaussian
-        } else {
-            Start::Prior
-        })
     }
 }
 
@@ -473,12 +304,7 @@ impl Manifest {
             self.validate_starts(start.array().unwrap_or_default(), self.start_specs(start), t_max)?;
         }
         self.validate_labels()?;
-        let d = &self.sampler;
-        // sampler.t_m picks among the default start's networks (the flows unless that start is the Gaussian one).
-        let start = self.default_start();
-        let (array, specs) =
-            if start == Start::Gaussian { ("gaussians", &self.gaussians) } else { ("flows", &self.flows) };
-        match d.start {
+        match self.sampler.start {
             Some(Start::Flow) if self.flows.is_empty() => {
                 return Err("sampler.start is 'flow' but the bundle has no flow".into())
             }
@@ -488,10 +314,14 @@ impl Manifest {
             Some(Start::Prior) if t_max < 1.0 => return Err("sampler.start is 'prior' but score.t_max < 1".into()),
             _ => {}
         }
-        if let Some(t) = d.t_m {
+        // sampler.t_m picks among the default start's networks.
+        if let Some(t) = self.sampler.t_m {
+            let start = self.default_start();
+            let specs = self.start_specs(start);
             if !specs.iter().any(|f| (f.t_m - t).abs() < 1e-6) {
                 return Err(format!(
-                    "sampler.t_m = {t} names no entry of {array} (available: {:?})",
+                    "sampler.t_m = {t} names no entry of {} (available: {:?})",
+                    start.array().unwrap_or("flows"),
                     specs.iter().map(|f| f.t_m).collect::<Vec<_>>()
                 ));
             }
@@ -499,38 +329,66 @@ impl Manifest {
         if self.flows.is_empty() && self.gaussians.is_empty() && t_max < 1.0 {
             return Err("a bundle without flows or gaussians needs score.t_max = 1 (prior start)".into());
         }
-        if d.snr.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
-            return Err("sampler.snr must be > 0".into());
-        }
-        if d.corrector_steps == Some(0) || d.steps == Some(0) {
-            return Err("sampler.corrector_steps and sampler.steps must be ≥ 1".into());
-        }
-        if d.temperature.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
-            return Err("sampler.temperature must be > 0".into());
-        }
-        if d.rtol.is_some_and(|v| !(1e-7..1.0).contains(&v)) || d.atol.is_some_and(|v| !(v > 0.0 && v.is_finite())) {
-            return Err("sampler.rtol must be in [1e-7, 1) and sampler.atol > 0".into());
-        }
-        if d.churn.is_some_and(|v| !(v >= 0.0 && v.is_finite())) {
-            return Err("sampler.churn must be ≥ 0".into());
-        }
-        if let Some(w) = d.guidance {
-            if !(w >= 0.0 && w.is_finite()) {
-                return Err(format!("sampler.guidance must be ≥ 0, got {w}"));
-            }
-            if self.score.null_label.is_none() {
-                return Err("sampler.guidance needs a score that takes the null label (score.null_label)".into());
-            }
-        }
-        if d.method == Some(Method::Ode) && d.solver == Some(Solver::Dpmpp2mSde) {
-            return Err("sampler.solver 'dpmpp_2m_sde' samples the reverse SDE: it needs sampler.method 'sde'".into());
-        }
+        // The sampler defaults obey the rules a caller's choices do, and must resolve on their own.
+        self.sampler.check("sampler.")?;
+        let (t_ms, gaussian_t_ms) = (self.t_ms(Start::Flow), self.t_ms(Start::Gaussian));
+        sampler::resolve(
+            &SamplerChoices::default(),
+            &self.sampler,
+            &self.facts(&sde, &t_ms, &gaussian_t_ms),
+            "sampler.",
+        )
+        .map_err(|e| match e {
+            Error::InvalidArgument(m) => m,
+            e => format!("sampler: {e}"),
+        })?;
         for (file, sum) in &self.checksums {
             if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!("checksums.{file}: not a sha256 hex digest"));
             }
         }
         Ok(sde)
+    }
+
+    /// T_m of a start's networks (flows or Gaussians), ascending; empty for the prior.
+    pub fn t_ms(&self, start: Start) -> Vec<f64> {
+        let mut t: Vec<f64> = self.start_specs(start).iter().map(|f| f.t_m).collect();
+        t.sort_by(f64::total_cmp);
+        t
+    }
+
+    /// What resolving the sampler settings needs to know about this bundle.
+    pub fn facts<'a>(&self, sde: &'a Sde, t_ms: &'a [f64], gaussian_t_ms: &'a [f64]) -> BundleFacts<'a> {
+        BundleFacts {
+            sde,
+            t_ms,
+            gaussian_t_ms,
+            t_max: self.score.t_max,
+            null_label: self.score.null_label.is_some(),
+            default_start: self.default_start(),
+        }
+    }
+
+    /// The networks of a start at T_m: `flows` for the flow start, `gaussians` for the Gaussian start, none for the
+    /// prior.
+    pub fn start_specs(&self, start: Start) -> &[FlowSpec] {
+        match start {
+            Start::Flow => &self.flows,
+            Start::Gaussian => &self.gaussians,
+            Start::Prior => &[],
+        }
+    }
+
+    /// The start a run takes when the caller names none: the manifest's `sampler.start`, else the flow start when
+    /// the bundle has a flow, else the Gaussian start when it has a Gaussian, else the prior.
+    pub fn default_start(&self) -> Start {
+        self.sampler.start.unwrap_or(if !self.flows.is_empty() {
+            Start::Flow
+        } else if !self.gaussians.is_empty() {
+            Start::Gaussian
+        } else {
+            Start::Prior
+        })
     }
 
     /// Rules of the networks at T_m, the same for `flows` and `gaussians` (each array checked on its own).

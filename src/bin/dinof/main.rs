@@ -1,262 +1,15 @@
 //! `dinof`: sample a bundle into a PNG grid or .npy array, inspect it, check it, benchmark it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use clap::{Args, Parser, Subcommand};
-use dinof::backend::{BackendKind, ExecutionProvider, LoadOptions, OrtOptions};
-use dinof::{
-    Corrector, Dequantize, LabelError, LangevinNorm, LikelihoodOptions, Method, Model, Predictor, SampleOptions,
-    Schedule, Solver, Start,
-};
+mod args;
+use args::{BenchArgs, Cli, Cmd, LikelihoodArgs, LoadArgs, SampleArgs};
 
-#[derive(Parser)]
-#[command(
-    name = "dinof",
-    version,
-    about = "Generate images with DiNof models (diffusion with a normalizing-flow prior)"
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Generate images and write a PNG grid (.png) or a float32 N×C×H×W array in [0, 1] (.npy).
-    Sample(SampleArgs),
-    /// Summarise a bundle: manifest, networks' inputs/outputs, parameter counts, backend in use.
-    Info {
-        dir: PathBuf,
-        #[command(flatten)]
-        load: LoadArgs,
-    },
-    /// Validate a bundle fully and run one tiny forward pass of each network.
-    Check {
-        dir: PathBuf,
-        #[command(flatten)]
-        load: LoadArgs,
-    },
-    /// Measure network cost per image at several sub-batch sizes, and the sampling loop's own overhead.
-    Bench(BenchArgs),
-    /// Bits/dim of images (a float32 .npy, N×C×H×W or N×H×W, pixels in [0, 1]) by the probability-flow ODE plus the
-    /// start's density (flow, Gaussian or prior).
-    Likelihood(LikelihoodArgs),
-}
-
-#[derive(Args, Clone)]
-struct LoadArgs {
-    /// auto (default: ort when this build has it and libonnxruntime is found, else tract), tract (pure Rust) or
-    /// ort (ONNX Runtime). The summary line names the backend in use.
-    #[arg(long, default_value = "auto")]
-    backend: BackendKind,
-    /// ONNX Runtime execution provider: cpu, cuda or tensorrt.
-    #[arg(long, default_value = "cpu")]
-    ep: ExecutionProvider,
-    /// Fall back to CPU when the execution provider is unavailable (reported).
-    #[arg(long)]
-    allow_fallback: bool,
-    /// Path of libonnxruntime (else ORT_DYLIB_PATH, else next to the dinof library).
-    #[arg(long)]
-    ort_lib: Option<PathBuf>,
-    #[arg(long, default_value_t = 0)]
-    device_id: i32,
-    /// Worker threads (0 = one per core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Images per network call inside the backend (0 = backend default: 1 on the CPU, which keeps images
-    /// bit-identical whatever the batch size; larger is a throughput option, equal to ~1e-5).
-    #[arg(long, default_value_t = 0)]
-    sub_batch: usize,
-    /// ONNX Runtime CPU: threads inside each network call (0 = one per call, calls side by side: reproducible;
-    /// N: lower single-image latency, images not guaranteed bit-identical across thread counts).
-    #[arg(long, default_value_t = 0)]
-    ort_intra_threads: usize,
-    /// TensorRT: fp16 engines.
-    #[arg(long)]
-    trt_fp16: bool,
-    /// TensorRT: engine cache directory (engines are built on first run; this keeps them).
-    #[arg(long)]
-    trt_cache: Option<PathBuf>,
-}
-
-impl LoadArgs {
-    fn options(&self) -> LoadOptions {
-        LoadOptions {
-            backend: self.backend,
-            threads: self.threads,
-            sub_batch: self.sub_batch,
-            skip_checksums: false,
-            ort: OrtOptions {
-                library_path: self.ort_lib.clone(),
-                execution_provider: self.ep,
-                device_id: self.device_id,
-                allow_fallback: self.allow_fallback,
-                trt_fp16: self.trt_fp16,
-                trt_engine_cache_dir: self.trt_cache.clone(),
-                trt_workspace_bytes: 0,
-                intra_op_threads: self.ort_intra_threads,
-            },
-        }
-    }
-}
-
-#[derive(Args)]
-struct SampleArgs {
-    #[arg(long)]
-    bundle: PathBuf,
-    /// Number of images (default 64; with several --labels: one per label, times --per-label).
-    #[arg(long)]
-    n: Option<usize>,
-    /// Seed (default: random, printed).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Output file: .png (grid) or .npy (float32 N×C×H×W in [0, 1]).
-    #[arg(long)]
-    out: PathBuf,
-    /// Global index of the first image (to split a job across calls).
-    #[arg(long, default_value_t = 0)]
-    first_index: u64,
-    /// Images stepped together (0 = min(n, 256)); never changes the images.
-    #[arg(long, default_value_t = 0)]
-    batch_size: usize,
-    /// Reverse steps (default int(N·t_start)).
-    #[arg(long)]
-    steps: Option<usize>,
-    /// flow (DiNof), gaussian (the fitted Gaussian of x(T_m) in the flow's place: what the flow adds) or prior
-    /// (plain diffusion).
-    #[arg(long)]
-    start: Option<Start>,
-    /// T_m of the flow (or Gaussian) to start from.
-    #[arg(long = "t-m")]
-    t_m: Option<f64>,
-    #[arg(long)]
-    temperature: Option<f64>,
-    /// sde (predictor/corrector) or ode (probability flow).
-    #[arg(long)]
-    method: Option<Method>,
-    #[arg(long)]
-    predictor: Option<Predictor>,
-    #[arg(long)]
-    corrector: Option<Corrector>,
-    #[arg(long)]
-    snr: Option<f64>,
-    #[arg(long)]
-    corrector_steps: Option<usize>,
-    /// per_sample (default) or batch (score_sde's batch-averaged norms).
-    #[arg(long)]
-    langevin_norm: Option<LangevinNorm>,
-    /// Solver: euler, heun, dpmpp_2m, edm_heun, rk45 (method ode) or dpmpp_2m_sde (method sde; replaces
-    /// predictor/corrector). Given alone, it selects its method.
-    #[arg(long)]
-    solver: Option<Solver>,
-    /// Step grid of the fixed-step solvers: time (uniform t), logsnr (uniform log-SNR) or edm (Karras ρ = 7).
-    #[arg(long)]
-    schedule: Option<Schedule>,
-    /// rk45 relative tolerance (default 1e-5).
-    #[arg(long)]
-    rtol: Option<f64>,
-    /// rk45 absolute tolerance (default 1e-5).
-    #[arg(long)]
-    atol: Option<f64>,
-    /// edm_heun's S_churn: fresh noise per step (default 0, deterministic).
-    #[arg(long)]
-    churn: Option<f64>,
-    /// Return the last step's noisy sample instead of its mean.
-    #[arg(long)]
-    no_denoise: bool,
-    /// Class labels, comma-separated: indices or the bundle's class names (ignoring case), mixed as you like; one
-    /// per image, or one for all; `all` = every class in order.
-    #[arg(long, value_delimiter = ',')]
-    labels: Option<Vec<String>>,
-    /// Repeat each label this many times in a row (a grid with one row per class: `--labels all --per-label 8
-    /// --nrow 8`).
-    #[arg(long)]
-    per_label: Option<usize>,
-    /// Classifier-free guidance scale w ≥ 0: score (1 + w)·s(x|y) − w·s(x|null), two score evaluations per step
-    /// (bundles whose score takes the null label).
-    #[arg(long)]
-    guidance: Option<f64>,
-    /// Images per grid row (default ceil(sqrt(n))).
-    #[arg(long)]
-    nrow: Option<usize>,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
-    #[command(flatten)]
-    load: LoadArgs,
-}
-
-#[derive(Args)]
-struct BenchArgs {
-    dir: PathBuf,
-    /// Images for the loop-overhead measurement.
-    #[arg(long, default_value_t = 16)]
-    n: usize,
-    /// Reverse steps for the loop-overhead measurement.
-    #[arg(long, default_value_t = 50)]
-    steps: usize,
-    /// Comma-separated sub-batch sizes to compare.
-    #[arg(long, value_delimiter = ',', default_value = "1,2,4,8,16")]
-    sub_batches: Vec<usize>,
-    /// Network calls per measurement.
-    #[arg(long, default_value_t = 5)]
-    reps: usize,
-    #[command(flatten)]
-    load: LoadArgs,
-}
-
-#[derive(Args)]
-struct LikelihoodArgs {
-    #[arg(long)]
-    bundle: PathBuf,
-    /// Images: .npy float32 (or float64) N×C×H×W, or N×H×W for one channel, pixels in [0, 1].
-    #[arg(long)]
-    data: PathBuf,
-    /// uniform: 8-bit bits/dim with uniform dequantisation (score_sde); none: continuous density of the values.
-    #[arg(long, default_value = "uniform")]
-    dequantize: Dequantize,
-    /// Hutchinson probes per image (each costs 2 score evaluations per ODE derivative).
-    #[arg(long, default_value_t = 1)]
-    probes: usize,
-    /// Seed of the dequantisation noise and the probes (default: random, printed).
-    #[arg(long)]
-    seed: Option<u64>,
-    /// flow (ODE to T_m plus the flow's density), gaussian (ODE to T_m plus the fitted Gaussian's density) or prior
-    /// (ODE to t = 1 plus the SDE's Gaussian prior).
-    #[arg(long)]
-    start: Option<Start>,
-    /// T_m of the flow (or Gaussian).
-    #[arg(long = "t-m")]
-    t_m: Option<f64>,
-    /// RK45 relative tolerance (default 1e-5).
-    #[arg(long)]
-    rtol: Option<f64>,
-    /// RK45 absolute tolerance (default 1e-5).
-    #[arg(long)]
-    atol: Option<f64>,
-    /// Central-difference step of the divergence, relative to the noise level σ(t) (default 1e-2).
-    #[arg(long)]
-    fd_step: Option<f64>,
-    /// Class labels of a conditional model, comma-separated (one per image, or one for all).
-    #[arg(long, value_delimiter = ',')]
-    labels: Option<Vec<i64>>,
-    /// Images integrated together (0 = min(n, 64)); never changes the figures.
-    #[arg(long, default_value_t = 0)]
-    batch_size: usize,
-    /// Measure only the first N images of the file.
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Print one JSON object (per-image figures, mean, standard error, evaluations, settings) on stdout.
-    #[arg(long)]
-    json: bool,
-    /// No progress bar.
-    #[arg(long, short)]
-    quiet: bool,
-    #[command(flatten)]
-    load: LoadArgs,
-}
+use clap::Parser;
+use dinof::backend::BackendKind;
+use dinof::{Corrector, LabelError, LikelihoodOptions, Method, Model, Predictor, SampleOptions, Solver, Start};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -293,31 +46,19 @@ fn sample(a: SampleArgs) -> CliResult {
         (None, _, Some(l)) if l.len() > 1 => l.len(),
         (n, _, _) => n.unwrap_or(64),
     };
+    let mut sampler = a.sampler.clone();
+    if a.no_denoise {
+        sampler.denoise = Some(false);
+    }
     let opts = SampleOptions {
         n,
         seed: a.seed,
         first_index: a.first_index,
-        start: a.start,
-        t_m: a.t_m,
-        temperature: a.temperature,
-        method: a.method,
-        predictor: a.predictor,
-        corrector: a.corrector,
-        snr: a.snr,
-        corrector_steps: a.corrector_steps,
-        langevin_norm: a.langevin_norm,
-        solver: a.solver,
-        schedule: a.schedule,
-        rtol: a.rtol,
-        atol: a.atol,
-        churn: a.churn,
-        steps: a.steps,
-        denoise: a.no_denoise.then_some(false),
         labels,
-        guidance: a.guidance,
         batch_size: a.batch_size,
-        raw: false,
-    };
+        ..Default::default()
+    }
+    .with_choices(sampler);
     let cfg = model.resolve(&opts)?;
     let info = model.info();
     let steps = match cfg.solver {
@@ -447,16 +188,14 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
         println!("guidance    supported (null label {null})");
     }
     println!("score       {} (t_max {})", m.score.file, m.score.t_max);
-    for (label, specs) in [("flow    ", &m.flows), ("gaussian", &m.gaussians)] {
-        for f in specs {
-            println!(
-                "{label}    {} (T_m {}{}{})",
-                f.file,
-                f.t_m,
-                if f.conditional { ", conditional" } else { "" },
-                f.density_file.as_ref().map(|d| format!(", density {d}")).unwrap_or_default()
-            );
-        }
+    for (kind, f) in m.flows.iter().map(|f| ("flow    ", f)).chain(m.gaussians.iter().map(|f| ("gaussian", f))) {
+        println!(
+            "{kind}    {} (T_m {}{}{})",
+            f.file,
+            f.t_m,
+            if f.conditional { ", conditional" } else { "" },
+            f.density_file.as_ref().map(|d| format!(", density {d}")).unwrap_or_default()
+        );
     }
     println!("sampler     {}", serde_json::to_string(&m.sampler)?);
     if !m.provenance.is_empty() {
