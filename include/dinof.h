@@ -250,7 +250,8 @@ typedef struct dinof_sample_options {
      */
     uint64_t first_index;
     /**
-     * DINOF_START_*: flow start (DiNof) or prior start (plain diffusion).
+     * DINOF_START_*: flow start (DiNof), Gaussian start (the fitted Gaussian at T_m) or prior start (plain
+     * diffusion).
      */
     dinof_start start;
     /**
@@ -258,11 +259,12 @@ typedef struct dinof_sample_options {
      */
     uint32_t steps;
     /**
-     * Which flow to start from, by its T_m (see dinof_model_info.t_m); <= 0 = default. Flow start only.
+     * Which flow (or Gaussian) to start from, by its T_m (see dinof_model_info.t_m / gaussian_t_m); <= 0 =
+     * default. Flow and Gaussian starts only.
      */
     double t_m;
     /**
-     * Temperature tau of the flow start, z ~ N(0, tau^2 I); <= 0 = default (1).
+     * Temperature tau of the flow and Gaussian starts, z ~ N(0, tau^2 I); <= 0 = default (1).
      */
     double temperature;
     /**
@@ -392,7 +394,8 @@ typedef struct dinof_model_info {
     const double *t_m;
     uint64_t t_m_count;
     /**
-     * Nonzero when start = DINOF_START_FLOW / DINOF_START_PRIOR is possible.
+     * Nonzero when start = DINOF_START_FLOW / DINOF_START_PRIOR is possible (DINOF_START_GAUSSIAN: when
+     * gaussian_t_m_count > 0).
      */
     uint8_t has_flow_start;
     uint8_t has_prior_start;
@@ -405,7 +408,7 @@ typedef struct dinof_model_info {
      */
     dinof_start default_start;
     /**
-     * Start time of the default run (the default flow's T_m, or 1 for the prior start).
+     * Start time of the default run (the default flow's or Gaussian's T_m, or 1 for the prior start).
      */
     double default_t_start;
     uint32_t default_steps;
@@ -439,6 +442,13 @@ typedef struct dinof_model_info {
      * flag, so the struct has no tail padding (a size cutting through it is refused).
      */
     double default_guidance;
+    /**
+     * T_m of each Gaussian start (start = DINOF_START_GAUSSIAN), ascending; gaussian_t_m_count = 0 (and
+     * gaussian_t_m NULL) for a bundle without them. Appended in ABI 2 with the Gaussian start; pointer and count
+     * only, so the struct keeps no tail padding.
+     */
+    const double *gaussian_t_m;
+    uint64_t gaussian_t_m_count;
 } dinof_model_info;
 
 /**
@@ -507,7 +517,7 @@ typedef struct dinof_sample_report {
      */
     uint64_t score_evals;
     /**
-     * Flow evaluations per image (1 for the flow start, else 0).
+     * Evaluations of the start's network per image (1 for the flow and Gaussian starts, else 0).
      */
     uint64_t flow_evals;
     /**
@@ -520,7 +530,7 @@ typedef struct dinof_sample_report {
     double seconds;
     double network_seconds;
     /**
-     * Start time: the flow's T_m, or 1 for the prior start.
+     * Start time: the flow's (or Gaussian's) T_m, or 1 for the prior start.
      */
     double t_start;
     double temperature;
@@ -762,6 +772,13 @@ typedef void (DINOF_CALL *dinof_log_fn)(dinof_log_level level, const char *messa
  * x(1) from the SDE prior, then reverse steps from 1 (plain diffusion).
  */
 #define DINOF_START_PRIOR 2
+
+/**
+ * z ~ N(0, temperature^2 I) through the fitted Gaussian of x(T_m) (the bundle's `gaussians`, see
+ * dinof_model_info.gaussian_t_m) in the flow's place, then reverse steps from T_m: the baseline that shows what the
+ * flow adds. (ABI 2, appended)
+ */
+#define DINOF_START_GAUSSIAN 3
 
 /**
  * The bundle's default (else SDE).

@@ -60,7 +60,7 @@ run() {
 cflags=(-std=c11 -Wall -Wextra -Werror -Wpedantic -g -O1 -Iinclude -Itests/c)
 # What libdinof.a needs besides itself; noexecstack because tract's assembly kernels lack a .note.GNU-stack section.
 static_libs=(-lpthread -ldl -lm -Wl,-z,noexecstack)
-programs=(test_basic test_errors test_cancel test_threads test_job test_embed test_abi test_shipped test_fashion)
+programs=(test_basic test_errors test_cancel test_threads test_job test_embed test_abi test_gaussian test_shipped test_fashion)
 [ ${#features[@]} -gt 0 ] && programs+=(test_ort)
 
 # The header on its own, in every language mode we promise.
@@ -112,7 +112,7 @@ elif ! command -v valgrind >/dev/null; then
 else
     mkdir -p "$out/valgrind-lib"
     strip --strip-debug -o "$out/valgrind-lib/libdinof.so" "$lib/libdinof.so"
-    for p in test_basic test_errors test_cancel test_threads test_job test_embed test_abi test_cpp; do
+    for p in test_basic test_errors test_cancel test_threads test_job test_embed test_abi test_gaussian test_cpp; do
         bin="$out/$p-shared"
         [ "$p" = test_cpp ] && bin="$out/test_cpp"
         [ -x "$bin" ] || continue

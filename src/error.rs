@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use crate::sampler::Start;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,10 @@ pub enum Error {
     #[error(transparent)]
     Label(#[from] LabelError),
 
+    /// A start at T_m the bundle cannot give (`StartError` says which). In C: DINOF_STATUS_INVALID_ARGUMENT.
+    #[error(transparent)]
+    Start(#[from] StartError),
+
     /// A bug: a panic caught at an API boundary, or a broken internal invariant.
     #[error("internal error: {0}")]
     Internal(String),
@@ -112,6 +118,34 @@ pub enum LabelError {
     /// A class given by name to a bundle whose manifest has no `labels`.
     #[error("class {name:?} given by name, but this bundle has no class names (manifest `labels`); use an index in [0, {classes})")]
     NoNames { name: String, classes: u32 },
+}
+
+/// A flow or Gaussian start the bundle does not have. `start` is the start asked for; `available` the T_m values of
+/// its networks (ascending), so the message can name the valid choices.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The bundle has no network of that start at all (no `flows` / no `gaussians`).
+    #[error("start '{start}' needs a bundle with a {} (manifest '{}'); this one has none{}", noun(*.start), .start.array().unwrap_or("?"), alternatives(.others))]
+    Absent { start: Start, others: Vec<Start> },
+    /// None of the start's networks is at the requested T_m.
+    #[error("no {} for T_m = {t_m}; this bundle's {}s have T_m in {available:?}", noun(*.start), noun(*.start))]
+    NoTm { start: Start, t_m: f64, available: Vec<f64> },
+}
+
+fn noun(s: Start) -> &'static str {
+    match s {
+        Start::Gaussian => "Gaussian start",
+        _ => "flow",
+    }
+}
+
+fn alternatives(o: &[Start]) -> String {
+    if o.is_empty() {
+        String::new()
+    } else {
+        format!(" (use start {})", o.iter().map(|s| format!("'{s}'")).collect::<Vec<_>>().join(" or "))
+    }
 }
 
 impl Error {

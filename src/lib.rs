@@ -34,7 +34,7 @@ pub mod threads;
 
 pub use backend::{BackendInfo, BackendKind, ExecutionProvider, LoadOptions, OrtOptions};
 pub use bundle::{Bundle, Manifest};
-pub use error::{Error, LabelError, Result};
+pub use error::{Error, LabelError, Result, StartError};
 pub use likelihood::{Dequantize, ImageLikelihood, LikelihoodOptions, LikelihoodReport};
 pub use model::{
     Model, ModelInfo, Output, Prepared, Progress, SampleOptions, SampleReport, MAX_CORRECTOR_STEPS, MAX_STEPS,

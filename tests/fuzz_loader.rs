@@ -37,7 +37,11 @@ fn base_bundles() -> Vec<(String, MemBundle)> {
     let mut b = MemBundle { manifest: shipped, files: Default::default() };
     let v = b.manifest_json();
     b.files.insert(v["score"]["file"].as_str().unwrap().into(), stand_in.files["score.onnx"].clone());
-    for (i, f) in v["flows"].as_array().unwrap().iter().enumerate() {
+    // Its Gaussian starts (issue 19) have the flow contract, so the same stand-ins serve for them.
+    let starts = ["flows", "gaussians"]
+        .iter()
+        .flat_map(|k| v[*k].as_array().cloned().unwrap_or_default().into_iter().enumerate());
+    for (i, f) in starts {
         let net = stand_in.files[if i == 0 { "flow_t0.4.onnx" } else { "flow_t0.6.onnx" }].clone();
         b.files.insert(f["file"].as_str().unwrap().into(), net.clone());
         if let Some(d) = f["density_file"].as_str() {

@@ -57,6 +57,24 @@ MUTATIONS = {
     "C ABI: dinof_job_free(NULL) returns before the guard": [
         ("src/ffi/job.rs", "    guard(|| {\n        if job.is_null() {\n            return Ok(());\n        }",
          "    if job.is_null() {\n        return DINOF_STATUS_OK;\n    }\n    guard(|| {")],
+    # The Gaussian start (issue 19): run with --tests gaussian_start.
+    "Gaussian start → the flows": [
+        ("src/model/policy.rs", "Start::Gaussian => &self.gaussians,", "Start::Gaussian => &self.flows,")],
+    "Gaussian start → the other T_m's Gaussian": [
+        ("src/model/run.rs", ".position(|f| (f.t_m - cfg.t_start).abs() < 1e-6)",
+         ".position(|f| (f.t_m - cfg.t_start).abs() > 1e-6)")],
+    "Gaussian likelihood → the prior's density": [
+        ("src/likelihood/mod.rs", "            Start::Flow | Start::Gaussian => {\n                let flow = self.start_net(",
+         "            Start::Flow => {\n                let flow = self.start_net("),
+        ("src/likelihood/mod.rs", "            Start::Prior => End::Prior {", "            Start::Prior | Start::Gaussian => End::Prior {")],
+    "bundle's sampler.t_m forced on every start": [
+        ("src/sampler/choices.rs", "let bundle_t = d.t_m.filter(|&t| t_ms.iter().any(|m| (m - t).abs() < 1e-6));",
+         "let bundle_t = d.t_m;")],
+    "default start: Gaussian before flow": [
+        ("src/bundle/mod.rs", "self.sampler.start.unwrap_or(if !self.flows.is_empty() {",
+         "self.sampler.start.unwrap_or(if !self.gaussians.is_empty() { Start::Gaussian } else if !self.flows.is_empty() {")],
+    "gaussians not validated": [
+        ("src/bundle/mod.rs", "for start in [Start::Flow, Start::Gaussian] {", "for start in [Start::Flow] {")],
 }
 
 

@@ -74,6 +74,15 @@ struct SampleOptions : dinof_sample_options {
         return *this;
     }
 
+    /// Where the reverse process starts: DINOF_START_FLOW, DINOF_START_GAUSSIAN (the fitted Gaussian at T_m, the
+    /// baseline that shows what the flow adds) or DINOF_START_PRIOR; t_m picks the flow or Gaussian (0 = the
+    /// bundle's default; see ModelInfo::t_m and ModelInfo::gaussian_t_m).
+    SampleOptions& with_start(dinof_start s, double t = 0.0) {
+        start = s;
+        t_m = t;
+        return *this;
+    }
+
     /// Classifier-free guidance scale w (> 0; 0 = off even when the bundle has a default). Needs
     /// ModelInfo::has_guidance.
     SampleOptions& with_guidance(double w) {
@@ -103,7 +112,9 @@ struct ModelInfo {
     size_t image_len = 0, rgba8_len = 0;
     dinof_sde sde = DINOF_SDE_VP;
     std::vector<double> t_m;
-    bool has_flow_start = false, has_prior_start = false;
+    /// T_m of each Gaussian start (DINOF_START_GAUSSIAN), ascending; empty when the bundle has none.
+    std::vector<double> gaussian_t_m;
+    bool has_flow_start = false, has_prior_start = false, has_gaussian_start = false;
     dinof_start default_start = DINOF_START_DEFAULT;
     double default_t_start = 0.0;
     uint32_t default_steps = 0;
@@ -180,6 +191,8 @@ public:
         i.t_m.assign(c.t_m, c.t_m + c.t_m_count);
         i.has_flow_start = c.has_flow_start != 0;
         i.has_prior_start = c.has_prior_start != 0;
+        i.gaussian_t_m.assign(c.gaussian_t_m, c.gaussian_t_m + c.gaussian_t_m_count);
+        i.has_gaussian_start = c.gaussian_t_m_count > 0;
         i.default_start = c.default_start;
         i.default_t_start = c.default_t_start;
         i.default_steps = c.default_steps;

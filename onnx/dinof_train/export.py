@@ -68,7 +68,30 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _export(module, args, names_in, names_out, path: Path):
+def _share_transposes(model) -> None:
+    """A 2-D initializer that is exactly another's transpose (GaussianPrior's U and Uᵀ, which torch's constant
+    folding stores twice) becomes a Transpose node of the other: the file holds each matrix once."""
+    from onnx import helper, numpy_helper
+
+    arrays = [(i.name, numpy_helper.to_array(i)) for i in model.graph.initializer]
+    mats = [(n, a) for n, a in arrays if a.ndim == 2 and a.size >= 2]
+    drop, nodes = set(), []
+    for name, a in mats:
+        src = next((n for n, b in mats if n != name and n not in drop and b.shape == a.shape[::-1]
+                    and np.array_equal(b.T, a)), None)
+        if src is not None and src not in drop:
+            drop.add(name)
+            nodes.append(helper.make_node("Transpose", [src], [name], perm=[1, 0], name=f"share_{name}"))
+    if not drop:
+        return
+    keep = [i for i in model.graph.initializer if i.name not in drop]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+    for k, n in enumerate(nodes):
+        model.graph.node.insert(k, n)
+
+
+def _export(module, args, names_in, names_out, path: Path, share_transposes: bool = False):
     """Legacy (TorchScript) exporter. keep_initializers_as_inputs=True skips its initializer de-duplication
     pass, which leaves dangling references when two parameters hold equal values (e.g. untrained GroupNorm
     weights, all ones: 'Node input ... is not a graph input, initializer, or output'); the initializers are then
@@ -86,6 +109,8 @@ def _export(module, args, names_in, names_out, path: Path):
     model.graph.input.extend(keep)
     if [i.name for i in model.graph.input] != names_in:
         raise RuntimeError(f"{path.name}: inputs {[i.name for i in model.graph.input]} != {names_in}")
+    if share_transposes:
+        _share_transposes(model)
     onnx.save(model, str(path))
 
 
@@ -188,7 +213,10 @@ def export_score(cfg, sde, score, out: Path, report, ops_used, files, seed: int 
     files.insert(0, path.name)
 
 
-def export_flows(cfg, flows, t_ms, out: Path, density: bool, report, ops_used, files, seed: int = 0) -> list:
+def export_flows(cfg, flows, t_ms, out: Path, density: bool, report, ops_used, files, seed: int = 0,
+                 prefix: str = "flow") -> list:
+    """Generative (+ density) graphs of flows, or of anything with the flows' interface (GaussianPrior: prefix
+    "gaussian", the Gaussian starts): {prefix}_t{T_m}.onnx and {prefix}_density_t{T_m}.onnx."""
     C, H, W = cfg.channels, cfg.resolution, cfg.resolution
     D = C * H * W
     cond = cfg.classes > 0
@@ -204,8 +232,8 @@ def export_flows(cfg, flows, t_ms, out: Path, density: bool, report, ops_used, f
         def z_inputs(b, g):
             return (torch.randn(b, D, generator=g),) + ((y_of(b, g),) if cond else ())
 
-        path = out / f"flow_t{_fmt_t(t_m)}.onnx"
-        _export(fg, z_inputs(2, torch.Generator().manual_seed(123)), names_in, ["x"], path)
+        path = out / f"{prefix}_t{_fmt_t(t_m)}.onnx"
+        _export(fg, z_inputs(2, torch.Generator().manual_seed(123)), names_in, ["x"], path, share_transposes=True)
         ops_used[path.name] = check_graph(path)
         report[path.name] = parity(fg, path, z_inputs, names_in, ["x"], seed=seed)
         files.append(path.name)
@@ -222,8 +250,9 @@ def export_flows(cfg, flows, t_ms, out: Path, density: bool, report, ops_used, f
                     x = flow.generate(z, y)
                 return (x,) + ((y,) if cond else ())
 
-            dpath = out / f"flow_density_t{_fmt_t(t_m)}.onnx"
-            _export(dg, x_inputs(2, torch.Generator().manual_seed(123)), names_in_d, ["z", "logdet"], dpath)
+            dpath = out / f"{prefix}_density_t{_fmt_t(t_m)}.onnx"
+            _export(dg, x_inputs(2, torch.Generator().manual_seed(123)), names_in_d, ["z", "logdet"], dpath,
+                    share_transposes=True)
             ops_used[dpath.name] = check_graph(dpath)
             report[dpath.name] = parity(dg, dpath, x_inputs, names_in_d, ["z", "logdet"], seed=seed)
             files.append(dpath.name)

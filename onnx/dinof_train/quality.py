@@ -68,14 +68,16 @@ def _cache_path(dataset: str, images: torch.Tensor) -> Path:
 
 
 def train_classifier(images: torch.Tensor, labels: torch.Tensor, epochs: int = 4, seed: int = 0,
-                     quiet: bool = True) -> DigitNet:
-    """Deterministic (fixed seed, one thread): the same data gives the same weights."""
+                     quiet: bool = True, net: nn.Module | None = None) -> nn.Module:
+    """Deterministic (fixed seed, one thread): the same data gives the same weights. `net`: train this network
+    (initialised by the caller) instead of a DigitNet initialised from `seed` (judge.py's extractors)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
         torch.manual_seed(seed)
         g = torch.Generator().manual_seed(seed)
-        net = DigitNet(images.shape[1], images.shape[2], int(labels.max()) + 1)
+        if net is None:
+            net = DigitNet(images.shape[1], images.shape[2], int(labels.max()) + 1)
         opt = torch.optim.Adam(net.parameters(), lr=1e-3)
         x = images * 2 - 1
         for ep in range(epochs):

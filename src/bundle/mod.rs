@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::sampler::{self, BundleFacts, SamplerChoices};
+use crate::sampler::{self, BundleFacts, SamplerChoices, Start};
 use crate::sde::{Sde, SdeKind};
 
 mod source;
@@ -38,6 +38,10 @@ pub struct Manifest {
     pub score: ScoreSpec,
     #[serde(default)]
     pub flows: Vec<FlowSpec>,
+    /// The fitted Gaussian of x(T_m) for the Gaussian start: entries with the flows' schema and contract (an affine
+    /// z → x graph and its density graph). Optional, absent = none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gaussians: Vec<FlowSpec>,
     #[serde(default)]
     /// The bundle's sampler defaults (the runtime's own defaults fill the gaps).
     pub sampler: SamplerChoices,
@@ -163,7 +167,7 @@ impl Bundle {
     fn check_files(&self, src: &Source<'_>, verify_checksums: bool) -> Result<()> {
         let m = &self.manifest;
         let mut files = vec![&m.score.file];
-        for f in &m.flows {
+        for f in m.flows.iter().chain(&m.gaussians) {
             files.push(&f.file);
             files.extend(f.density_file.iter());
         }
@@ -296,33 +300,48 @@ impl Manifest {
         if !(t_max > s.eps && t_max <= 1.0) {
             return Err(format!("score.t_max must be in (eps, 1] = ({}, 1], got {t_max}", s.eps));
         }
-        for (i, f) in self.flows.iter().enumerate() {
-            if !(f.t_m > 0.0 && f.t_m <= 1.0) {
-                return Err(format!("flows[{i}].t_m must be in (eps, 1], got {}", f.t_m));
-            }
-            if f.t_m <= s.eps {
-                return Err(format!("flows[{i}].t_m = {} must be greater than sde.eps = {}", f.t_m, s.eps));
-            }
-            if f.t_m > t_max + 1e-9 {
-                return Err(format!(
-                    "flows[{i}].t_m = {} exceeds score.t_max = {t_max}: the score was not trained there",
-                    f.t_m
-                ));
-            }
-            if self.flows[..i].iter().any(|g| (g.t_m - f.t_m).abs() < 1e-6) {
-                return Err(format!("flows[{i}].t_m = {} is listed twice", f.t_m));
-            }
-            if f.conditional && self.classes == 0 {
-                return Err(format!("flows[{i}] is conditional but classes is 0"));
-            }
+        for start in [Start::Flow, Start::Gaussian] {
+            self.validate_starts(start.array().unwrap_or_default(), self.start_specs(start), t_max)?;
         }
         self.validate_labels()?;
-        if self.flows.is_empty() && t_max < 1.0 {
-            return Err("a bundle without flows needs score.t_max = 1 (prior start)".into());
+        match self.sampler.start {
+            Some(Start::Flow) if self.flows.is_empty() => {
+                return Err("sampler.start is 'flow' but the bundle has no flow".into())
+            }
+            Some(Start::Gaussian) if self.gaussians.is_empty() => {
+                return Err("sampler.start is 'gaussian' but the bundle has no gaussians".into())
+            }
+            Some(Start::Prior) if t_max < 1.0 => return Err("sampler.start is 'prior' but score.t_max < 1".into()),
+            _ => {}
+        }
+        // sampler.t_m picks among the default start's networks.
+        if let Some(t) = self.sampler.t_m {
+            let start = self.default_start();
+            let specs = self.start_specs(start);
+            if !specs.iter().any(|f| (f.t_m - t).abs() < 1e-6) {
+                return Err(format!(
+                    "sampler.t_m = {t} names no entry of {} (available: {:?})",
+                    start.array().unwrap_or("flows"),
+                    specs.iter().map(|f| f.t_m).collect::<Vec<_>>()
+                ));
+            }
+        }
+        if self.flows.is_empty() && self.gaussians.is_empty() && t_max < 1.0 {
+            return Err("a bundle without flows or gaussians needs score.t_max = 1 (prior start)".into());
         }
         // The sampler defaults obey the rules a caller's choices do, and must resolve on their own.
         self.sampler.check("sampler.")?;
-        sampler::resolve(&SamplerChoices::default(), &self.sampler, &self.facts(&sde, &self.t_ms()), "sampler.")?;
+        let (t_ms, gaussian_t_ms) = (self.t_ms(Start::Flow), self.t_ms(Start::Gaussian));
+        sampler::resolve(
+            &SamplerChoices::default(),
+            &self.sampler,
+            &self.facts(&sde, &t_ms, &gaussian_t_ms),
+            "sampler.",
+        )
+        .map_err(|e| match e {
+            Error::InvalidArgument(m) => m,
+            e => format!("sampler: {e}"),
+        })?;
         for (file, sum) in &self.checksums {
             if sum.len() != 64 || !sum.bytes().all(|b| b.is_ascii_hexdigit()) {
                 return Err(format!("checksums.{file}: not a sha256 hex digest"));
@@ -331,16 +350,71 @@ impl Manifest {
         Ok(sde)
     }
 
-    /// T_m of the flows, ascending.
-    pub fn t_ms(&self) -> Vec<f64> {
-        let mut t: Vec<f64> = self.flows.iter().map(|f| f.t_m).collect();
+    /// T_m of a start's networks (flows or Gaussians), ascending; empty for the prior.
+    pub fn t_ms(&self, start: Start) -> Vec<f64> {
+        let mut t: Vec<f64> = self.start_specs(start).iter().map(|f| f.t_m).collect();
         t.sort_by(f64::total_cmp);
         t
     }
 
     /// What resolving the sampler settings needs to know about this bundle.
-    pub fn facts<'a>(&self, sde: &'a Sde, t_ms: &'a [f64]) -> BundleFacts<'a> {
-        BundleFacts { sde, t_ms, t_max: self.score.t_max, null_label: self.score.null_label.is_some() }
+    pub fn facts<'a>(&self, sde: &'a Sde, t_ms: &'a [f64], gaussian_t_ms: &'a [f64]) -> BundleFacts<'a> {
+        BundleFacts {
+            sde,
+            t_ms,
+            gaussian_t_ms,
+            t_max: self.score.t_max,
+            null_label: self.score.null_label.is_some(),
+            default_start: self.default_start(),
+        }
+    }
+
+    /// The networks of a start at T_m: `flows` for the flow start, `gaussians` for the Gaussian start, none for the
+    /// prior.
+    pub fn start_specs(&self, start: Start) -> &[FlowSpec] {
+        match start {
+            Start::Flow => &self.flows,
+            Start::Gaussian => &self.gaussians,
+            Start::Prior => &[],
+        }
+    }
+
+    /// The start a run takes when the caller names none: the manifest's `sampler.start`, else the flow start when
+    /// the bundle has a flow, else the Gaussian start when it has a Gaussian, else the prior.
+    pub fn default_start(&self) -> Start {
+        self.sampler.start.unwrap_or(if !self.flows.is_empty() {
+            Start::Flow
+        } else if !self.gaussians.is_empty() {
+            Start::Gaussian
+        } else {
+            Start::Prior
+        })
+    }
+
+    /// Rules of the networks at T_m, the same for `flows` and `gaussians` (each array checked on its own).
+    fn validate_starts(&self, array: &str, specs: &[FlowSpec], t_max: f64) -> Result<(), String> {
+        let eps = self.sde.eps;
+        for (i, f) in specs.iter().enumerate() {
+            if !(f.t_m > 0.0 && f.t_m <= 1.0) {
+                return Err(format!("{array}[{i}].t_m must be in (eps, 1], got {}", f.t_m));
+            }
+            if f.t_m <= eps {
+                return Err(format!("{array}[{i}].t_m = {} must be greater than sde.eps = {eps}", f.t_m));
+            }
+            if f.t_m > t_max + 1e-9 {
+                return Err(format!(
+                    "{array}[{i}].t_m = {} exceeds score.t_max = {t_max}: the score was not trained there",
+                    f.t_m
+                ));
+            }
+            if specs[..i].iter().any(|g| (g.t_m - f.t_m).abs() < 1e-6) {
+                return Err(format!("{array}[{i}].t_m = {} is listed twice", f.t_m));
+            }
+            if f.conditional && self.classes == 0 {
+                return Err(format!("{array}[{i}] is conditional but classes is 0"));
+            }
+        }
+        Ok(())
     }
 
     /// Rules of the optional class names and of the null label. Names are matched case-insensitively and may be

@@ -37,6 +37,10 @@ pub const DINOF_START_DEFAULT: dinof_start = 0;
 pub const DINOF_START_FLOW: dinof_start = 1;
 /// x(1) from the SDE prior, then reverse steps from 1 (plain diffusion).
 pub const DINOF_START_PRIOR: dinof_start = 2;
+/// z ~ N(0, temperature^2 I) through the fitted Gaussian of x(T_m) (the bundle's `gaussians`, see
+/// dinof_model_info.gaussian_t_m) in the flow's place, then reverse steps from T_m: the baseline that shows what the
+/// flow adds. (ABI 2, appended)
+pub const DINOF_START_GAUSSIAN: dinof_start = 3;
 
 /// Reverse-time SDE (predictor/corrector) or probability-flow ODE (DINOF_METHOD_*).
 pub type dinof_method = i32;
@@ -173,9 +177,10 @@ mod tests {
     fn raw_values_are_validated() {
         assert_eq!(from_c::<Start>(0, "start").unwrap(), None);
         assert_eq!(from_c::<Start>(2, "start").unwrap(), Some(Start::Prior));
-        let e = from_c::<Start>(3, "dinof_sample_options.start").unwrap_err();
+        assert_eq!(from_c::<Start>(3, "start").unwrap(), Some(Start::Gaussian));
+        let e = from_c::<Start>(4, "dinof_sample_options.start").unwrap_err();
         assert_eq!(e.status, DINOF_STATUS_BAD_ENUM_VALUE);
-        assert!(e.message.contains("dinof_sample_options.start = 3"), "{}", e.message);
+        assert!(e.message.contains("dinof_sample_options.start = 4"), "{}", e.message);
         assert_eq!(from_c::<Predictor>(-1, "p").unwrap_err().status, DINOF_STATUS_BAD_ENUM_VALUE);
         assert_eq!(from_c::<bool>(2, "denoise").unwrap(), Some(false));
     }

@@ -30,6 +30,7 @@ struct InfoStore {
     providers: Vec<CString>,
     provider_ptrs: Vec<*const c_char>,
     t_ms: Vec<f64>,
+    gaussian_t_ms: Vec<f64>,
     labels: Vec<CString>,
     label_ptrs: Vec<*const c_char>,
 }
@@ -57,14 +58,15 @@ pub struct dinof_model_info {
     /// T_m of each flow, ascending; t_m_count = 0 (and t_m NULL) for a plain diffusion bundle.
     pub t_m: *const f64,
     pub t_m_count: u64,
-    /// Nonzero when start = DINOF_START_FLOW / DINOF_START_PRIOR is possible.
+    /// Nonzero when start = DINOF_START_FLOW / DINOF_START_PRIOR is possible (DINOF_START_GAUSSIAN: when
+    /// gaussian_t_m_count > 0).
     pub has_flow_start: u8,
     pub has_prior_start: u8,
     /// Nonzero when the requested execution provider was unavailable and the load fell back (allow_fallback).
     pub fell_back: u8,
     /// What the default options resolve to for this bundle (DINOF_START_*).
     pub default_start: dinof_start,
-    /// Start time of the default run (the default flow's T_m, or 1 for the prior start).
+    /// Start time of the default run (the default flow's or Gaussian's T_m, or 1 for the prior start).
     pub default_t_start: f64,
     pub default_steps: u32,
     /// Worker threads and images per network call of the backend.
@@ -85,6 +87,11 @@ pub struct dinof_model_info {
     /// The guidance scale the default options use (the manifest's sampler.guidance, else 0). Last, after the
     /// flag, so the struct has no tail padding (a size cutting through it is refused).
     pub default_guidance: f64,
+    /// T_m of each Gaussian start (start = DINOF_START_GAUSSIAN), ascending; gaussian_t_m_count = 0 (and
+    /// gaussian_t_m NULL) for a bundle without them. Appended in ABI 2 with the Gaussian start; pointer and count
+    /// only, so the struct keeps no tail padding.
+    pub gaussian_t_m: *const f64,
+    pub gaussian_t_m_count: u64,
 }
 
 versioned!(dinof_model_info {});
@@ -118,6 +125,7 @@ impl dinof_model {
             providers,
             provider_ptrs,
             t_ms: info.t_ms,
+            gaussian_t_ms: info.gaussian_t_ms,
             labels,
             label_ptrs,
         };
@@ -154,6 +162,12 @@ impl dinof_model {
             label_name_count: self.info.labels.len() as u64,
             default_guidance: defaults.as_ref().map_or(0.0, |c| c.guidance),
             has_guidance: u8::from(info.guidance),
+            gaussian_t_m: if self.info.gaussian_t_ms.is_empty() {
+                ptr::null()
+            } else {
+                self.info.gaussian_t_ms.as_ptr()
+            },
+            gaussian_t_m_count: self.info.gaussian_t_ms.len() as u64,
         }
     }
 }

@@ -66,13 +66,15 @@ pub struct dinof_sample_options {
     /// Global index of the first image, to split one large request into several calls with identical results
     /// (first_index + n - 1 must fit in 64 bits).
     pub first_index: u64,
-    /// DINOF_START_*: flow start (DiNof) or prior start (plain diffusion).
+    /// DINOF_START_*: flow start (DiNof), Gaussian start (the fitted Gaussian at T_m) or prior start (plain
+    /// diffusion).
     pub start: dinof_start,
     /// Reverse steps from the start time; 0 = default (int(N * t_start)); at most DINOF_MAX_STEPS.
     pub steps: u32,
-    /// Which flow to start from, by its T_m (see dinof_model_info.t_m); <= 0 = default. Flow start only.
+    /// Which flow (or Gaussian) to start from, by its T_m (see dinof_model_info.t_m / gaussian_t_m); <= 0 =
+    /// default. Flow and Gaussian starts only.
     pub t_m: f64,
-    /// Temperature tau of the flow start, z ~ N(0, tau^2 I); <= 0 = default (1).
+    /// Temperature tau of the flow and Gaussian starts, z ~ N(0, tau^2 I); <= 0 = default (1).
     pub temperature: f64,
     /// DINOF_METHOD_*.
     pub method: dinof_method,

@@ -51,14 +51,14 @@ pub struct dinof_sample_report {
     pub seed: u64,
     /// Score-network evaluations per image.
     pub score_evals: u64,
-    /// Flow evaluations per image (1 for the flow start, else 0).
+    /// Evaluations of the start's network per image (1 for the flow and Gaussian starts, else 0).
     pub flow_evals: u64,
     /// Backend calls made (each covers a whole batch).
     pub network_calls: u64,
     /// Wall time of the run, and the part spent inside networks.
     pub seconds: f64,
     pub network_seconds: f64,
-    /// Start time: the flow's T_m, or 1 for the prior start.
+    /// Start time: the flow's (or Gaussian's) T_m, or 1 for the prior start.
     pub t_start: f64,
     pub temperature: f64,
     pub snr: f64,

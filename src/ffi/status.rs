@@ -133,9 +133,9 @@ pub fn status_of(e: &Error) -> dinof_status {
         Error::OutsideBundle { .. } => DINOF_STATUS_FILE_OUTSIDE_BUNDLE,
         Error::NotRegularFile { .. } => DINOF_STATUS_NOT_A_REGULAR_FILE,
         Error::ManifestTooLarge { .. } => DINOF_STATUS_MANIFEST_TOO_LARGE,
-        // Label problems were INVALID_ARGUMENT before they had their own type: callers that test for it keep
-        // working, and the message says which rule.
-        Error::Label(_) => DINOF_STATUS_INVALID_ARGUMENT,
+        // Label and start problems were INVALID_ARGUMENT before they had their own types: callers that test for it
+        // keep working, and the message says which rule.
+        Error::Label(_) | Error::Start(_) => DINOF_STATUS_INVALID_ARGUMENT,
     }
 }
 

@@ -193,13 +193,18 @@ impl Model {
             ..Default::default()
         })?;
         let end = match plan.start {
-            Start::Flow => {
-                let flow = self.flow(plan.t_end)?;
+            Start::Flow | Start::Gaussian => {
+                let flow = self.start_net(plan.start, plan.t_end)?;
                 let Some((name, bytes)) = &flow.density else {
+                    let graph =
+                        if plan.start == Start::Gaussian { "gaussian_density_*.onnx" } else { "flow_density_*.onnx" };
                     return Err(Error::invalid(format!(
-                        "the flow at T_m = {} has no density graph (flow_density_*.onnx) in this bundle; use start 'prior'", flow.t_m)));
+                        "the {} at T_m = {} has no density graph ({graph}) in this bundle; use start 'prior'",
+                        plan.start, flow.t_m
+                    )));
                 };
-                let spec = density_spec(self, flow.t_m, flow.conditional);
+                let mut spec = density_spec(self, flow.t_m, flow.conditional);
+                spec.role = format!("{}_density(t_m={})", plan.start, flow.t_m);
                 let net = load_network(&*self.backend, &self.bundle.file(name), bytes, &spec)?;
                 End::Flow { net, conditional: flow.conditional }
             }

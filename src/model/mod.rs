@@ -13,6 +13,7 @@ use std::path::Path;
 use crate::backend::{self, Backend, BackendInfo, DType, LoadOptions, NetSpec, Network};
 use crate::bundle::{Bundle, Source};
 use crate::error::{Error, Result};
+use crate::sampler::Start;
 use crate::sde::{Sde, SdeKind};
 
 pub use options::{Output, Progress, SampleOptions, SampleReport, MAX_CORRECTOR_STEPS, MAX_STEPS};
@@ -36,6 +37,8 @@ pub struct ModelInfo {
     pub sde: SdeKind,
     /// T_m of each flow, ascending.
     pub t_ms: Vec<f64>,
+    /// T_m of each Gaussian start (manifest `gaussians`), ascending.
+    pub gaussian_t_ms: Vec<f64>,
     pub has_prior_start: bool,
     pub backend: BackendInfo,
 }
@@ -53,6 +56,8 @@ pub struct Model {
     pub(crate) backend: Box<dyn Backend>,
     pub(crate) score: Box<dyn Network>,
     pub(crate) flows: Vec<Flow>,
+    /// The Gaussian starts: flows in every respect the runtime sees (same contract), from `gaussians`.
+    pub(crate) gaussians: Vec<Flow>,
 }
 
 impl std::fmt::Debug for Model {
@@ -106,16 +111,22 @@ impl Model {
         let backend = backend::create(opts)?;
         let load = |file: &str, spec: &NetSpec| load_network(&*backend, &bundle.file(file), &src.read(file)?, spec);
         let score = load(&bundle.manifest.score.file, &score_spec(&bundle))?;
-        let mut flows = Vec::new();
-        for f in &bundle.manifest.flows {
-            let net = load(&f.file, &flow_spec(&bundle, f.t_m, f.conditional))?;
-            let density = match &f.density_file {
-                Some(d) => Some((d.clone(), src.read(d)?.into_owned())),
-                None => None,
-            };
-            flows.push(Flow { t_m: f.t_m, conditional: f.conditional, net, density });
-        }
-        flows.sort_by(|a, b| a.t_m.total_cmp(&b.t_m));
+        let load_starts = |start: Start| -> Result<Vec<Flow>> {
+            let mut nets = Vec::new();
+            for f in bundle.manifest.start_specs(start) {
+                let mut spec = flow_spec(&bundle, f.t_m, f.conditional);
+                spec.role = format!("{start}(t_m={})", f.t_m);
+                let net = load(&f.file, &spec)?;
+                let density = match &f.density_file {
+                    Some(d) => Some((d.clone(), src.read(d)?.into_owned())),
+                    None => None,
+                };
+                nets.push(Flow { t_m: f.t_m, conditional: f.conditional, net, density });
+            }
+            nets.sort_by(|a, b| a.t_m.total_cmp(&b.t_m));
+            Ok(nets)
+        };
+        let (flows, gaussians) = (load_starts(Start::Flow)?, load_starts(Start::Gaussian)?);
         crate::log::log(
             crate::log::Level::Info,
             &format!(
@@ -125,7 +136,7 @@ impl Model {
                 backend.info().name
             ),
         );
-        Ok(Model { bundle, backend, score, flows })
+        Ok(Model { bundle, backend, score, flows, gaussians })
     }
 
     pub fn bundle(&self) -> &Bundle {
@@ -148,6 +159,7 @@ impl Model {
             guidance: m.score.null_label.is_some(),
             sde: m.sde.kind,
             t_ms: self.flows.iter().map(|f| f.t_m).collect(),
+            gaussian_t_ms: self.gaussians.iter().map(|f| f.t_m).collect(),
             has_prior_start: m.score.t_max >= 1.0,
             backend: self.backend.info(),
         }

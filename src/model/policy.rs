@@ -2,26 +2,37 @@
 //! the flow a T_m names, and class labels.
 
 use super::{Flow, Model, SampleOptions};
-use crate::error::{try_capacity, try_filled, Error, LabelError, Result};
-use crate::sampler::{self, SamplerConfig};
+use crate::error::{try_capacity, try_filled, LabelError, Result, StartError};
+use crate::sampler::{self, SamplerConfig, Start};
 
 impl Model {
     /// Resolves the options against the bundle's and the runtime's defaults, refusing inconsistent choices
     /// (`sampler::resolve` states every rule).
     pub fn resolve(&self, o: &SampleOptions) -> Result<SamplerConfig> {
         let m = &self.bundle.manifest;
-        let t_ms: Vec<f64> = self.flows.iter().map(|f| f.t_m).collect();
-        sampler::resolve(&o.choices(), &m.sampler, &m.facts(&self.bundle.sde, &t_ms), "")
-            .map_err(Error::InvalidArgument)
+        let (t_ms, gaussian_t_ms) = (self.start_t_ms(Start::Flow), self.start_t_ms(Start::Gaussian));
+        sampler::resolve(&o.choices(), &m.sampler, &m.facts(&self.bundle.sde, &t_ms, &gaussian_t_ms), "")
     }
 
-    pub(crate) fn flow(&self, t_m: f64) -> Result<&Flow> {
-        self.flows.iter().find(|f| (f.t_m - t_m).abs() < 1e-6).ok_or_else(|| {
-            Error::invalid(format!(
-                "no flow for T_m = {t_m}; this bundle has T_m in {:?}",
-                self.flows.iter().map(|f| f.t_m).collect::<Vec<_>>()
-            ))
-        })
+    /// The networks of a start at T_m (flows or Gaussians), ascending in T_m; empty for the prior.
+    pub(crate) fn start_nets(&self, start: Start) -> &[Flow] {
+        match start {
+            Start::Flow => &self.flows,
+            Start::Gaussian => &self.gaussians,
+            Start::Prior => &[],
+        }
+    }
+
+    fn start_t_ms(&self, start: Start) -> Vec<f64> {
+        self.start_nets(start).iter().map(|f| f.t_m).collect()
+    }
+
+    /// The flow or Gaussian of `start` at `t_m` (to 1e-6), or the error naming the T_m values there are.
+    pub(crate) fn start_net(&self, start: Start, t_m: f64) -> Result<&Flow> {
+        let nets = self.start_nets(start);
+        nets.iter()
+            .find(|f| (f.t_m - t_m).abs() < 1e-6)
+            .ok_or_else(|| StartError::NoTm { start, t_m, available: self.start_t_ms(start) }.into())
     }
 
     /// The class a caller names: an index in [0, classes) or a class name of the manifest (ignoring case).

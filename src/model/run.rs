@@ -52,8 +52,8 @@ impl Model {
         }
         let labels = self.labels(o)?;
         let flow = match cfg.start {
-            Start::Flow => Some(
-                self.flows
+            Start::Flow | Start::Gaussian => Some(
+                self.start_nets(cfg.start)
                     .iter()
                     .position(|f| (f.t_m - cfg.t_start).abs() < 1e-6)
                     .ok_or_else(|| Error::Internal("resolved flow vanished".into()))?,
@@ -188,7 +188,7 @@ impl Model {
             let at =
                 |phase: Phase, step: usize, steps: usize| Progress { phase, step, steps, done, total: n, batch: b };
             if let Some(f) = *flow {
-                let flow = &self.flows[f];
+                let flow = &self.start_nets(cfg.start)[f];
                 if !observe(&at(Phase::Flow, 0, 1)) {
                     return Err(Error::Cancelled);
                 }
@@ -233,7 +233,7 @@ impl Model {
             } else {
                 evals_times_images.div_ceil(n)
             },
-            flow_evals: usize::from(cfg.start == Start::Flow),
+            flow_evals: usize::from(cfg.start.from_t_m()),
             network_calls: eval.calls + flow_calls,
             seconds: started.elapsed().as_secs_f64(),
             network_seconds: eval.net_time.as_secs_f64(),

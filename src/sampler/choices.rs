@@ -6,6 +6,7 @@
 //! the C ABI and the CLI all reach the sampler through them.
 
 use super::options::{Corrector, LangevinNorm, Method, Predictor, SamplerConfig, Schedule, Solver, Start};
+use crate::error::{Error, StartError};
 use crate::sde::{Sde, SdeKind};
 
 /// Largest `steps` accepted: the paper's N is 1000; a million is far beyond any use and still cancellable.
@@ -20,11 +21,13 @@ pub const MAX_CORRECTOR_STEPS: usize = 1_000;
 macro_rules! sampler_settings {
     ($m:ident) => {
         $m! {
-            /// Where the reverse process starts (default: the flow when the bundle has one, else the prior).
+            /// Where the reverse process starts (default: the bundle's, else the flow when the bundle has one, else
+            /// the Gaussian start when it has one, else the prior).
             start: $crate::sampler::Start,
-            /// Which flow (its T_m) for the flow start (default: the bundle's, else the largest T_m).
+            /// Which flow or Gaussian (its T_m) for the flow and Gaussian starts (default: the bundle's when this start
+            /// has a network there, else the largest T_m).
             t_m: f64,
-            /// Temperature τ of the flow start, z ~ N(0, τ²I) (default 1).
+            /// Temperature τ of the flow and Gaussian starts, z ~ N(0, τ²I) (default 1).
             temperature: f64,
             /// sde (reverse-time SDE) or ode (probability flow). Default: the solver's, else sde.
             method: $crate::sampler::Method,
@@ -123,59 +126,88 @@ pub struct BundleFacts<'a> {
     pub sde: &'a Sde,
     /// T_m of each flow, ascending.
     pub t_ms: &'a [f64],
+    /// T_m of each Gaussian start (manifest `gaussians`), ascending.
+    pub gaussian_t_ms: &'a [f64],
     /// The score's largest trained time (the prior start needs 1).
     pub t_max: f64,
     /// Whether the score takes the null label (classifier-free guidance).
     pub null_label: bool,
+    /// The start a run takes when neither the caller nor the manifest names one (`Manifest::default_start`).
+    pub default_start: Start,
 }
 
 impl BundleFacts<'_> {
-    /// The flow's exact T_m for a requested one (to 1e-6).
-    pub fn flow_t_m(&self, t_m: f64) -> Result<f64, String> {
-        self.t_ms
-            .iter()
-            .copied()
-            .find(|f| (f - t_m).abs() < 1e-6)
-            .ok_or_else(|| format!("no flow for T_m = {t_m}; this bundle has T_m in {:?}", self.t_ms))
+    /// T_m of the networks of a start at T_m (flows or Gaussians), ascending; empty for the prior.
+    pub fn start_t_ms(&self, start: Start) -> &[f64] {
+        match start {
+            Start::Flow => self.t_ms,
+            Start::Gaussian => self.gaussian_t_ms,
+            Start::Prior => &[],
+        }
+    }
+
+    fn possible(&self, start: Start) -> bool {
+        match start {
+            Start::Prior => self.t_max >= 1.0,
+            s => !self.start_t_ms(s).is_empty(),
+        }
+    }
+
+    /// The exact T_m of `start`'s network at a requested one (to 1e-6), or the error naming the T_m values there are.
+    pub fn start_t_m(&self, start: Start, t_m: f64) -> Result<f64, StartError> {
+        let t_ms = self.start_t_ms(start);
+        t_ms.iter().copied().find(|f| (f - t_m).abs() < 1e-6).ok_or_else(|| StartError::NoTm {
+            start,
+            t_m,
+            available: t_ms.to_vec(),
+        })
     }
 }
 
 /// Resolves a caller's choices `o` over the bundle's defaults `d` (already checked) and the runtime's, refusing
-/// inconsistent choices. `who` prefixes the caller's settings in messages, as for `SamplerChoices::check`; a
-/// manifest is checked at load by resolving an empty request with `who` = "sampler.".
-pub fn resolve(
-    o: &SamplerChoices,
-    d: &SamplerChoices,
-    f: &BundleFacts<'_>,
-    who: &str,
-) -> Result<SamplerConfig, String> {
-    o.check(who)?;
-    if let Some(t) = d.t_m {
-        f.flow_t_m(t).map_err(|e| format!("sampler.t_m: {e}"))?;
-    }
-    let start = o.start.or(d.start).unwrap_or(if f.t_ms.is_empty() { Start::Prior } else { Start::Flow });
+/// inconsistent choices (`Error::InvalidArgument`, or `Error::Start` for a start the bundle cannot give). `who`
+/// prefixes the caller's settings in messages, as for `SamplerChoices::check`; a manifest is checked at load by
+/// resolving an empty request with `who` = "sampler.".
+pub fn resolve(o: &SamplerChoices, d: &SamplerChoices, f: &BundleFacts<'_>, who: &str) -> Result<SamplerConfig, Error> {
+    o.check(who).map_err(Error::InvalidArgument)?;
+    let start = o.start.or(d.start).unwrap_or(f.default_start);
     let t_start = match start {
-        Start::Flow => {
-            let Some(&last) = f.t_ms.last() else {
-                return Err(format!(
-                    "{who}start 'flow' needs a bundle with a flow; this one has none (use start 'prior')"
-                ));
+        Start::Flow | Start::Gaussian => {
+            let t_ms = f.start_t_ms(start);
+            let Some(&last) = t_ms.last() else {
+                let others = Start::ALL.iter().copied().filter(|&s| s != start && f.possible(s)).collect();
+                return Err(StartError::Absent { start, others }.into());
             };
-            f.flow_t_m(o.t_m.or(d.t_m).unwrap_or(last))?
+            // The bundle's T_m belongs to its default start: it applies when this start has a network there, else
+            // this start's largest T_m (the one closest to the prior).
+            let bundle_t = d.t_m.filter(|&t| t_ms.iter().any(|m| (m - t).abs() < 1e-6));
+            f.start_t_m(start, o.t_m.or(bundle_t).unwrap_or(last))?
         }
         Start::Prior => {
             if f.t_max < 1.0 {
-                return Err(format!(
+                return Err(Error::InvalidArgument(format!(
                     "{who}start 'prior' needs a score trained up to t = 1; this one stops at {}",
                     f.t_max
-                ));
+                )));
             }
             if o.t_m.is_some() {
-                return Err("t_m selects a flow; it has no meaning with start 'prior'".into());
+                return Err(Error::invalid("t_m selects a flow or Gaussian; it has no meaning with start 'prior'"));
             }
             1.0
         }
     };
+    resolve_sampler(o, d, f, who, start, t_start).map_err(Error::InvalidArgument)
+}
+
+/// The rest of `resolve`, once the start is known: the sampler's settings and their cross rules.
+fn resolve_sampler(
+    o: &SamplerChoices,
+    d: &SamplerChoices,
+    f: &BundleFacts<'_>,
+    who: &str,
+    start: Start,
+    t_start: f64,
+) -> Result<SamplerConfig, String> {
     let sde = f.sde;
     let ve = sde.kind == SdeKind::Ve;
     // A solver chosen without a method brings its own (so `solver: dpmpp_2m` alone is not ignored).

@@ -10,6 +10,9 @@ named_enum!(
         Flow = "flow",
         /// x(1) from the SDE prior, then reverse steps from 1 (plain diffusion).
         Prior = "prior",
+        /// z ~ N(0, τ²I) → the fitted Gaussian of x(T_m) (an affine map, the bundle's `gaussians`), then reverse
+        /// steps from T_m: the baseline that shows what the flow adds.
+        Gaussian = "gaussian",
     }
 );
 
@@ -44,6 +47,22 @@ named_enum!(
         Rk45 = "rk45",
     }
 );
+
+impl Start {
+    /// Whether the start maps z through a network at T_m (a flow or a Gaussian) rather than drawing from the prior.
+    pub fn from_t_m(self) -> bool {
+        matches!(self, Start::Flow | Start::Gaussian)
+    }
+
+    /// The manifest array holding this start's networks ("flows" or "gaussians"); None for the prior.
+    pub fn array(self) -> Option<&'static str> {
+        match self {
+            Start::Flow => Some("flows"),
+            Start::Gaussian => Some("gaussians"),
+            Start::Prior => None,
+        }
+    }
+}
 
 impl Solver {
     /// The method a solver belongs to: only `dpmpp_2m_sde` integrates the reverse SDE.
@@ -81,7 +100,7 @@ named_enum!(
 #[derive(Clone, Debug, PartialEq)]
 pub struct SamplerConfig {
     pub start: Start,
-    /// Start time of the reverse process: the flow's T_m, or 1 for the prior start.
+    /// Start time of the reverse process: the flow's (or Gaussian's) T_m, or 1 for the prior start.
     pub t_start: f64,
     pub temperature: f64,
     pub method: Method,

@@ -86,13 +86,39 @@ int main() {
     }
     CHECK(caught);
 
+    // The Gaussian start (issue 19): the bundle's Gaussian T_m values, with_start, and a missing T_m's error.
+    CHECK(info.gaussian_t_m.empty() && !info.has_gaussian_start);
+    {
+        dinof::Model aniso(fixture("gauss-vp-aniso"));
+        dinof::ModelInfo gi = aniso.info();
+        CHECK(gi.gaussian_t_m == std::vector<double>({0.4, 0.6}) && gi.has_gaussian_start && gi.t_m.empty());
+        CHECK(gi.default_start == DINOF_START_GAUSSIAN && gi.default_t_start == 0.6);
+        dinof::SampleOptions g(2);
+        g.with_seed(3).with_start(DINOF_START_GAUSSIAN, 0.4);
+        g.steps = steps;
+        dinof_sample_report gr{};
+        gr.struct_size = sizeof gr;
+        CHECK(aniso.sample(g, {}, &gr).size() == 2 * 16 && gr.start == DINOF_START_GAUSSIAN && gr.t_start == 0.4 && gr.flow_evals == 1);
+        CHECK_THROWS(aniso.sample(g.with_start(DINOF_START_GAUSSIAN, 0.5)), DINOF_STATUS_INVALID_ARGUMENT);
+        CHECK_THROWS(model.sample(dinof::SampleOptions(1).with_start(DINOF_START_GAUSSIAN)), DINOF_STATUS_INVALID_ARGUMENT);
+    }
+
     // Errors carry their status.
     CHECK_THROWS(dinof::Model(fixture("bad-version")), DINOF_STATUS_UNSUPPORTED_VERSION);
     CHECK_THROWS(dinof::Model("/nonexistent"), DINOF_STATUS_MISSING_FILE);
     dinof::SampleOptions bad(2);
     bad.t_m = 0.123;
     CHECK_THROWS(model.sample(bad), DINOF_STATUS_INVALID_ARGUMENT);
-    // The message names its kind once ("invalid argument: ..."), not twice.
+    // The message names its kind once ("invalid argument: ..."), not twice. (A T_m without a flow is a start error
+    // since issue 19: INVALID_ARGUMENT, its message names the T_m values there are.)
+    try {
+        model.sample(bad);
+    } catch (const dinof::Error& e) {
+        CHECK(std::string(e.what()).find("no flow for T_m = 0.123") != std::string::npos);
+    }
+    bad = dinof::SampleOptions(2);
+    bad.steps = 2000000; /* over MAX_STEPS (10^6): a plain invalid argument */
+    CHECK_THROWS(model.sample(bad), DINOF_STATUS_INVALID_ARGUMENT);
     try {
         model.sample(bad);
     } catch (const dinof::Error& e) {

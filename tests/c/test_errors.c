@@ -183,7 +183,7 @@ static void test_sample_errors(dinof_model *m) {
         SAMPLE_FAILS(m, o, DINOF_STATUS_BAD_ENUM_VALUE); \
         CHECK_MESSAGE(name);                            \
     } while (0)
-    BAD_ENUM(start, 3, "start = 3");
+    BAD_ENUM(start, 4, "start = 4"); /* 3 is DINOF_START_GAUSSIAN (issue 19) */
     BAD_ENUM(start, -1, "start = -1");
     BAD_ENUM(method, 5, "method = 5");
     BAD_ENUM(predictor, 99, "predictor = 99");

@@ -186,6 +186,28 @@ static void test_labels_and_guidance() {
     CHECK(evals[0] > 0 && evals[1] == 2 * evals[0]);
 }
 
+/// The Gaussian start through the engine core: the T_m values of each start, a generation from the Gaussian, and a
+/// T_m the bundle lacks refused at Start with a message naming the available ones.
+static void test_gaussian_start() {
+    ModelPtr model;
+    CHECK(!LoadModel(fixture("gauss-vp-aniso"), LoadSettings{}, model) && model);
+    if (!model) return;
+    const dinof::ModelInfo info = model->info();
+    CHECK(StartTMs(info, DINOF_START_GAUSSIAN) == std::vector<double>({0.4, 0.6}));
+    CHECK(StartTMs(info, DINOF_START_FLOW).empty() && StartTMs(info, DINOF_START_PRIOR).empty());
+    dinof::SampleOptions o = options(2, 3, 20);
+    o.with_start(DINOF_START_GAUSSIAN, 0.4);
+    Generation g(model, o);
+    CHECK(!g.Start());
+    int frames = 0;
+    CHECK(!run_to_end(g, &frames).error);
+    CHECK(g.Report().start == DINOF_START_GAUSSIAN && g.Report().t_start == 0.4);
+    o.with_start(DINOF_START_GAUSSIAN, 0.5);
+    Generation bad(model, o);
+    Error e = bad.Start();
+    CHECK(e.kind == ErrorKind::BadRequest && e.message.find("[0.4, 0.6]") != std::string::npos);
+}
+
 int main() {
     test_conversion();
     test_error_kinds();
@@ -201,6 +223,7 @@ int main() {
     test_cancel(model);
     test_destroy_while_running(model);
     test_labels_and_guidance();
+    test_gaussian_start();
     model.reset();
     CHECK(dinof_shutdown(-1) == DINOF_STATUS_OK);  // every model and job gone, detached threads joined
     std::printf("C++ engine core tests: %d passed, %d failed\n", passed, failed);

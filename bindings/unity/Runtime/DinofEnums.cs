@@ -63,6 +63,8 @@ namespace Dinof
         Default = DinofNative.DINOF_START_DEFAULT,
         Flow = DinofNative.DINOF_START_FLOW,
         Prior = DinofNative.DINOF_START_PRIOR,
+        /// <summary>The fitted Gaussian of x(T_m) in the flow's place (ModelInfo.GaussianTM): what the flow adds.</summary>
+        Gaussian = DinofNative.DINOF_START_GAUSSIAN,
     }
 
     /// <summary>Reverse-time SDE or probability-flow ODE.</summary>

@@ -67,7 +67,7 @@ namespace Dinof
         public DinofStart Start = DinofStart.Default;
         /// <summary>Reverse steps; 0 = the bundle's default.</summary>
         public uint Steps;
-        /// <summary>Which flow to start from, by its T_m; 0 = default.</summary>
+        /// <summary>Which flow (or, with DinofStart.Gaussian, which Gaussian) to start from, by its T_m; 0 = default.</summary>
         public double TM;
         public double Temperature;
         public DinofMethod Method = DinofMethod.Default;
@@ -149,7 +149,9 @@ namespace Dinof
         public long ImageLength, Rgba8Length;
         public DinofSde Sde;
         public double[] TM;
-        public bool HasFlowStart, HasPriorStart, FellBack;
+        /// <summary>T_m of each Gaussian start (DinofStart.Gaussian), ascending; empty when the bundle has none.</summary>
+        public double[] GaussianTM;
+        public bool HasFlowStart, HasPriorStart, HasGaussianStart, FellBack;
         public DinofStart DefaultStart;
         public double DefaultTStart;
         public uint DefaultSteps, Threads, SubBatch;
@@ -178,6 +180,9 @@ namespace Dinof
             if (c.t_m_count > 0) Marshal.Copy(c.t_m, i.TM, 0, (int)c.t_m_count);
             i.HasFlowStart = c.has_flow_start != 0;
             i.HasPriorStart = c.has_prior_start != 0;
+            i.GaussianTM = new double[c.gaussian_t_m_count];
+            if (c.gaussian_t_m_count > 0) Marshal.Copy(c.gaussian_t_m, i.GaussianTM, 0, (int)c.gaussian_t_m_count);
+            i.HasGaussianStart = c.gaussian_t_m_count > 0;
             i.FellBack = c.fell_back != 0;
             i.DefaultStart = (DinofStart)c.default_start;
             i.DefaultTStart = c.default_t_start;

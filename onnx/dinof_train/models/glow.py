@@ -6,6 +6,11 @@ direction (x -> z) is ActNorm -> 1x1 conv -> coupling. Levels: squeeze, K steps,
 optionally shifted per class). `density` returns the standardised latent z ~ N(0, I) flattened to [B, D]
 (level order), so `generate` takes the same z: the base mean/scale are part of the bijection.
 All shapes are static (known at construction) so the ONNX graphs contain constant reshapes only.
+
+Issue 19: `Glow(identity_init=True)` starts as an exact orthogonal map (ActNorm at the identity without the
+data-dependent init, couplings whose zero-initialised last layer gives shift 0 and scale exactly 1, base N(0, I)),
+so a `WhitenedGlow` (a fixed affine whitening by the exact covariance of x(T_m), then such a Glow) *is* the fitted
+Gaussian before training. `GaussianPrior` is that affine map on its own: the Gaussian start's graphs.
 """
 from __future__ import annotations
 
@@ -27,14 +32,15 @@ def unsqueeze(x, c, h, w):  # inverse of squeeze; (c, h, w) = shape *before* squ
 
 
 class ActNorm(nn.Module):
-    """Generative x = z·exp(logs) + bias; initialised from the first density batch to zero mean, unit var."""
+    """Generative x = z·exp(logs) + bias; initialised from the first density batch to zero mean, unit var
+    unless `data_init` is False (then it stays at the identity until trained)."""
 
-    def __init__(self, c: int, hw: int):
+    def __init__(self, c: int, hw: int, data_init: bool = True):
         super().__init__()
         self.hw = hw  # static spatial size: the log-det needs no Shape op
         self.bias = nn.Parameter(torch.zeros(1, c, 1, 1))
         self.logs = nn.Parameter(torch.zeros(1, c, 1, 1))
-        self.register_buffer("initialized", torch.tensor(0, dtype=torch.uint8))
+        self.register_buffer("initialized", torch.tensor(0 if data_init else 1, dtype=torch.uint8))
 
     @torch.no_grad()
     def data_init(self, x):
@@ -87,9 +93,17 @@ class InvConv1x1(nn.Module):
         return F.conv2d(z, w_inv.reshape(self.c, self.c, 1, 1))
 
 
+SIGMOID2 = 1.0 / (1.0 + math.exp(-2.0))  # sigmoid(2) = 0.8808: the official scale at a zero raw output
+
+
 class Coupling(nn.Module):
-    def __init__(self, c: int, hidden: int):
+    """Affine coupling. scale = sigmoid(raw + 2) as the official code (`centered` False: 0.881 at raw 0, so a
+    zero-initialised coupling is not the identity), or that divided by sigmoid(2) (`centered`: exactly 1 at raw 0,
+    and still bounded, in (0, 1.135))."""
+
+    def __init__(self, c: int, hidden: int, centered: bool = False):
         super().__init__()
+        self.centered = centered
         self.ca = c // 2
         self.net = nn.Sequential(
             nn.Conv2d(self.ca, hidden, 3, padding=1), nn.ReLU(),
@@ -101,6 +115,8 @@ class Coupling(nn.Module):
     def _shift_scale(self, xa):
         h = self.net(xa)
         shift, raw = h[:, 0::2], h[:, 1::2]  # interleaved, as the official code
+        if self.centered:  # log scale = logsigmoid(raw + 2) - log sigmoid(2): exactly 0 at raw = 0
+            return shift, torch.sigmoid(raw + 2.0) * (1.0 / SIGMOID2)
         return shift, torch.sigmoid(raw + 2.0)
 
     def density(self, x):
@@ -116,11 +132,11 @@ class Coupling(nn.Module):
 
 
 class FlowStep(nn.Module):
-    def __init__(self, c: int, hidden: int, hw: int):
+    def __init__(self, c: int, hidden: int, hw: int, identity_init: bool = False):
         super().__init__()
-        self.actnorm = ActNorm(c, hw)
+        self.actnorm = ActNorm(c, hw, data_init=not identity_init)
         self.invconv = InvConv1x1(c, hw)
-        self.coupling = Coupling(c, hidden)
+        self.coupling = Coupling(c, hidden, centered=identity_init)
 
     def density(self, x, w=None):
         x, ld0 = self.actnorm.density(x)
@@ -136,7 +152,7 @@ class FlowStep(nn.Module):
 
 class Glow(nn.Module):
     def __init__(self, channels: int = 1, resolution: int = 28, levels: int = 2, steps: int = 8,
-                 hidden: int = 64, classes: int = 0):
+                 hidden: int = 64, classes: int = 0, identity_init: bool = False):
         super().__init__()
         self.channels, self.resolution, self.levels, self.classes = channels, resolution, levels, classes
         self.shapes = []  # per level: (c, h, w) before squeeze
@@ -148,7 +164,7 @@ class Glow(nn.Module):
                 raise ValueError(f"resolution {resolution} does not squeeze {levels} times")
             self.shapes.append((c, h, h))
             c, h = 4 * c, h // 2
-            self.blocks.append(nn.ModuleList([FlowStep(c, hidden, h * h) for _ in range(steps)]))
+            self.blocks.append(nn.ModuleList([FlowStep(c, hidden, h * h, identity_init) for _ in range(steps)]))
             if lvl != levels - 1:
                 self.z_shapes.append((c // 2, h, h))
                 c = c - c // 2
@@ -239,3 +255,135 @@ class Glow(nn.Module):
         """Precomputed W^-1 for every 1x1 conv (float64 inverse), in step order."""
         with torch.no_grad():
             return [torch.inverse(s.invconv.weight().double()).float() for blk in self.blocks for s in blk]
+
+
+# Largest expected cost of the low-rank form (below), bits/dim against the full-rank Gaussian: the rank is the
+# smallest that stays under it. 1e-4 is 10x under the "negligible" 1e-3 of issue 19 and 30x under the smallest room a
+# flow has at a shipped T_m (MNIST 0.6: 0.0048), so the Gaussian start is the Gaussian level for every comparison.
+LOWRANK_LOSS_BPD = 1e-4
+
+
+def lowrank_loss_bpd(c: torch.Tensor, k: int) -> float:
+    """Expected NLL cost (bits/dim, on data from N(m, C)) of replacing C's eigenvalues `c` (descending) past the
+    first k by their mean s̄²: KL(N(m, C) || N(m, C_k)) / (D ln 2) = ½·Σ_{i≥k} (ln s̄² − ln c_i) / (D ln 2)
+    (the trace term Σ c_i / s̄² equals D − k exactly because s̄² is their mean). Jensen: ≥ 0, 0 iff the tail is flat."""
+    c = c.double()
+    tail = c[k:]
+    if tail.numel() == 0:
+        return 0.0
+    return float(0.5 * (torch.log(tail.mean()) - torch.log(tail)).sum() / (c.numel() * math.log(2.0)))
+
+
+def lowrank_rank(c: torch.Tensor, max_loss_bpd: float = LOWRANK_LOSS_BPD) -> int:
+    """The smallest k with lowrank_loss_bpd(c, k) <= max_loss_bpd (the loss falls as k grows: each kept direction
+    removes its own term and flattens the rest)."""
+    return next(k for k in range(c.numel() + 1) if lowrank_loss_bpd(c, k) <= max_loss_bpd)
+
+
+def lowrank_eigenvalues(c: torch.Tensor, k: int) -> torch.Tensor:
+    """The covariance the low-rank form represents, in the same eigenbasis: c_0..c_{k-1}, then their tail mean."""
+    c = c.double().clone()
+    if k < c.numel():
+        c[k:] = c[k:].mean()
+    return c
+
+
+class GaussianPrior(nn.Module):
+    """x = reshape(m[y] + A·z), A = U·diag(√c_k)·Uᵀ + s̄·(I − U·Uᵀ): an affine bijection between N(0, I) and
+    N(m[y], C_k), C_k = A² = U·diag(c_k)·Uᵀ + s̄²·(I − U·Uᵀ), the covariance C = a²Σ0 + s²I kept on its top-k
+    principal directions U [D, k] (eigenvalues c_k) and isotropic on the rest (s̄² = the mean of C's other
+    eigenvalues, which minimises KL(N(m, C) || ·) among isotropic tails). A is C_k's symmetric square root, so z stays
+    an image (what a convolutional Glow after the whitening needs). Stored as U, Uᵀ and two k-vectors instead of
+    D×D matrices, so bundles stay small:
+
+        x = m + ((z·U)·(√c_k − s̄))·Uᵀ + s̄·z            (MatMul, Mul, MatMul, Mul, Add)
+        z = ((h·U)·(1/√c_k − 1/s̄))·Uᵀ + h/s̄,  h = x − m,  log|det ∂z/∂x| = −½·Σ ln c_k − (D − k)·ln s̄ (a constant)
+
+    With k = D (U square) the tail is empty and A = U·diag(√c)·Uᵀ: the exact Gaussian. Buffers float32 (built in
+    float64); in ONNX: MatMul, Mul, Add (+ Gather on y), no Shape ops."""
+
+    def __init__(self, mean: torch.Tensor, u: torch.Tensor, c_k: torch.Tensor, s_bar: float, shape: tuple):
+        super().__init__()
+        u, c_k = u.double(), c_k.double()
+        d, k = u.shape
+        mean = mean.double().reshape(-1, d)
+        self.shape, self.dim, self.rank, self.classes = tuple(shape), d, k, mean.shape[0] if mean.shape[0] > 1 else 0
+        self.s_bar = float(s_bar) if k < d else 1.0  # with an empty tail s̄ multiplies I − U·Uᵀ = 0: any value
+        sd = torch.sqrt(c_k)
+        self.register_buffer("mean", mean.float())
+        self.register_buffer("u", u.contiguous().float())
+        self.register_buffer("u_t", u.T.contiguous().float())
+        self.register_buffer("gen_scale", (sd - self.s_bar).float())
+        self.register_buffer("inv_scale", (1.0 / sd - 1.0 / self.s_bar).float())
+        self.logdet = -float(torch.log(sd).sum()) - (d - k) * math.log(self.s_bar)
+
+    @classmethod
+    def fit(cls, mean: torch.Tensor, eig: torch.Tensor, vec: torch.Tensor, a: float, s: float, shape: tuple,
+            rank: int | None = None, max_loss_bpd: float = LOWRANK_LOSS_BPD):
+        """The Gaussian of x(T_m) = a·x0 + s·ε for clean data with (class) mean(s) `mean` and covariance
+        vec·diag(eig)·vecᵀ (eig descending): mean a·mean, covariance C = a²Σ0 + s²I (eigenvalues a²λ + s²), in the
+        low-rank form of `rank` directions (default: the smallest whose expected cost is <= max_loss_bpd)."""
+        c = a * a * eig.double().clamp(min=0.0) + s * s
+        k = lowrank_rank(c, max_loss_bpd) if rank is None else int(rank)
+        s_bar = math.sqrt(float(c[k:].mean())) if k < c.numel() else 1.0
+        return cls(a * mean.double(), vec.double()[:, :k], c[:k], s_bar, shape)
+
+    def _m(self, y):
+        return self.mean if self.classes == 0 else self.mean[y]
+
+    def generate(self, z, y=None, w_invs=None):  # w_invs / ws: the flows' export interface, unused
+        x = ((z @ self.u) * self.gen_scale) @ self.u_t + z * self.s_bar + self._m(y)
+        return x.reshape(-1, *self.shape)
+
+    def density(self, x, y=None, ws=None):
+        h = x.reshape(-1, self.dim) - self._m(y)
+        z = ((h @ self.u) * self.inv_scale) @ self.u_t + h * (1.0 / self.s_bar)
+        return z, (z * 0.0).sum(1) + self.logdet  # [B] from the input: no Shape-driven zeros in the graph
+
+    def log_prob(self, x, y=None):
+        z, logdet = self.density(x, y)
+        return -0.5 * (z ** 2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi) + logdet
+
+    def forward(self, x, y=None):
+        return self.log_prob(x, y)
+
+    def forward_weights(self):  # the export graphs' interface (FlowGenerateGraph / FlowDensityGraph)
+        return []
+
+    def inverse_weights(self):
+        return []
+
+
+class WhitenedGlow(nn.Module):
+    """x(T_m) = W⁻¹(glow(z)): a fixed affine whitening W (GaussianPrior: the symmetric square root of the
+    covariance a²Σ0 + s²I in its low-rank form, per-class mean for a conditional model) followed by an identity-initialised Glow. Before
+    training glow is orthogonal, so the model is exactly the fitted Gaussian; training can only move it from there
+    (and early stopping on held-out NLL keeps it there when nothing better is found)."""
+
+    def __init__(self, whitening: GaussianPrior, glow: Glow):
+        super().__init__()
+        if glow.dim != whitening.dim:
+            raise ValueError(f"Glow dim {glow.dim} != whitening dim {whitening.dim}")
+        self.whitening, self.glow = whitening, glow
+        self.classes, self.dim = glow.classes, glow.dim
+
+    def density(self, x, y=None, ws=None):
+        h, ld0 = self.whitening.density(x, y)
+        z, ld1 = self.glow.density(h.reshape(-1, *self.whitening.shape), y, ws=ws)
+        return z, ld1 + ld0
+
+    def log_prob(self, x, y=None):
+        z, logdet = self.density(x, y)
+        return -0.5 * (z ** 2).sum(1) - 0.5 * self.dim * math.log(2 * math.pi) + logdet
+
+    def forward(self, x, y=None):
+        return self.log_prob(x, y)
+
+    def generate(self, z, y=None, w_invs=None):
+        return self.whitening.generate(self.glow.generate(z, y, w_invs=w_invs).flatten(1), y)
+
+    def forward_weights(self):
+        return self.glow.forward_weights()
+
+    def inverse_weights(self):
+        return self.glow.inverse_weights()

@@ -37,7 +37,7 @@ pub(crate) enum Cmd {
     /// Measure network cost per image at several sub-batch sizes, and the sampling loop's own overhead.
     Bench(BenchArgs),
     /// Bits/dim of images (a float32 .npy, N×C×H×W or N×H×W, pixels in [0, 1]) by the probability-flow ODE plus the
-    /// flow's (or the prior's) density.
+    /// start's density (flow, Gaussian or prior).
     Likelihood(LikelihoodArgs),
 }
 
@@ -176,10 +176,11 @@ pub(crate) struct LikelihoodArgs {
     /// Seed of the dequantisation noise and the probes (default: random, printed).
     #[arg(long)]
     pub(crate) seed: Option<u64>,
-    /// flow (ODE to T_m plus the flow's density) or prior (ODE to t = 1 plus the SDE's Gaussian prior).
+    /// flow (ODE to T_m plus the flow's density), gaussian (ODE to T_m plus the fitted Gaussian's density) or prior
+    /// (ODE to t = 1 plus the SDE's Gaussian prior).
     #[arg(long)]
     pub(crate) start: Option<Start>,
-    /// T_m of the flow.
+    /// T_m of the flow (or Gaussian).
     #[arg(long = "t-m")]
     pub(crate) t_m: Option<f64>,
     /// RK45 relative tolerance (default 1e-5).

@@ -188,9 +188,9 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
         println!("guidance    supported (null label {null})");
     }
     println!("score       {} (t_max {})", m.score.file, m.score.t_max);
-    for f in &m.flows {
+    for (kind, f) in m.flows.iter().map(|f| ("flow    ", f)).chain(m.gaussians.iter().map(|f| ("gaussian", f))) {
         println!(
-            "flow        {} (T_m {}{}{})",
+            "{kind}    {} (T_m {}{}{})",
             f.file,
             f.t_m,
             if f.conditional { ", conditional" } else { "" },
@@ -213,8 +213,8 @@ fn info(dir: &Path, load: &LoadArgs) -> CliResult {
         b.sub_batch
     );
     let mut files = vec![m.score.file.clone()];
-    files.extend(m.flows.iter().map(|f| f.file.clone()));
-    files.extend(m.flows.iter().filter_map(|f| f.density_file.clone()));
+    files.extend(m.flows.iter().chain(&m.gaussians).map(|f| f.file.clone()));
+    files.extend(m.flows.iter().chain(&m.gaussians).filter_map(|f| f.density_file.clone()));
     for f in files {
         let summary = dinof::backend::describe_onnx(&bundle.file(&f))?;
         println!("network     {f}: {summary}");
@@ -233,6 +233,7 @@ fn check(dir: &Path, load: &LoadArgs) -> CliResult {
         .t_ms
         .iter()
         .map(|&t| (Start::Flow, Some(t)))
+        .chain(info.gaussian_t_ms.iter().map(|&t| (Start::Gaussian, Some(t))))
         .chain(info.has_prior_start.then_some((Start::Prior, None)))
         .collect();
     for (start, t_m) in starts {
@@ -354,7 +355,7 @@ fn likelihood(a: LikelihoodArgs) -> CliResult {
         println!("image {k:>5}: {:.4} bits/dim ({} ODE evaluations)", im.bits_per_dim, im.ode_evals);
     }
     let start = match r.start {
-        Start::Flow => format!("flow start, T_m {}", r.t_end),
+        Start::Flow | Start::Gaussian => format!("{} start, T_m {}", r.start, r.t_end),
         Start::Prior => "prior start, t = 1".to_string(),
     };
     println!(

@@ -110,6 +110,9 @@ namespace Dinof.Native
         public ulong label_name_count;
         public byte has_guidance;
         public double default_guidance;
+        // appended within ABI 2, with the Gaussian start
+        public IntPtr gaussian_t_m;
+        public ulong gaussian_t_m_count;
     }
 
     [StructLayout(LayoutKind.Sequential)]
@@ -215,6 +218,7 @@ namespace Dinof.Native
         public const int DINOF_START_DEFAULT = 0;
         public const int DINOF_START_FLOW = 1;
         public const int DINOF_START_PRIOR = 2;
+        public const int DINOF_START_GAUSSIAN = 3;
 
         public const int DINOF_METHOD_DEFAULT = 0;
         public const int DINOF_METHOD_SDE = 1;

@@ -33,6 +33,7 @@ static class DinofTests
         Test("native callbacks are static [MonoPInvokeCallback] methods (IL2CPP)", CallbacksAreStatic);
         Test("load and info", LoadAndInfo);
         Test("float samples identical to the Rust CLI", FloatMatchesCli);
+        Test("Gaussian start: GaussianTM, DinofStart.Gaussian reported, a missing T_m names the available ones", GaussianStart);
         Test("RGBA8 identical to the CLI's pixels, quantised as the library documents", Rgba8MatchesCli);
         Test("BottomUp rows are the TopDown rows reversed (Unity texture order)", BottomUpFlips);
         Test("grid helper tiles images", Grid);
@@ -184,6 +185,25 @@ static class DinofTests
             Check(i.Backend == "tract" && i.ExecutionProviders.Length == 1 && i.ExecutionProviders[0] == "cpu", "backend");
             Check(i.LabelNames != null && i.LabelNames.Length == 0, "an unconditional bundle has no class names");
             Check(!i.HasGuidance && i.DefaultGuidance == 0.0, "an unconditional bundle cannot guide");
+        }
+    }
+
+    static void GaussianStart()
+    {
+        using (var m = DinofModel.Load(Fixture("gauss-vp-aniso")))
+        {
+            var i = m.Info;
+            Check(i.GaussianTM.Length == 2 && i.GaussianTM[0] == 0.4 && i.GaussianTM[1] == 0.6 && i.HasGaussianStart, "gaussian t_m");
+            Check(i.TM.Length == 0 && !i.HasFlowStart && i.DefaultStart == DinofStart.Gaussian && i.DefaultTStart == 0.6, "default start");
+            SampleReport r;
+            var x = m.Sample(new SampleOptions(2, 3) { Start = DinofStart.Gaussian, TM = 0.4, Steps = 20 }, out r);
+            Check(x.Length == 32 && r.Start == DinofStart.Gaussian && r.TStart == 0.4 && r.FlowEvals == 1, "report");
+            Fails(DinofStatus.InvalidArgument, () => m.Sample(new SampleOptions(1, 1) { Start = DinofStart.Gaussian, TM = 0.5 }), "[0.4, 0.6]");
+        }
+        using (var m = DinofModel.Load(Fixture("gauss-vp")))
+        {
+            Check(m.Info.GaussianTM.Length == 0 && !m.Info.HasGaussianStart, "no Gaussians in an older bundle");
+            Fails(DinofStatus.InvalidArgument, () => m.Sample(new SampleOptions(1, 1) { Start = DinofStart.Gaussian }), "needs a bundle with a Gaussian start");
         }
     }
 

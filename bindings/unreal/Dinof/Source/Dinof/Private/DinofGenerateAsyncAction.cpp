@@ -5,7 +5,7 @@
 #include "Engine/Texture2D.h"
 
 UDinofGenerateAsyncAction* UDinofGenerateAsyncAction::DinofGenerate(UObject* WorldContextObject, UDinofModel* Model, int64 Seed, int32 Steps,
-                                                                     const FString& ClassName, float Guidance)
+                                                                     const FString& ClassName, float Guidance, EDinofStart Start, float TM)
 {
     UDinofGenerateAsyncAction* Action = NewObject<UDinofGenerateAsyncAction>();
     Action->Model = Model;
@@ -13,6 +13,8 @@ UDinofGenerateAsyncAction* UDinofGenerateAsyncAction::DinofGenerate(UObject* Wor
     Action->Steps = Steps;
     Action->ClassName = ClassName;
     Action->Guidance = Guidance;
+    Action->Start = Start;
+    Action->TM = TM;
     Action->RegisterWithGameInstance(WorldContextObject);
     return Action;
 }
@@ -30,6 +32,7 @@ void UDinofGenerateAsyncAction::Activate()
         if (Seed >= 0) Options.with_seed(static_cast<uint64_t>(Seed));
         Options.steps = static_cast<uint32_t>(FMath::Max(0, Steps));
         if (Guidance != 0.f) Options.with_guidance(Guidance);
+        Options.with_start(static_cast<dinof_start>(Start), FMath::Max(0.f, TM));  // EDinofStart follows DINOF_START_*
         int64_t Label = 0;
         // No class for a conditional bundle is refused by Start, with the library's message.
         if (!ClassName.IsEmpty()) Error = dinof::core::LabelIndex(Model->Get(), TCHAR_TO_UTF8(*ClassName), Label);

@@ -40,3 +40,10 @@ UDinofModel* UDinofModel::Load(UObject* Outer, const FString& BundleDir, FString
 FString UDinofModel::GetBundleName() const { return UTF8_TO_TCHAR(Info.name.c_str()); }
 int32 UDinofModel::GetWidth() const { return static_cast<int32>(Info.width); }
 int32 UDinofModel::GetHeight() const { return static_cast<int32>(Info.height); }
+
+TArray<float> UDinofModel::GetStartTMs(EDinofStart Start) const
+{
+    TArray<float> Result;
+    for (const double T : dinof::core::StartTMs(Info, static_cast<dinof_start>(Start))) Result.Add(static_cast<float>(T));
+    return Result;
+}

@@ -161,6 +161,15 @@ inline Error LabelIndex(const ModelPtr& model, const std::string& name, int64_t&
     return detail::Guard([&] { label = model->label_index(name); });
 }
 
+/// The T_m values a start can take (SampleOptions::with_start): the flows' for DINOF_START_FLOW, the Gaussians'
+/// for DINOF_START_GAUSSIAN (the fitted Gaussian of x(T_m), the baseline that shows what the flow adds), none for
+/// the prior or the default. Ascending; empty when the bundle has no such start.
+inline std::vector<double> StartTMs(const dinof::ModelInfo& info, dinof_start start) {
+    if (start == DINOF_START_FLOW) return info.t_m;
+    if (start == DINOF_START_GAUSSIAN) return info.gaussian_t_m;
+    return {};
+}
+
 /// Where a generation is, for a progress bar.
 struct Snapshot {
     bool done = false;       ///< ended (successfully or not)

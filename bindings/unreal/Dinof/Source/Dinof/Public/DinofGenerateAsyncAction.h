@@ -27,10 +27,14 @@ public:
      * ClassName: for a class-conditional bundle, the class to draw by name ("Sneaker", ignoring case) or index ("7");
      * required there, empty for an unconditional bundle (a mistake fires Failed with the library's message, which
      * lists the valid names). Guidance: classifier-free guidance scale; 0 = the bundle's default, < 0 = none.
+     * Start: where the reverse process starts (Default = the bundle's; Gaussian = the fitted Gaussian at T_m, to see
+     * what the flow adds); TM: which flow or Gaussian, by its T_m (UDinofModel::GetStartTMs), 0 = the default. A T_m
+     * the bundle lacks fires Failed with a message listing the available ones.
      */
     UFUNCTION(BlueprintCallable, Category = "dinof", meta = (BlueprintInternalUseOnly = "true", WorldContext = "WorldContextObject"))
     static UDinofGenerateAsyncAction* DinofGenerate(UObject* WorldContextObject, UDinofModel* Model, int64 Seed = -1, int32 Steps = 0,
-                                                    const FString& ClassName = TEXT(""), float Guidance = 0.f);
+                                                    const FString& ClassName = TEXT(""), float Guidance = 0.f,
+                                                    EDinofStart Start = EDinofStart::Default, float TM = 0.f);
 
     /** Cancels the generation; Failed fires with Kind = Cancelled. */
     UFUNCTION(BlueprintCallable, Category = "dinof")
@@ -58,6 +62,8 @@ private:
     int32 Steps = 0;
     FString ClassName;
     float Guidance = 0.f;
+    EDinofStart Start = EDinofStart::Default;
+    float TM = 0.f;
     TUniquePtr<dinof::core::Generation> Generation;
     FTSTicker::FDelegateHandle TickHandle;
 };

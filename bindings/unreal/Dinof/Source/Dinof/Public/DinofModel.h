@@ -21,6 +21,19 @@ enum class EDinofError : uint8
     Bug,
 };
 
+/** Where the reverse process starts; the order of DINOF_START_*. Gaussian: the fitted Gaussian of x(T_m) in the
+ * flow's place, the baseline that shows what the flow adds (bundles with Gaussians: GetStartTMs(Gaussian)). */
+UENUM(BlueprintType)
+enum class EDinofStart : uint8
+{
+    Default UMETA(DisplayName = "Default (the bundle's)"),
+    Flow UMETA(DisplayName = "Flow (DiNof)"),
+    Prior UMETA(DisplayName = "Prior (plain diffusion)"),
+    Gaussian UMETA(DisplayName = "Gaussian at T_m"),
+};
+static_assert(DINOF_START_DEFAULT == 0 && DINOF_START_FLOW == 1 && DINOF_START_PRIOR == 2 && DINOF_START_GAUSSIAN == 3,
+              "EDinofStart follows DINOF_START_*");
+
 inline EDinofError ToDinofError(dinof::core::ErrorKind Kind)
 {
     return static_cast<EDinofError>(static_cast<uint8>(Kind));  // same order as dinof::core::ErrorKind
@@ -43,6 +56,10 @@ public:
 
     UFUNCTION(BlueprintPure, Category = "dinof")
     int32 GetHeight() const;
+
+    /** The T_m values Start can take (Flow: the flows', Gaussian: the Gaussians'), ascending; empty otherwise. */
+    UFUNCTION(BlueprintPure, Category = "dinof")
+    TArray<float> GetStartTMs(EDinofStart Start) const;
 
     const dinof::core::ModelPtr& Get() const { return Model; }
 
