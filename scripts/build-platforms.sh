@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Cross-builds the dinof library (release, tract backend) for the platforms game engines run on, and packs each one
 # with the header, the C++ wrapper, a pkg-config file and a CMake package into dist/ (gitignored):
-#   dist/dinof-VERSION-x86_64-pc-windows-gnu.tar.gz     bin/dinof.dll  lib/libdinof.dll.a (import library)
-#                                                       lib/libdinof.a (static: define DINOF_STATIC)
+#   dist/dinof-VERSION-x86_64-pc-windows-gnu.tar.gz     bin/dinof.dll  lib/libdinof.dll.a (GNU import library)
+#       lib/dinof.def, lib/dinof.dll.lib (MSVC import library, when llvm-dlltool is installed)
+#       lib/libdinof.a (static, for MinGW: define DINOF_STATIC)
 #   dist/dinof-VERSION-aarch64-unknown-linux-gnu.tar.gz  lib/libdinof.so  lib/libdinof.a
 # each with include/dinof.h, include/dinof.hpp, lib/pkgconfig/dinof.pc, lib/cmake/dinof/dinofConfig*.cmake.
 # The unpacked trees stay beside the archives (dist/dinof-VERSION-TRIPLE/); scripts/package-unity.sh and
@@ -101,7 +102,20 @@ for triple in "${triples[@]}"; do
     # Debug info is most of a release library's size; users debugging dinof itself build it themselves.
     "$strip_tool" --strip-debug -o "$tree/$shared_dir/$shared" "$src/$shared"
     "$strip_tool" --strip-debug -o "$tree/lib/$static" "$src/$static"
-    [ -z "$implib" ] || cp "$src/$implib" "$tree/lib/$implib"
+    if [ -n "$implib" ]; then
+        cp "$src/$implib" "$tree/lib/$implib"
+        # MSVC users (Unity's editor needs none; Unreal links an import library): the module-definition file of the
+        # DLL's exports, and from it an MSVC-format import library when llvm-dlltool is at hand (Debian's `llvm`).
+        # Without it: `lib /def:dinof.def /machine:x64 /out:dinof.dll.lib` in a Visual Studio prompt.
+        { echo "LIBRARY dinof.dll"; echo "EXPORTS"
+          "${cc%gcc}objdump" -p "$src/$shared" | sed -n '/\[Ordinal\/Name Pointer\] Table/,/^$/p' |
+              sed -n 's/^\s*\[ *[0-9]*\] \(dinof_[A-Za-z0-9_]*\)$/    \1/p'; } >"$tree/lib/dinof.def"
+        if command -v llvm-dlltool >/dev/null; then
+            llvm-dlltool -m i386:x86-64 -d "$tree/lib/dinof.def" -l "$tree/lib/dinof.dll.lib"
+        else
+            echo "note: llvm-dlltool not found: no MSVC-format dinof.dll.lib (lib/dinof.def is there to make one)"
+        fi
+    fi
     cp include/dinof.h bindings/cpp/dinof.hpp "$tree/include/"
     cp LICENSE* "$tree/" 2>/dev/null || true
 
