@@ -86,11 +86,9 @@ for triple in "${triples[@]}"; do
     (
         cross_env "$triple"
         echo "== cargo build --release --lib --target $triple"
-        start=$(date +%s)
-        # `times` after the build: the CPU seconds cargo and its children used (user + system).
-        nice -n 19 cargo build --locked --release --lib --target "$triple"
-        echo "built $triple in $(($(date +%s) - start)) s wall; CPU (user sys) of this build:"
-        times | tail -n 1
+        # bash's `time`: wall and CPU seconds (user, system) of cargo and everything it ran.
+        TIMEFORMAT="built $triple: %R s wall, %U s user + %S s system CPU"
+        time nice -n 19 cargo build --locked --release --lib --target "$triple"
     )
     src="$target_dir/$triple/release"
     name="dinof-$version-$triple"
@@ -101,7 +99,8 @@ for triple in "${triples[@]}"; do
     [ "$cc" = gcc ] && strip_tool=strip
     # Debug info is most of a release library's size; users debugging dinof itself build it themselves.
     "$strip_tool" --strip-debug -o "$tree/$shared_dir/$shared" "$src/$shared"
-    "$strip_tool" --strip-debug -o "$tree/lib/$static" "$src/$static"
+    # The static library as built: rustc's archive holds section-less members (.dwo) that strip refuses.
+    cp "$src/$static" "$tree/lib/$static"
     if [ -n "$implib" ]; then
         cp "$src/$implib" "$tree/lib/$implib"
         # MSVC users (Unity's editor needs none; Unreal links an import library): the module-definition file of the
