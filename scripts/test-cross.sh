@@ -108,7 +108,7 @@ fi
 run() { # NAME LOG CMD...: the summary is the program's own result line
     local name=$1 log=$2
     shift 2
-    (cd "$out" && "$@") >"$log" 2>&1
+    "$@" >"$log" 2>&1   # from the repository root: the tests read reference images by relative path
     local rc=$?
     local summary
     summary=$(grep -E '^test_[a-z_]+: ' "$log" | tr -d '\r' | tail -n 1)
@@ -122,13 +122,13 @@ for p in "${programs[@]}"; do
     if [ "$p" = test_fashion ] && [ ! -f "$DINOF_FASHION/dinof.json" ]; then skip "$p" "no bundle at $DINOF_FASHION"; continue; fi
     if "$cc" "${cflags[@]}" "tests/c/$p.c" -o "$out/$p-shared$exe" -L"$tree/lib" "${rpath[@]}" -ldinof "${ldextra[@]}" \
         >"$out/$p-build.log" 2>&1; then
-        run "$p (shared)" "$out/$p-shared.log" "${runner[@]}" "./$p-shared$exe"
+        run "$p (shared)" "$out/$p-shared.log" "${runner[@]}" "$out/$p-shared$exe"
     else
         fail "$p (shared)" "does not compile" "$out/$p-build.log"
     fi
     if "$cc" "${cflags[@]}" -DDINOF_STATIC "tests/c/$p.c" -o "$out/$p-static$exe" "$tree/lib/libdinof.a" \
         "${static_libs[@]}" "${ldextra[@]}" >"$out/$p-build-static.log" 2>&1; then
-        run "$p (static)" "$out/$p-static.log" "${runner[@]}" "./$p-static$exe"
+        run "$p (static)" "$out/$p-static.log" "${runner[@]}" "$out/$p-static$exe"
     else
         fail "$p (static)" "does not link statically" "$out/$p-build-static.log"
     fi
@@ -137,7 +137,7 @@ done
 if command -v "$cxx" >/dev/null; then
     if "$cxx" -std=c++17 -Wall -Wextra -Werror -Wpedantic -O1 -Iinclude -Ibindings/cpp tests/c/test_cpp.cpp \
         -o "$out/test_cpp$exe" -L"$tree/lib" "${rpath[@]}" -ldinof "${ldextra[@]}" -static-libstdc++ >"$out/test_cpp-build.log" 2>&1; then
-        run "test_cpp (C++17 wrapper)" "$out/test_cpp.log" "${runner[@]}" "./test_cpp$exe"
+        run "test_cpp (C++17 wrapper)" "$out/test_cpp.log" "${runner[@]}" "$out/test_cpp$exe"
     else
         fail "test_cpp (C++17 wrapper)" "does not compile" "$out/test_cpp-build.log"
     fi
