@@ -1,5 +1,6 @@
 # Shared by package-unity.sh and package-unreal.sh (sourced): parses [--debug] [--no-build] [--ort], builds the
-# library, and sets lib_path (the built library), lib_name, unity_dir, unreal_dir; defines copy_library DEST.
+# library, and sets lib_path (the built library), lib_name, unity_dir, unreal_dir; defines copy_library DEST and
+# dist_library TRIPLE FILE.
 profile=release
 build=1
 # The library alone: no `cli` feature (the command-line tool's clap, png and indicatif), which default features add.
@@ -25,6 +26,15 @@ fi
 target_dir=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 lib_path="$target_dir/$profile/$lib_name"
 [ -f "$lib_path" ] || { echo "$(basename "$0"): $lib_path not found (build first, or drop --no-build)" >&2; exit 1; }
+
+# dist_library TRIPLE FILE: FILE (bin/dinof.dll, lib/libdinof.so, ...) of the archive tree scripts/build-platforms.sh
+# made for TRIPLE; empty when that platform has not been built. The packaging scripts fill the folders of the other
+# platforms they declare from these.
+dist_version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
+dist_library() {
+    local f="dist/dinof-$dist_version-$1/$2"
+    if [ -f "$f" ]; then echo "$f"; fi
+}
 
 copy_library() {
     # Debug info is most of a Linux build's size; players do not need it.

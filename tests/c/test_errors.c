@@ -2,10 +2,8 @@
    values, broken and mismatched bundles. Each must fail with its own status and a message, touch nothing it should
    not, and leave the model usable. */
 #define _XOPEN_SOURCE 700
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include "check.h"
+#include "portable.h"
 
 /* Loading `name` must fail with `expected`, leave *out NULL and explain why (mentioning `needle`). */
 static void load_fails(const char *path, dinof_status expected, const char *needle) {
@@ -83,8 +81,9 @@ static void test_load_errors(void) {
 
     /* A directory in the manifest's place is not a regular file. */
     {
-        char dir[] = "/tmp/dinof-test-XXXXXX";
-        char manifest[64];
+        char dir[4096];
+        char manifest[4200];
+        temp_template(dir, sizeof dir, "dinof-test-");
         if (mkdtemp(dir) != NULL) {
             snprintf(manifest, sizeof manifest, "%s/dinof.json", dir);
             mkdir(manifest, 0700);
