@@ -23,7 +23,7 @@ const D: usize = 16;
 
 /// Column k of Q (symmetric, orthogonal): Q[i][k] = (−1)^popcount(i & k) / 4.
 fn q(i: usize, k: usize) -> f64 {
-    if (i & k).count_ones() % 2 == 0 {
+    if (i & k).count_ones().is_multiple_of(2) {
         0.25
     } else {
         -0.25
@@ -310,12 +310,15 @@ fn manifest_error(dir: &Path) -> String {
     }
 }
 
+/// A named edit of a manifest and the message it must produce.
+type ManifestCase = (&'static str, fn(&mut serde_json::Value), &'static str);
+
 /// The manifest rules of `gaussians`: the same as for flows, checked on the array itself.
 #[test]
 fn gaussians_manifest_rules() {
     let m = manifest_error(&fixture("bad-gaussian-tm"));
     assert!(m.contains("sampler.t_m = 0.5") && m.contains("gaussians") && m.contains("[0.4, 0.6]"), "{m}");
-    let cases: [(&str, fn(&mut serde_json::Value), &str); 4] = [
+    let cases: [ManifestCase; 4] = [
         ("dup", |m| m["gaussians"][1]["t_m"] = 0.4.into(), "gaussians[1].t_m = 0.4 is listed twice"),
         ("cond", |m| m["gaussians"][0]["conditional"] = true.into(), "gaussians[0] is conditional but classes is 0"),
         (
@@ -397,6 +400,7 @@ fn divergence_integrals(model: &Model, t_m: f64) -> Vec<f64> {
 ///   2δ = 2·10⁻²·σ(t), where |Jδv| ≈ 10⁻²·|s|, is then ≤ 2·16·u/10⁻² = 1.9e-4 relative on the divergence:
 ///   ≤ 1.9e-4·Σm_k nats; (iii) the density graph's f32 arithmetic: |z|²/2 over 16 values of O(1) and a constant
 ///   log-determinant, ≤ 1e-4 nats. Divided by D·ln 2 for bits/dim.
+///
 /// The mutations "Gaussian likelihood → the prior's density" and "Gaussian start → the flows" (tests/mutants.py) fail
 /// it.
 #[test]
