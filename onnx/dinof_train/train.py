@@ -22,7 +22,7 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel as DDP
 
 from .config import Config, from_dict, to_dict
-from .data import load_dataset
+from .data import load_dataset, to_model_space
 from .models.glow import Glow
 from .models.unet import UNet
 from .score import ScoreModel
@@ -224,7 +224,7 @@ def train(cfg: Config, out: str | Path, resume: bool = False, quiet: bool = Fals
         raise ValueError("class-conditional training needs labelled data")
     sde, score, flows = build_models(cfg)
     seed_all(cfg.seed + rank)  # from here on: per-rank dropout etc.
-    data = to_sde_space(images, sde)
+    data = to_sde_space(to_model_space(images, cfg.alpha), sde)
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + rank)  # batch sampling + noise, per rank
 
     step, elapsed = 0, 0.0
