@@ -47,8 +47,8 @@ def configs(a) -> dict:
     """key -> (label, argv(n, steps, out_npy)). CLI configs measure load -> first image in a separate process."""
     cli = lambda backend: lambda n, s, out: [a.dinof, "sample", "--bundle", a.bundle, "--n", str(n), "--seed",
                                              str(a.seed), "--steps", str(s), "--threads", str(a.threads),
-                                             # Euler-Maruyama, as the Python and PyTorch loops
-                                             "--predictor", "euler_maruyama", "--corrector", "none",
+                                             # the flow start and Euler-Maruyama, as the Python and PyTorch loops
+                                             "--start", "flow", "--predictor", "euler_maruyama", "--corrector", "none",
                                              "--out", out, "--quiet"] + (["--backend", backend] if backend else [])
     c = lambda backend: lambda n, s, out: [a.bench_c, a.bundle, backend, str(n), str(s), str(a.threads), str(a.seed)]
     py = lambda script: lambda n, s, out: [a.python, str(ROOT / "bench" / script), a.bundle, str(n), str(s),

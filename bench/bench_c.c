@@ -51,7 +51,8 @@ int main(int argc, char **argv) {
     dinof_sample_options_init(&so, sizeof so);
     so.n = 1;
     so.steps = 1;
-    /* Euler-Maruyama, as the Python and PyTorch loops (the bundle's default sampler may be another) */
+    /* The flow start and Euler-Maruyama, as the Python and PyTorch loops (the bundle's defaults may be others) */
+    so.start = DINOF_START_FLOW;
     so.predictor = DINOF_PREDICTOR_EULER_MARUYAMA;
     so.corrector = DINOF_CORRECTOR_NONE;
     so.seed = strtoull(argv[6], NULL, 10);

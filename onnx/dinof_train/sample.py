@@ -1,6 +1,6 @@
 """Reference sampler over a bundle's ONNX files (onnxruntime), with the official score_sde / DiNof semantics.
 
-Flow start: z ~ N(0, τ²I) -> flow -> x(T_m), then the PC loop on linspace(T_m, eps, steps) (default int(N·T_m));
+Flow start: z ~ N(0, τ²I) -> flow -> x(T_m) (Gaussian start: the fitted Gaussian's graph in the flow's place), then the PC loop on linspace(T_m, eps, steps) (default int(N·T_m));
 prior start: x(1) from the SDE prior on linspace(1, eps, steps) (default N). Step sizes come from the grid, as in
 the Rust runtime (src/sde.rs); the probability-flow ODE (Euler or Heun, Tweedie denoise) is there too. Each step runs the corrector, then the predictor; the returned image is
 the noise-free mean of the last step (denoise). Differences from the official code, on purpose: seeded, and the
@@ -39,6 +39,8 @@ class Bundle:
         self.score_sess = ort.InferenceSession(str(self.path / self.manifest["score"]["file"]), opts,
                                                providers=["CPUExecutionProvider"])
         self.flows = {float(f["t_m"]): f for f in self.manifest.get("flows", [])}
+        # The Gaussian starts: the fitted Gaussian of x(T_m), with the flows' schema and contract (z -> x graph).
+        self.gaussians = {float(f["t_m"]): f for f in self.manifest.get("gaussians", [])}
         self._flow_sess = {}
 
     def _session(self, file):
@@ -53,8 +55,12 @@ class Bundle:
             feed["y"] = y.numpy().astype(np.int64)
         return torch.from_numpy(self.score_sess.run(["score"], feed)[0])
 
-    def flow(self, t_m: float, z: torch.Tensor, y=None) -> torch.Tensor:
-        f = self._flow_entry(t_m)
+    def start_nets(self, start: str) -> dict:
+        """T_m -> manifest entry of a start's networks: 'flow' or 'gaussian' (empty for the prior)."""
+        return {"flow": self.flows, "gaussian": self.gaussians}.get(start, {})
+
+    def flow(self, t_m: float, z: torch.Tensor, y=None, start: str = "flow") -> torch.Tensor:
+        f = self._flow_entry(t_m, start)
         feed = {"z": z.float().numpy()}
         if f.get("conditional"):
             feed["y"] = y.numpy().astype(np.int64)
@@ -70,11 +76,12 @@ class Bundle:
         z, logdet = self._session(f["density_file"]).run(["z", "logdet"], feed)
         return torch.from_numpy(z), torch.from_numpy(logdet)
 
-    def _flow_entry(self, t_m: float) -> dict:
-        for k, f in self.flows.items():
+    def _flow_entry(self, t_m: float, start: str = "flow") -> dict:
+        nets = self.start_nets(start)
+        for k, f in nets.items():
             if abs(k - t_m) < 1e-9:
                 return f
-        raise ValueError(f"bundle has no flow at t_m={t_m} (has {sorted(self.flows)})")
+        raise ValueError(f"bundle has no {start} start at t_m={t_m} (has {sorted(nets)})")
 
     def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
         img = self.manifest["image"]
@@ -225,9 +232,9 @@ def pc_sample(b: Bundle, n: int, seed: int = 0, start: str = "flow", t_m: float 
             raise ValueError(f"{b.path}: the model is class-conditional ({b.classes} classes): give a label")
         y = torch.full((n,), label, dtype=torch.int64)
     D = int(np.prod(b.shape))
-    if start == "flow":
+    if start in ("flow", "gaussian"):
         z = torch.randn(n, D, generator=gen) * temperature
-        x = b.flow(t_m, z, y).double()
+        x = b.flow(t_m, z, y, start).double()
         t0 = t_m
     elif start == "prior":
         if b.manifest["score"]["t_max"] < 1.0:
@@ -278,8 +285,14 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
                   solver=None):
     b = Bundle(bundle)
     d = b.manifest.get("sampler", {})
-    start = start or d.get("start", "flow" if b.flows else "prior")
-    t_m = t_m if t_m is not None else d.get("t_m", max(b.flows) if b.flows else None)
+    # The runtime's rules (src/bundle/mod.rs default_start, src/sampler/choices.rs resolve): the bundle's start, else
+    # flow, Gaussian, prior in that order; the bundle's T_m when this start has a network there, else its largest.
+    start = start or d.get("start", "flow" if b.flows else "gaussian" if b.gaussians else "prior")
+    nets = b.start_nets(start)
+    if t_m is None:
+        bundle_t = d.get("t_m")
+        t_m = bundle_t if bundle_t is not None and any(abs(k - bundle_t) < 1e-6 for k in nets) else (
+            max(nets) if nets else None)
     if d.get("solver") == "dpmpp_2m_sde" and solver is None:
         # The runtime's rule (src/sampler/choices.rs, resolve): a predictor, a corrector or method 'ode' sets the bundle's
         # SDE solver aside with its steps and grid; otherwise it runs, and this reference sampler has no such solver.

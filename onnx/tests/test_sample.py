@@ -115,3 +115,34 @@ def test_default_sde_solver_is_set_aside_as_by_the_runtime(tmp_path):
             sample_bundle(b, n=2, batch=2, quiet=True, **kw)
     assert sample_bundle(b, n=2, batch=2, quiet=True, predictor="euler_maruyama", steps=5).shape[0] == 2
     assert sample_bundle(b, n=2, batch=2, quiet=True, method="ode", steps=5).shape[0] == 2
+
+
+GAUSS_ANISO = ROOT / "tests" / "fixtures" / "bundles" / "gauss-vp-aniso"
+
+
+def test_gaussian_start_python_and_rust_agree(tmp_path):
+    """The Gaussian start (issue 19): the reference sampler takes x(T_m) from the bundle's `gaussians` graph as the
+    runtime does, and its defaults follow the runtime's (the bundle's start; the bundle's T_m only where this start
+    has a network). Different RNGs, so the same distribution: per-pixel means and stds within 4 standard errors of
+    their difference (this fixture's data are anisotropic, so a wrong covariance at T_m shows per pixel)."""
+    exe = _dinof_bin()
+    if exe is None:
+        pytest.skip("no dinof binary: run scripts/test-python.sh (it builds one), or set DINOF_BIN")
+    b = Bundle(GAUSS_ANISO, threads=1)
+    assert b.manifest["sampler"]["start"] == "gaussian" and not b.flows  # the default start exercised below
+    n, steps = 2000, 100
+    out = tmp_path / "rust.npy"
+    subprocess.run([exe, "sample", "--bundle", str(GAUSS_ANISO), "--n", str(n), "--seed", "3", "--out", str(out),
+                    "--quiet", "--t-m", "0.4", "--steps", str(steps)], check=True, timeout=300)
+    img = b.manifest["image"]
+    rust = (np.load(out).astype(np.float64) - img["pixel_offset"]) / img["pixel_scale"]
+    py = (sample_bundle(GAUSS_ANISO, n=n, batch=500, seed=3, t_m=0.4, steps=steps, quiet=True).numpy().astype(
+        np.float64) - img["pixel_offset"]) / img["pixel_scale"]
+    assert rust.shape == py.shape
+    m_r, m_p, s_r, s_p = rust.mean(0), py.mean(0), rust.std(0), py.std(0)
+    se_m = np.sqrt((s_r ** 2 + s_p ** 2) / n)
+    assert np.all(np.abs(m_r - m_p) < 4 * se_m), (m_r - m_p) / se_m
+    se_s = np.sqrt((s_r ** 2 + s_p ** 2) / (2 * n))
+    assert np.all(np.abs(s_r - s_p) < 4 * se_s), (s_r - s_p) / se_s
+    with pytest.raises(ValueError, match="no flow start"):
+        sample_bundle(GAUSS_ANISO, n=2, steps=2, start="flow", t_m=0.4, quiet=True)
