@@ -75,6 +75,8 @@ def main(argv=None) -> int:
     s.add_argument("--label", type=int, default=None, help="class label for conditional bundles")
     s.add_argument("--method", choices=["sde", "ode"], default=None)
     s.add_argument("--solver", choices=["euler", "heun"], default=None, help="ODE solver")
+    s.add_argument("--schedule", choices=["time", "logsnr", "edm"], default=None,
+                   help="ODE grid (default: the bundle's for its own solver, else the solver's own, as the runtime)")
 
     v = sub.add_parser("eval", help="flow bits/dim on held-out data and sample statistics of a bundle")
     v.add_argument("--bundle", required=True)
@@ -193,7 +195,8 @@ def main(argv=None) -> int:
         from .sample import sample_bundle
         sample_bundle(a.bundle, n=a.n, batch=a.batch, seed=a.seed, png=a.png, npy=a.npy, start=a.start,
                       t_m=a.t_m, predictor=a.predictor, corrector=a.corrector, snr=a.snr, steps=a.steps,
-                      temperature=a.temperature, label=a.label, method=a.method, solver=a.solver)
+                      temperature=a.temperature, label=a.label, method=a.method, solver=a.solver,
+                      schedule=a.schedule)
     elif a.cmd == "fid":
         from .quality import main_fid
         return main_fid(a)

@@ -112,6 +112,52 @@ def ode_grid(sde: SDE, t_start: float, steps: int) -> list[float]:
     return [sde.eps if k == steps else t_start - h * k for k in range(steps + 1)]
 
 
+# Each ODE solver's grid when neither the caller nor the bundle (for its own solver) names one: the runtime's
+# `Solver::default_schedule` (src/sampler/options.rs) for the solvers this reference sampler has.
+DEFAULT_SCHEDULE = {"euler": "logsnr", "heun": "edm"}
+
+
+def log_snr(sde: SDE, t: float) -> float:
+    """λ(t) = log(α/σ) of the marginal x(t) = α·x(0) + σ·ε (the runtime's Sde::log_snr)."""
+    one = torch.ones(1, dtype=torch.float64)
+    std = _scalar(sde.marginal_prob(one, torch.tensor([t], dtype=torch.float64))[1])
+    return _log_mean_coeff(sde, t) - math.log(std)
+
+
+def t_of_log_snr(sde: SDE, lam: float) -> float:
+    """The inverse of `log_snr`, in the runtime's closed forms (Sde::t_of_log_snr)."""
+    if sde.kind == "ve":
+        return (-lam - math.log(sde.sigma_min)) / math.log(sde.sigma_max / sde.sigma_min)
+    if sde.kind == "vp":  # L = −log α: α² = 1/(1 + e^(−2λ))
+        big_l = 0.5 * math.log1p(math.exp(-2.0 * lam))
+    else:  # sub-VP: α/(1 − α²) = r = e^λ, the positive root of rα² + α − r = 0
+        r = math.exp(lam)
+        q = math.hypot(1.0, 2.0 * r)
+        big_l = math.log1p((1.0 + 1.0 / (q + 2.0 * r)) / (2.0 * r))
+    a, b = 0.25 * (sde.beta_1 - sde.beta_0), 0.5 * sde.beta_0  # ¼Δβ·t² + ½β0·t = L, the root ≥ 0
+    return 2.0 * big_l / (b + math.sqrt(b * b + 4.0 * a * big_l))
+
+
+def schedule_grid(sde: SDE, schedule: str, t_start: float, steps: int) -> list[float]:
+    """The ODE solvers' grid, as the runtime's Sde::schedule_grid: `steps` intervals from t_start to eps, uniform in
+    t ('time'), in λ ('logsnr') or in σ̃^(1/7) with σ̃ = e^(−λ) ('edm'), mapped back to t; both ends exact."""
+    if schedule == "time":
+        return ode_grid(sde, t_start, steps)
+    if steps < 1:
+        raise ValueError("steps must be >= 1")
+    l0, l1 = log_snr(sde, t_start), log_snr(sde, sde.eps)
+    if schedule == "logsnr":
+        grid = [t_of_log_snr(sde, l0 + k / steps * (l1 - l0)) for k in range(steps + 1)]
+    elif schedule == "edm":
+        rho = 7.0
+        hi, lo = math.exp(-l0 / rho), math.exp(-l1 / rho)
+        grid = [t_of_log_snr(sde, -rho * math.log(hi + k / steps * (lo - hi))) for k in range(steps + 1)]
+    else:
+        raise ValueError(f"unknown schedule {schedule!r} (time, logsnr, edm)")
+    grid[0], grid[steps] = t_start, sde.eps
+    return grid
+
+
 def default_steps(sde: SDE, t_start: float) -> int:
     """score_sde's int(N·t_start)."""
     return max(1, int(math.floor(sde.N * t_start + 1e-9)))
@@ -194,8 +240,8 @@ def _ode_derivative(b: Bundle, x, t, y):
     return f * x - 0.5 * g * g * s
 
 
-def _run_ode(b: Bundle, x, y, t0, steps, solver, denoise):
-    grid = ode_grid(b.sde, t0, steps)
+def _run_ode(b: Bundle, x, y, t0, steps, solver, denoise, schedule):
+    grid = schedule_grid(b.sde, schedule or DEFAULT_SCHEDULE.get(solver, "time"), t0, steps)
     for t, t_next in zip(grid[:-1], grid[1:]):
         h = t_next - t
         d = _ode_derivative(b, x, t, y)
@@ -219,7 +265,8 @@ def pc_sample(b: Bundle, n: int, seed: int = 0, start: str = "flow", t_m: float 
               predictor: str = "euler_maruyama", corrector: str = "none", snr: float = 0.16,
               corrector_steps: int = 1, steps: int | None = None, denoise: bool = True, temperature: float = 1.0,
               label: int | None = None, gen: torch.Generator | None = None, method: str = "sde",
-              solver: str = "heun", x_start: torch.Tensor | None = None) -> torch.Tensor:
+              solver: str = "heun", x_start: torch.Tensor | None = None,
+              schedule: str | None = None) -> torch.Tensor:
     """n samples in SDE space (float64 [n, C, H, W]); the SDE math runs in float64, the networks in float32.
     start "given": the reverse process starts at t_m from x_start (SDE space), e.g. an oracle x(T_m) made by
     noising real images, to measure what a perfect prior at T_m would give."""
@@ -249,7 +296,7 @@ def pc_sample(b: Bundle, n: int, seed: int = 0, start: str = "flow", t_m: float 
         raise ValueError(f"unknown start {start!r}")
     steps = steps or default_steps(sde, t0)
     if method == "ode":
-        return _run_ode(b, x, y, t0, steps, solver, denoise)
+        return _run_ode(b, x, y, t0, steps, solver, denoise, schedule)
     if method != "sde":
         raise ValueError(f"unknown method {method!r}")
     x_mean = x
@@ -282,7 +329,7 @@ def save_grid(pixels: torch.Tensor, path: str | Path, nrow: int | None = None, p
 
 def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None, t_m=None, predictor=None,
                   corrector=None, snr=None, steps=None, temperature=None, label=None, quiet=False, method=None,
-                  solver=None):
+                  solver=None, schedule=None):
     b = Bundle(bundle)
     d = b.manifest.get("sampler", {})
     # The runtime's rules (src/bundle/mod.rs default_start, src/sampler/choices.rs resolve): the bundle's start, else
@@ -323,6 +370,11 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
         used = dict(solver="heun")
     else:
         used = dict(solver=choice("solver", solver))
+    if method == "ode":
+        # The runtime's rule: the caller's grid; else the bundle's, for the bundle's own solver only; else the
+        # solver's own (DEFAULT_SCHEDULE).
+        own = d.get("schedule") if (d.get("solver") or "heun") == used["solver"] else None
+        used["schedule"] = schedule or own or DEFAULT_SCHEDULE[used["solver"]]
     opts = dict(start=start, t_m=t_m, method=method, **used,
                 # No steps: the bundle format's int(N·t_start) (default_steps), as the runtime.
                 steps=steps or d.get("steps"), denoise=choice("denoise", None),

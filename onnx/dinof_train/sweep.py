@@ -119,11 +119,11 @@ def _sample(bundle, curve: Curve, steps: int, n: int, seed: int, sampler: str, d
             x = pc_sample(b, n, start="given", t_m=curve.t_m, predictor="euler_maruyama", corrector="none",
                           steps=steps, method=method, solver=solver or "heun",
                           x_start=_reference_start(bundle, curve, n, seed, scorer),
-                          gen=torch.Generator().manual_seed(seed))
+                          gen=torch.Generator().manual_seed(seed), schedule=SCHEDULES.get(curve.sampler, "time"))
             return b.to_pixels(x).float().numpy()
         pix = sample_bundle(bundle, n=n, batch=min(n, 250), seed=seed, start=curve.start, t_m=curve.t_m,
                             predictor="euler_maruyama", corrector="none", steps=steps, method=method,
-                            solver=solver, quiet=True)
+                            solver=solver, schedule=SCHEDULES.get(curve.sampler, "time"), quiet=True)
         return pix.numpy()
     from .quality import sample_with_cli
 
