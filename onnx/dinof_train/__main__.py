@@ -74,7 +74,8 @@ def main(argv=None) -> int:
     s.add_argument("--temperature", type=float, default=None)
     s.add_argument("--label", type=int, default=None, help="class label for conditional bundles")
     s.add_argument("--method", choices=["sde", "ode"], default=None)
-    s.add_argument("--solver", choices=["euler", "heun"], default=None, help="ODE solver")
+    s.add_argument("--solver", choices=["euler", "heun", "dpmpp_2m", "dpmpp_2m_sde"], default=None,
+                   help="solver (dpmpp_2m_sde samples the reverse SDE, the others the ODE)")
     s.add_argument("--schedule", choices=["time", "logsnr", "edm"], default=None,
                    help="ODE grid (default: the bundle's for its own solver, else the solver's own, as the runtime)")
 
@@ -191,6 +192,8 @@ def main(argv=None) -> int:
                             density=not a.no_density, sampler_t_m=a.sampler_t_m, eval_n=a.eval_n,
                             score_from=a.score_from, guidance=a.guidance, sampler_steps=a.sampler_steps)
         print(json.dumps(man["provenance"].get("export_parity", {}), indent=1))
+        print(f"default sampler: {man['provenance']['sampler_defaults']['chosen']} (exact-score bundles, "
+              f"docs/solver-convergence.md); to measure this model's own: {man['provenance']['sampler_defaults']['measure']}")
     elif a.cmd == "sample":
         from .sample import sample_bundle
         sample_bundle(a.bundle, n=a.n, batch=a.batch, seed=a.seed, png=a.png, npy=a.npy, start=a.start,

@@ -288,6 +288,21 @@ def copy_score(src_bundle: Path, cfg, sde, out: Path) -> dict:
             "onnx_ops": p.get("onnx_ops", {}).get("score.onnx")}
 
 
+# A new bundle's default sampler (issue 24): DPM-Solver++(2M) SDE on the log-SNR grid, with the fewest steps of 10 /
+# 20 / 50 at which it is within 3 % of the exact sd on the exact-score Gaussian bundles from both starts
+# (docs/solver-convergence.md, worst of flow and prior start: VE 1.21 % and VP 2.47 % at 20 steps; sub-VP 5.11 % at
+# 20, 1.03 % at 50). A trained model's best step count is measured with the sweep (`sweep_command`).
+EXPORT_SOLVER, EXPORT_SCHEDULE = "dpmpp_2m_sde", "logsnr"
+EXPORT_STEPS = {"ve": 20, "vp": 20, "subvp": 50}
+
+
+def sweep_command(out, dataset: str, t_m: float | None, prior: bool) -> str:
+    """How to choose this bundle's step count from its own quality curve (docs/evaluation.md)."""
+    curves = ([f"flow{t_m:g}:dpmpp2m-sde"] if t_m is not None else []) + (["prior:dpmpp2m-sde"] if prior else [])
+    return (f"python -m dinof_train sweep --bundle {out} --dataset {dataset} --n 500 --out SWEEP "
+            f"--curves {','.join(curves)} --nfe 6,10,20,50")
+
+
 def build_manifest(cfg, sde, parts: dict, out: Path, name: str, description: str, provenance: dict,
                    sampler_t_m: float | None = None, guidance: float | None = None,
                    sampler_steps: int | None = None) -> dict:
@@ -300,7 +315,15 @@ def build_manifest(cfg, sde, parts: dict, out: Path, name: str, description: str
     sampler = {"start": "flow" if flows else "prior", "t_m": t_m, "method": "sde",
                "predictor": "reverse_diffusion" if sde.kind == "ve" else "euler_maruyama",
                "corrector": "langevin" if sde.kind == "ve" else "none", "snr": 0.16, "corrector_steps": 1,
-               "solver": "heun", "steps": sampler_steps, "denoise": True, "temperature": 1.0}
+               "solver": EXPORT_SOLVER, "schedule": EXPORT_SCHEDULE,
+               "steps": sampler_steps if sampler_steps is not None else EXPORT_STEPS[sde.kind],
+               "denoise": True, "temperature": 1.0}
+    provenance = {**provenance, "sampler_defaults": {
+        "chosen": f"{EXPORT_SOLVER} on the {EXPORT_SCHEDULE} grid, {sampler['steps']} steps"
+                  + (" (--sampler-steps)" if sampler_steps is not None else ""),
+        "evidence": "docs/solver-convergence.md: within 3 % of the exact sd on exact-score Gaussian bundles of this "
+                    "SDE from both starts at this step count (export.py EXPORT_STEPS)",
+        "measure": sweep_command(out, cfg.dataset, t_m, float(cfg.t_max) >= 1.0)}}
     if sampler_steps is not None and sampler_steps < 1:
         raise ValueError(f"sampler steps must be >= 1, got {sampler_steps}")
     if not flows:

@@ -114,7 +114,7 @@ def ode_grid(sde: SDE, t_start: float, steps: int) -> list[float]:
 
 # Each ODE solver's grid when neither the caller nor the bundle (for its own solver) names one: the runtime's
 # `Solver::default_schedule` (src/sampler/options.rs) for the solvers this reference sampler has.
-DEFAULT_SCHEDULE = {"euler": "logsnr", "heun": "edm"}
+DEFAULT_SCHEDULE = {"euler": "logsnr", "heun": "edm", "dpmpp_2m": "logsnr", "dpmpp_2m_sde": "logsnr"}
 
 
 def log_snr(sde: SDE, t: float) -> float:
@@ -252,13 +252,42 @@ def _run_ode(b: Bundle, x, y, t0, steps, solver, denoise, schedule):
             x = x + 0.5 * h * (d + _ode_derivative(b, x2, t_next, y))
         else:
             raise ValueError(f"unknown ODE solver {solver!r}")
-    if denoise:  # Tweedie: E[x(0) | x(eps)] = (x + std²·s) / mean
-        t = grid[-1]
+    return _tweedie(b, x, y, grid[-1]) if denoise else x
+
+
+def _marginal(sde: SDE, t: float) -> tuple[float, float]:
+    """(α, σ) of x(t) = α·x(0) + σ·ε."""
+    std = _scalar(sde.marginal_prob(torch.ones(1, dtype=torch.float64), torch.tensor([t], dtype=torch.float64))[1])
+    return math.exp(_log_mean_coeff(sde, t)), std
+
+
+def _tweedie(b: Bundle, x, y, t: float):
+    """The final noise-free evaluation: E[x(0) | x(t)] = (x + σ²·s) / α."""
+    s = b.score(x, torch.full((len(x),), t, dtype=torch.float64), y).double()
+    a, std = _marginal(b.sde, t)
+    return (x + std * std * s) / a
+
+
+def _run_dpmpp(b: Bundle, x, y, t0, steps, schedule, stochastic, denoise, gen):
+    """DPM-Solver++(2M) (deterministic, method ode) or its SDE variant (stochastic, η = 1), in the runtime's form
+    (src/sampler/steps.rs dpmpp_2m / dpmpp_2m_sde): data prediction x̂0 = (x + σ²s)/α, h = λ' − λ, the second-order
+    correction D = (1 + 1/2r)·x̂0 − (1/2r)·x̂0_prev with r = h_prev/h, first order on the first step."""
+    grid = schedule_grid(b.sde, schedule, t0, steps)
+    prev = None
+    for t, t_next in zip(grid[:-1], grid[1:]):
         s = b.score(x, torch.full((len(x),), t, dtype=torch.float64), y).double()
-        std = _scalar(b.sde.marginal_prob(torch.ones(1, dtype=torch.float64),
-                                          torch.tensor([t], dtype=torch.float64))[1])
-        x = (x + std * std * s) * math.exp(-_log_mean_coeff(b.sde, t))
-    return x
+        (a, std), (a_n, std_n) = _marginal(b.sde, t), _marginal(b.sde, t_next)
+        x0 = (x + std * std * s) / a
+        h = log_snr(b.sde, t_next) - log_snr(b.sde, t)
+        d = x0 if prev is None else (1 + 0.5 * h / prev[0]) * x0 - 0.5 * h / prev[0] * prev[1]
+        if stochastic:
+            one_minus = -math.expm1(-2.0 * h)
+            z = torch.randn(x.shape, generator=gen, dtype=torch.float64)
+            x = std_n / std * math.exp(-h) * x + a_n * one_minus * d + std_n * math.sqrt(one_minus) * z
+        else:
+            x = std_n / std * x + a_n * -math.expm1(-h) * d
+        prev = (h, x0)
+    return _tweedie(b, x, y, grid[-1]) if denoise else x
 
 
 def pc_sample(b: Bundle, n: int, seed: int = 0, start: str = "flow", t_m: float | None = None,
@@ -295,6 +324,9 @@ def pc_sample(b: Bundle, n: int, seed: int = 0, start: str = "flow", t_m: float 
     else:
         raise ValueError(f"unknown start {start!r}")
     steps = steps or default_steps(sde, t0)
+    if solver in ("dpmpp_2m", "dpmpp_2m_sde") and method == ("ode" if solver == "dpmpp_2m" else "sde"):
+        return _run_dpmpp(b, x, y, t0, steps, schedule or DEFAULT_SCHEDULE[solver], solver == "dpmpp_2m_sde",
+                          denoise, gen)
     if method == "ode":
         return _run_ode(b, x, y, t0, steps, solver, denoise, schedule)
     if method != "sde":
@@ -340,14 +372,18 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
         bundle_t = d.get("t_m")
         t_m = bundle_t if bundle_t is not None and any(abs(k - bundle_t) < 1e-6 for k in nets) else (
             max(nets) if nets else None)
-    if d.get("solver") == "dpmpp_2m_sde" and solver is None:
-        # The runtime's rule (src/sampler/choices.rs, resolve): a predictor, a corrector or method 'ode' sets the bundle's
-        # SDE solver aside with its steps and grid; otherwise it runs, and this reference sampler has no such solver.
-        if (method or d.get("method", "sde")) == "sde" and predictor is None and corrector is None:
-            raise ValueError(f"{bundle}: the bundle samples with dpmpp_2m_sde by default, which this reference "
-                             "sampler does not implement; choose predictor/corrector or method 'ode' (or use the "
-                             "Rust CLI)")
+    # The runtime's rules for method, solver, steps and grid (src/sampler/choices.rs, resolve): a solver chosen
+    # without a method brings its own; a bundle's SDE solver (dpmpp_2m_sde) gives way to an explicit predictor or
+    # corrector or method 'ode', and takes its steps and grid with it; the bundle's grid is for its own solver.
+    solver_method = {"dpmpp_2m_sde": "sde"}
+    method = method or (solver_method.get(solver, "ode") if solver else None) or d.get("method") or "sde"
+    bundle_solver = d.get("solver")
+    if bundle_solver and solver_method.get(bundle_solver, "ode") == "sde" and (
+            method != "sde" or predictor is not None or corrector is not None):
         d = {k: v for k, v in d.items() if k not in ("solver", "steps", "schedule")}
+        bundle_solver = None
+    solver = solver or bundle_solver or "heun"
+
     def choice(name, given):
         # The caller's value, else the bundle's: never a default of this module's own, which drifted from the
         # runtime's once (the runtime's rule for a bundle that is silent is src/sampler/choices.rs, `resolve`).
@@ -358,23 +394,16 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
                              "(this reference sampler takes no default of its own)")
         return d[name]
 
-    method = choice("method", method)
-    # Only what the method uses: the predictor/corrector settings for 'sde', the solver for 'ode' (a bundle's SDE
-    # solver set aside above leaves no solver, which the predictor/corrector sampler does not need).
-    if method == "sde":
+    # Only what the method uses: the predictor/corrector settings for the predictor/corrector sampler, the solver
+    # and its grid for the others.
+    if method == "sde" and solver != "dpmpp_2m_sde":
         used = dict(predictor=choice("predictor", predictor), corrector=choice("corrector", corrector),
                     snr=choice("snr", snr), corrector_steps=choice("corrector_steps", None))
-    elif solver is None and d.get("solver") is None:
-        # The bundle's SDE solver was set aside (above): the runtime's ODE solver then, heun (resolve's one default
-        # without a bundle value; this sampler has euler and heun only).
-        used = dict(solver="heun")
     else:
-        used = dict(solver=choice("solver", solver))
-    if method == "ode":
-        # The runtime's rule: the caller's grid; else the bundle's, for the bundle's own solver only; else the
-        # solver's own (DEFAULT_SCHEDULE).
-        own = d.get("schedule") if (d.get("solver") or "heun") == used["solver"] else None
-        used["schedule"] = schedule or own or DEFAULT_SCHEDULE[used["solver"]]
+        if solver_method.get(solver, "ode") != method:
+            raise ValueError(f"solver {solver!r} needs method {solver_method.get(solver, 'ode')!r}, not {method!r}")
+        own = d.get("schedule") if (d.get("solver") or "heun") == solver else None
+        used = dict(solver=solver, schedule=schedule or own or DEFAULT_SCHEDULE[solver])
     opts = dict(start=start, t_m=t_m, method=method, **used,
                 # No steps: the bundle format's int(N·t_start) (default_steps), as the runtime.
                 steps=steps or d.get("steps"), denoise=choice("denoise", None),

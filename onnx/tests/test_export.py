@@ -43,6 +43,9 @@ def test_manifest_follows_contract(bundle):
                              "density_file": "flow_density_t0.6.onnx"}
     s = m["sampler"]
     assert (s["start"], s["t_m"], s["predictor"], s["corrector"]) == ("flow", 0.6, "euler_maruyama", "none")
+    # Few-step default (issue 24): DPM-Solver++(2M) SDE, log-SNR, the step count of EXPORT_STEPS for this SDE
+    assert (s["solver"], s["schedule"], s["steps"]) == ("dpmpp_2m_sde", "logsnr", 20)
+    assert "dinof_train sweep" in m["provenance"]["sampler_defaults"]["measure"]
     files = sorted(p.name for p in out.glob("*.onnx"))
     assert sorted(m["checksums"]) == files
     for f in files:

@@ -100,9 +100,9 @@ def test_python_and_rust_agree_on_statistics(gauss, opts, tmp_path):
     assert abs(rust.mean() - MU) < 0.01 and abs(rust.std() - SD) < 0.02
 
 
-def test_default_sde_solver_is_set_aside_as_by_the_runtime(tmp_path):
-    """A bundle whose default is dpmpp_2m_sde: the reference sampler refuses to run it silently as something else,
-    and a predictor or method 'ode' sets it aside with its steps (as resolve in src/sampler/choices.rs does)."""
+def test_default_sde_solver_runs_and_is_set_aside_as_by_the_runtime(tmp_path):
+    """A bundle whose default is dpmpp_2m_sde: the reference sampler runs it (with the bundle's steps), and a predictor
+    or method 'ode' sets it aside with its steps (as resolve in src/sampler/choices.rs does)."""
     import json
     import shutil
 
@@ -113,8 +113,9 @@ def test_default_sde_solver_is_set_aside_as_by_the_runtime(tmp_path):
     man.setdefault("sampler", {}).update(method="sde", solver="dpmpp_2m_sde", schedule="logsnr", steps=3)
     (b / "dinof.json").write_text(json.dumps(man))
     for kw in ({}, {"method": "sde"}):
-        with pytest.raises(ValueError, match="dpmpp_2m_sde"):
-            sample_bundle(b, n=2, batch=2, quiet=True, **kw)
+        assert sample_bundle(b, n=2, batch=2, quiet=True, **kw).shape[0] == 2
+    with pytest.raises(ValueError, match="needs method 'sde'"):
+        sample_bundle(b, n=2, batch=2, quiet=True, method="ode", solver="dpmpp_2m_sde")
     assert sample_bundle(b, n=2, batch=2, quiet=True, predictor="euler_maruyama", steps=5).shape[0] == 2
     assert sample_bundle(b, n=2, batch=2, quiet=True, method="ode", steps=5).shape[0] == 2
 
@@ -170,29 +171,33 @@ def test_schedule_grids_are_the_runtimes(kind):
             assert all(b < a for a, b in zip(g, g[1:])), (sch, g)
             d = np.diff([v(t) for t in g])
             assert np.allclose(d, d[0], rtol=1e-8, atol=0), (sch, d)
-    assert DEFAULT_SCHEDULE == {"euler": "logsnr", "heun": "edm"}
+    assert DEFAULT_SCHEDULE == {"euler": "logsnr", "heun": "edm", "dpmpp_2m": "logsnr", "dpmpp_2m_sde": "logsnr"}
 
 
-@pytest.mark.parametrize("solver", ["heun", "euler"])
-def test_python_and_rust_agree_on_the_ode_grids(gauss, solver, tmp_path):
+@pytest.mark.parametrize("solver,start", [("heun", "flow"), ("euler", "flow"), ("dpmpp_2m", "prior"),
+                                          ("dpmpp_2m_sde", "flow")])
+def test_python_and_rust_agree_on_the_solvers_and_grids(gauss, solver, start, tmp_path):
     """At 6 steps the grid decides the result (docs/solver-convergence.md: from the flow at T_m 0.6, heun's sd is
-    ~+20 % off on the uniform-t grid and ~0 % on its EDM grid; euler's −17 % on t, +22 % on log-SNR): Python's default
-    grid gives the runtime's statistics per pixel (4 standard errors), and the uniform-t grid in its place does not,
-    which shows that this check sees a wrong grid."""
+    ~+20 % off on the uniform-t grid and ~0 % on its EDM grid, euler's −17 % on t and +22 % on log-SNR; from the
+    prior, DPM-Solver++(2M) is tens of % off on t, and so is its SDE variant from the flow): Python's solver on its default grid gives the runtime's statistics
+    per pixel (4 standard errors), and the uniform-t grid in its place does not, which shows that this check sees a
+    wrong grid (and so a wrong step formula of the same order)."""
     exe = _dinof_bin()
     if exe is None:
         pytest.skip("no dinof binary: run scripts/test-python.sh (it builds one), or set DINOF_BIN")
     n, steps = 2000, 6
+    method = "sde" if solver == "dpmpp_2m_sde" else "ode"
     out = tmp_path / "rust.npy"
     subprocess.run([exe, "sample", "--bundle", str(GAUSS_VP), "--n", str(n), "--seed", "3", "--out", str(out),
-                    "--quiet", "--start", "flow", "--t-m", "0.6", "--steps", str(steps), "--method", "ode",
+                    "--quiet", "--start", start, *(["--t-m", "0.6"] if start == "flow" else []), "--steps", str(steps),
+                    "--method", method,
                     "--solver", solver], check=True, timeout=300)
     img = gauss.manifest["image"]
     rust = (np.load(out).astype(np.float64) - img["pixel_offset"]) / img["pixel_scale"]
 
     def worst_z(schedule):
-        x = pc_sample(gauss, n, seed=3, start="flow", t_m=0.6, steps=steps, method="ode", solver=solver,
-                      schedule=schedule)
+        x = pc_sample(gauss, n, seed=3, start=start, t_m=0.6 if start == "flow" else None, steps=steps, method=method,
+                      solver=solver, schedule=schedule)
         py = (gauss.to_pixels(x).numpy() - img["pixel_offset"]) / img["pixel_scale"]
         s_r, s_p = rust.std(0), py.std(0)
         se_m, se_s = np.sqrt((s_r ** 2 + s_p ** 2) / n), np.sqrt((s_r ** 2 + s_p ** 2) / (2 * n))
