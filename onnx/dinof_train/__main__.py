@@ -1,9 +1,10 @@
-"""python -m dinof_train train|export|sample|eval|fid|sweep|sigma-max|class-accuracy|flow-prior|judge|sprites"""
+"""python -m dinof_train train|compact-checkpoint|export|sample|eval|fid|sweep|sigma-max|class-accuracy|flow-prior|judge|sprites"""
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -42,6 +43,11 @@ def main(argv=None) -> int:
     t.add_argument("--resume", action="store_true")
     t.add_argument("--quiet", action="store_true")
     _add_config_args(t)
+
+    k = sub.add_parser("compact-checkpoint", help="float16 EMA weights + step/config of a checkpoint, no optimiser "
+                       "state: what a training keeps when its machine is not kept (train --resume accepts it)")
+    k.add_argument("--ckpt", required=True)
+    k.add_argument("--out", required=True)
 
     e = sub.add_parser("export", help="EMA weights of a checkpoint -> ONNX bundle")
     e.add_argument("--ckpt", required=True)
@@ -142,6 +148,9 @@ def main(argv=None) -> int:
     j.add_argument("--bundle", default=None, help="bundle sampled by the Rust CLI for --runs")
     j.add_argument("--runs", nargs="*", default=[], help="NAME[@BUNDLE]='extra dinof sample args' ... (samples "
                    "cached in --out; an existing file is reused)")
+    j.add_argument("--reference-runs", nargs="*", default=[], help="NAME[@BUNDLE]=k=v,... sampled by the Python "
+                   "reference sampler (onnxruntime) with sample_bundle's settings (start, t_m, method, solver, steps, "
+                   "schedule, ...); start=oracle starts at t_m from pool images noised to x(T_m): a perfect prior")
     j.add_argument("--samples", nargs="*", default=[], help="NAME:SEED=FILE.npy ... (pixels in [0,1])")
     j.add_argument("--seeds", default="0,1,2")
     j.add_argument("--n", type=int, default=1000)
@@ -186,6 +195,10 @@ def main(argv=None) -> int:
         cfg = make_config(a.preset, **{k: v for k, v in vars(a).items() if k in names})
         res = train(cfg, a.out, resume=a.resume, quiet=a.quiet)
         print(json.dumps(res), flush=True)  # one line per rank (params_sha256 shows the ranks agree)
+    elif a.cmd == "compact-checkpoint":
+        from .train import compact_checkpoint
+        ck = compact_checkpoint(a.ckpt, a.out)
+        print(json.dumps({"out": a.out, "step": ck["step"], "bytes": os.path.getsize(a.out)}))
     elif a.cmd == "export":
         from .export import export_bundle
         man = export_bundle(a.ckpt, a.out, name=a.name, description=a.description,

@@ -252,6 +252,43 @@ def verdict_line(v: dict) -> str:
             f"({worst['extractor']} {worst['metric']} seed {worst['seed']})")
 
 
+def reference_run(judge: Judge, bundle: str, n: int, seed: int, opts: dict) -> np.ndarray:
+    """n samples (pixels in [0, 1]) from the Python reference sampler over `bundle`'s ONNX files. opts: the sampler's
+    settings (sample_bundle's keywords, as strings); start 'oracle' starts the reverse process at opts['t_m'] from
+    n pool images (never a reference image, never an extractor's training image; drawn by `seed`) noised to x(T_m)
+    with the bundle's SDE: what a perfect prior at T_m gives under the same sampler."""
+    from .sample import DEFAULT_SCHEDULE, Bundle, pc_sample, sample_bundle
+
+    ints, floats = {"steps", "label"}, {"t_m", "temperature", "snr"}
+    opts = {k: int(v) if k in ints else float(v) if k in floats else v for k, v in opts.items()}
+    if opts.get("start") != "oracle":
+        return sample_bundle(bundle, n=n, batch=250, seed=seed, quiet=True, **opts).numpy()
+    b = Bundle(bundle)
+    if "t_m" not in opts:
+        raise ValueError("start 'oracle' needs t_m")
+    pool = judge.split["pool"]
+    pick = np.random.default_rng(seed + 1000).choice(len(pool), n, replace=n > len(pool))
+    img = b.manifest["image"]
+    x0 = ((judge.images[pool[pick]].double() - img["pixel_offset"]) / img["pixel_scale"]).reshape((n,) + b.shape)
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.full((n,), opts["t_m"], dtype=torch.float64)
+    mean, std = b.sde.marginal_prob(x0, t)
+    x_start = mean + std.reshape((-1,) + (1,) * (x0.dim() - 1)) * torch.randn(x0.shape, generator=gen,
+                                                                               dtype=torch.float64)
+    method = opts.get("method", "ode")
+    solver = opts.get("solver", "heun")
+    sampler = b.manifest.get("sampler", {})
+    out = []
+    for k in range(0, n, 250):
+        xs = x_start[k:k + 250]
+        out.append(b.to_pixels(pc_sample(
+            b, len(xs), gen=gen, start="given", x_start=xs, t_m=opts["t_m"], method=method, solver=solver,
+            steps=opts.get("steps"), schedule=opts.get("schedule", DEFAULT_SCHEDULE.get(solver)),
+            predictor=opts.get("predictor", sampler.get("predictor", "euler_maruyama")),
+            corrector=opts.get("corrector", "none"), denoise=sampler.get("denoise", True))).float())
+    return torch.cat(out).numpy()
+
+
 def main_judge(a) -> int:
     """`judge --bundle B --runs NAME[@BUNDLE]='dinof sample args' ... --seeds 0,1,2 --n 1000 --out DIR` (or --samples
     NAME:SEED=FILE.npy ...): scores every run on every extractor, writes DIR/judge.json and DIR/judge.md with the
@@ -277,6 +314,18 @@ def main_judge(a) -> int:
             f = out / f"{name}-seed{s}-n{a.n}.npy"
             if not f.exists():
                 sample_with_cli(bundle, a.n, f, a.dinof_bin, s, shlex.split(args), quiet=True)
+            files.setdefault(name, {})[s] = f
+    for spec in a.reference_runs or []:
+        name, opts = spec.split("=", 1)
+        name, _, bundle = name.partition("@")
+        bundle = bundle or a.bundle
+        if not bundle:
+            raise SystemExit(f"reference run {name!r}: give --bundle or NAME@BUNDLE=k=v,...")
+        opts = dict(kv.split("=", 1) for kv in opts.split(",") if kv)
+        for s in seeds:
+            f = out / f"{name}-seed{s}-n{a.n}.npy"
+            if not f.exists():
+                np.save(f, reference_run(judge, bundle, a.n, s, opts).astype(np.float32))
             files.setdefault(name, {})[s] = f
     results = {name: {s: judge.score(np.load(f), bootstrap=a.bootstrap, seed=s) for s, f in sorted(per.items())}
                for name, per in files.items()}
