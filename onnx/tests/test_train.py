@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import subprocess_env
-from dinof_train.train import load_checkpoint, train
+from dinof_train.train import compact_checkpoint, load_checkpoint, train
 
 
 def test_dsm_loss_decreases(tiny_cfg, tmp_path):
@@ -35,6 +35,35 @@ def test_resume_is_exact(tiny_cfg, tmp_path):
     for k, v in ca["ema"]["score"]["module"].items():
         assert torch.equal(v, cb["ema"]["score"]["module"][k]), k
     assert ca["history"]["score_loss"] == cb["history"]["score_loss"]
+
+
+def test_compact_checkpoint_resumes_from_its_float16_ema(tiny_cfg, tmp_path):
+    """A training that outlives its machine: the compact state (float16 EMA, no optimiser) resumes the step count,
+    the live weights and EMA equal the saved EMA to float16 rounding, and the learning-rate warm-up restarts."""
+    cfg = dataclasses.replace(tiny_cfg, iterations=6, ckpt_every=-1.0, warmup=4)
+    train(cfg, tmp_path / "a", quiet=True)
+    full = load_checkpoint(tmp_path / "a" / "checkpoint.pt")
+    compact_checkpoint(tmp_path / "a" / "checkpoint.pt", tmp_path / "state.pt")
+    st = load_checkpoint(tmp_path / "state.pt")
+    assert st["compact"] and "opt" not in st and st["step"] == 6
+    ema = full["ema"]["score"]["module"]
+    for k, v in st["ema"]["score"]["module"].items():
+        assert v.dtype == (torch.float16 if ema[k].is_floating_point() else ema[k].dtype), k
+        # float16 keeps 11 significant bits: relative rounding ≤ 2^-11 (plus the subnormal floor 2^-24)
+        assert torch.all((v.to(ema[k].dtype) - ema[k]).abs() <= ema[k].abs() * 2.0 ** -11 + 2.0 ** -24), k
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "checkpoint.pt").write_bytes((tmp_path / "state.pt").read_bytes())
+    # Zero steps past the state: the live weights are the EMA's, cast back to float32.
+    train(cfg, tmp_path / "b", resume=True, quiet=True)
+    cb = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert cb["step"] == 6 and cb["warm_from"] == 6
+    for k, v in cb["model"]["score"].items():
+        assert torch.equal(v, st["ema"]["score"]["module"][k].to(v.dtype)), k
+    train(dataclasses.replace(cfg, iterations=9), tmp_path / "b", resume=True, quiet=True)
+    cb = load_checkpoint(tmp_path / "b" / "checkpoint.pt")
+    assert cb["step"] == 9 and cb["warm_from"] == 6
+    # Adam restarted at step 6: its first learning rate is the warm-up's first, lr/warmup, not the full lr.
+    assert cb["opt"]["score"]["param_groups"][0]["lr"] == pytest.approx(cfg.lr * 3 / cfg.warmup)
 
 
 def test_time_budget_stops(tiny_cfg, tmp_path):
