@@ -33,7 +33,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .quality import DigitNet, frechet_distance, gaussian_stats, train_classifier
+from .quality import DigitNet, check_images, frechet_distance, gaussian_stats, train_classifier
 
 JUDGE_VERSION = 1  # bump when an extractor, the split or a recipe changes (invalidates caches)
 SPLIT_SEED = 1919
@@ -143,16 +143,7 @@ class Judge:
             torch.set_num_threads(threads)
 
     def check(self, x) -> torch.Tensor:
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim == 3:
-            x = x[:, None]
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"samples of shape {x.shape}: expected [N, {', '.join(map(str, self.shape))}]")
-        if not np.isfinite(x).all():
-            raise ValueError("samples contain NaN or infinity")
-        if x.min() < -1e-3 or x.max() > 1 + 1e-3 or len(x) < 2:
-            raise ValueError("samples must be >= 2 images of pixels in [0, 1]")
-        return torch.from_numpy(np.clip(x, 0.0, 1.0))
+        return check_images(x, self.shape)
 
     def metrics(self, feats: dict) -> dict:
         return {e: {"fd": frechet_distance(*gaussian_stats(f), *self.ref_stats[e]),

@@ -163,18 +163,7 @@ class Scorer:
         return torch.from_numpy(self._run(x01, head=True).argmax(1))
 
     def check_images(self, x: np.ndarray) -> torch.Tensor:
-        x = np.asarray(x, dtype=np.float32)
-        if x.ndim == 3:
-            x = x[:, None]
-        if x.ndim != 4 or tuple(x.shape[1:]) != self.shape:
-            raise ValueError(f"samples of shape {x.shape}: expected [N, {', '.join(map(str, self.shape))}]")
-        if not np.isfinite(x).all():
-            raise ValueError("samples contain NaN or infinity")
-        if x.min() < -1e-3 or x.max() > 1 + 1e-3:
-            raise ValueError(f"samples must be pixels in [0, 1], got range [{x.min():.3g}, {x.max():.3g}]")
-        if len(x) < 2:
-            raise ValueError("need at least 2 samples")
-        return torch.from_numpy(np.clip(x, 0.0, 1.0))
+        return check_images(x, self.shape)
 
     def score(self, samples: np.ndarray, bootstrap: int = 50, k: int = 3, seed: int = 0,
               real_level: bool = True) -> dict:
@@ -228,6 +217,23 @@ def gaussian_stats(feats: np.ndarray):
 def _sqrt_psd(a: torch.Tensor) -> torch.Tensor:
     w, v = torch.linalg.eigh((a + a.T) / 2)
     return (v * w.clamp(min=0.0).sqrt()) @ v.T
+
+
+def check_images(x, shape: tuple) -> torch.Tensor:
+    """Samples as a float tensor [N, *shape] of pixels, refused with a clear message unless N ≥ 2 images of that shape
+    with every value finite and in [0, 1] (to 1e-3, then clipped)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 3:
+        x = x[:, None]
+    if x.ndim != 4 or tuple(x.shape[1:]) != tuple(shape):
+        raise ValueError(f"samples of shape {x.shape}: expected [N, {', '.join(map(str, shape))}]")
+    if not np.isfinite(x).all():
+        raise ValueError("samples contain NaN or infinity")
+    if x.min() < -1e-3 or x.max() > 1 + 1e-3:
+        raise ValueError(f"samples must be pixels in [0, 1], got range [{x.min():.3g}, {x.max():.3g}]")
+    if len(x) < 2:
+        raise ValueError("need at least 2 samples")
+    return torch.from_numpy(np.clip(x, 0.0, 1.0))
 
 
 def frechet_distance(mu1, s1, mu2, s2) -> float:
