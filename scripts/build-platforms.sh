@@ -22,6 +22,7 @@
 # --release --lib`; the windows-gnu DLL built here has the same exports and C ABI and needs no MinGW runtime DLL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/cmake-config-version.sh
 root=$PWD
 
 triples=("$@")
@@ -159,27 +160,7 @@ if(NOT TARGET dinof::dinof_static)
 endif()
 unset(_dinof_prefix)
 CMAKE
-    cat >"$tree/lib/cmake/dinof/dinofConfigVersion.cmake" <<CMAKE
-# Compatible: same major version (same minor while the major is 0), not older than requested, 64-bit.
-set(PACKAGE_VERSION "$version")
-set(DINOF_ABI_VERSION $abi)
-CMAKE
-    cat >>"$tree/lib/cmake/dinof/dinofConfigVersion.cmake" <<'CMAKE'
-string(REGEX MATCH "^([0-9]+)\\.([0-9]+)" _have "${PACKAGE_VERSION}")
-if(PACKAGE_FIND_VERSION VERSION_GREATER PACKAGE_VERSION OR NOT "${PACKAGE_FIND_VERSION_MAJOR}" STREQUAL "${CMAKE_MATCH_1}"
-   OR (CMAKE_MATCH_1 STREQUAL "0" AND NOT "${PACKAGE_FIND_VERSION_MINOR}" STREQUAL "" AND NOT PACKAGE_FIND_VERSION_MINOR STREQUAL CMAKE_MATCH_2))
-    set(PACKAGE_VERSION_COMPATIBLE FALSE)
-else()
-    set(PACKAGE_VERSION_COMPATIBLE TRUE)
-    if(PACKAGE_FIND_VERSION STREQUAL PACKAGE_VERSION)
-        set(PACKAGE_VERSION_EXACT TRUE)
-    endif()
-endif()
-if(NOT CMAKE_SIZEOF_VOID_P STREQUAL "8" AND NOT CMAKE_SIZEOF_VOID_P STREQUAL "")
-    set(PACKAGE_VERSION "${PACKAGE_VERSION} (64-bit)")
-    set(PACKAGE_VERSION_UNSUITABLE TRUE)
-endif()
-CMAKE
+    write_cmake_config_version "$tree/lib/cmake/dinof/dinofConfigVersion.cmake" "$version" "$abi"
     tar -C dist -czf "dist/$name.tar.gz" "$name"
     echo "packed dist/$name.tar.gz:"
     (cd dist && find "$name" -type f | sort | sed 's/^/  /')

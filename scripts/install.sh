@@ -107,33 +107,7 @@ endif()
 unset(_dinof_prefix)
 CMAKE
 
-# Compatible: same major version (same minor while the major is 0) and not older than requested.
-cat > "$prefix/lib/cmake/dinof/dinofConfigVersion.cmake" <<CMAKE
-set(PACKAGE_VERSION "$version")
-set(DINOF_ABI_VERSION $abi)
-CMAKE
-cat >> "$prefix/lib/cmake/dinof/dinofConfigVersion.cmake" <<'CMAKE'
-if(PACKAGE_FIND_VERSION VERSION_GREATER PACKAGE_VERSION)
-    set(PACKAGE_VERSION_COMPATIBLE FALSE)
-else()
-    string(REGEX MATCH "^([0-9]+)\\.([0-9]+)" _have "${PACKAGE_VERSION}")
-    set(_have_major "${CMAKE_MATCH_1}")
-    set(_have_minor "${CMAKE_MATCH_2}")
-    if(NOT PACKAGE_FIND_VERSION_MAJOR STREQUAL _have_major)
-        set(PACKAGE_VERSION_COMPATIBLE FALSE)
-    elseif(_have_major STREQUAL "0" AND NOT "${PACKAGE_FIND_VERSION_MINOR}" STREQUAL "" AND NOT PACKAGE_FIND_VERSION_MINOR STREQUAL _have_minor)
-        set(PACKAGE_VERSION_COMPATIBLE FALSE)
-    else()
-        set(PACKAGE_VERSION_COMPATIBLE TRUE)
-    endif()
-    if(PACKAGE_FIND_VERSION STREQUAL PACKAGE_VERSION)
-        set(PACKAGE_VERSION_EXACT TRUE)
-    endif()
-endif()
-if(NOT CMAKE_SIZEOF_VOID_P STREQUAL "8" AND NOT CMAKE_SIZEOF_VOID_P STREQUAL "")
-    set(PACKAGE_VERSION "${PACKAGE_VERSION} (64-bit)")
-    set(PACKAGE_VERSION_UNSUITABLE TRUE)
-endif()
-CMAKE
+. scripts/cmake-config-version.sh  # the working directory is the repository root (above)
+write_cmake_config_version "$prefix/lib/cmake/dinof/dinofConfigVersion.cmake" "$version" "$abi"
 
 echo "installed dinof $version (ABI $abi, $profile build) into $prefix"
