@@ -110,13 +110,19 @@ pub enum LabelError {
     #[error("labels given, but the model is unconditional (classes = 0)")]
     Unconditional,
     /// No labels for a class-conditional model: which class each image is is the caller's choice, never a guess.
-    #[error("no labels given, but the model is class-conditional ({classes} classes): give one label per image, or one for all")]
+    #[error(
+        "no labels given, but the model is class-conditional ({classes} classes): give one label per image, or \
+        one for all"
+    )]
     Missing { classes: u32 },
     /// A class name the bundle does not have (matched case-insensitively); the message lists the valid ones.
     #[error("no class named {name:?}; this model's classes are: {valid}")]
     UnknownName { name: String, valid: String },
     /// A class given by name to a bundle whose manifest has no `labels`.
-    #[error("class {name:?} given by name, but this bundle has no class names (manifest `labels`); use an index in [0, {classes})")]
+    #[error(
+        "class {name:?} given by name, but this bundle has no class names (manifest `labels`); use an index in \
+        [0, {classes})"
+    )]
     NoNames { name: String, classes: u32 },
 }
 
@@ -126,7 +132,10 @@ pub enum LabelError {
 #[non_exhaustive]
 pub enum StartError {
     /// The bundle has no network of that start at all (no `flows` / no `gaussians`).
-    #[error("start '{start}' needs a bundle with a {} (manifest '{}'); this one has none{}", noun(*.start), .start.array().unwrap_or("?"), alternatives(.others))]
+    #[error(
+        "start '{start}' needs a bundle with a {} (manifest '{}'); this one has none{}",
+        noun(*.start), .start.array().unwrap_or("?"), alternatives(.others)
+    )]
     Absent { start: Start, others: Vec<Start> },
     /// None of the start's networks is at the requested T_m.
     #[error("no {} for T_m = {t_m}; this bundle's {}s have T_m in {available:?}", noun(*.start), noun(*.start))]

@@ -113,7 +113,8 @@ pub fn check_constant_shapes(graph: &GraphProto) -> Result<(), String> {
             let elements = dims.iter().try_fold(1u128, |acc, &d| acc.checked_mul(d.max(0) as u128));
             if elements.is_none_or(|n| n > MAX_CONSTANT_ELEMENTS) {
                 return Err(format!(
-                    "node '{}' ({}) would build a tensor of {dims:?} at load time, more than {MAX_CONSTANT_ELEMENTS} elements",
+                    "node '{}' ({}) would build a tensor of {dims:?} at load time, more than {MAX_CONSTANT_ELEMENTS} \
+                        elements",
                     node.name, node.op_type
                 ));
             }

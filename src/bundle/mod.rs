@@ -446,7 +446,10 @@ impl Manifest {
                 return Err(format!("labels[{i}] is empty"));
             }
             if name.trim() != name || name.contains(',') {
-                return Err(format!("labels[{i}] = {name:?}: a name has no leading or trailing space and no ',' (lists of labels are comma-separated)"));
+                return Err(format!(
+                    "labels[{i}] = {name:?}: a name has no leading or trailing space and no ',' \
+                    (lists of labels are comma-separated)"
+                ));
             }
             if name.parse::<i64>().is_ok() {
                 return Err(format!("labels[{i}] = {name:?} reads as a class index; a name must not be a number"));

@@ -323,7 +323,8 @@ pub unsafe extern "C" fn dinof_job_free(job: *mut dinof_job) -> dinof_status {
         if JOB_OF_THIS_THREAD.with(|j| j.get()) == Arc::as_ptr(&(*job).shared) as usize {
             return Err(Failure::new(
                 DINOF_STATUS_CALLED_FROM_CALLBACK,
-                "dinof_job_free was called from the job's own progress callback: return nonzero to cancel, then free the job after dinof_job_wait",
+                "dinof_job_free was called from the job's own progress callback: return nonzero to cancel, then free \
+                    the job after dinof_job_wait",
             ));
         }
         let mut job = Box::from_raw(job);

@@ -13,7 +13,8 @@ use std::ffi::{c_char, CStr};
 
 use super::status::{dinof_status, guard, Failure, FfiResult, DINOF_STATUS_STRUCT_SIZE};
 
-/// The smallest struct_size accepted (the size field plus one 4-byte field); smaller sizes are DINOF_STATUS_STRUCT_SIZE.
+/// The smallest struct_size accepted (the size field plus one 4-byte field); smaller sizes are
+/// DINOF_STATUS_STRUCT_SIZE.
 pub const DINOF_MIN_STRUCT_SIZE: u32 = 8;
 
 pub(crate) struct Field {
@@ -98,7 +99,8 @@ pub(crate) fn check_size<T: Versioned>(size: u32, what: &str) -> FfiResult<usize
     };
     if size > full {
         return fail(format!(
-            "larger than this library's {full} bytes, so the caller's header is newer than the library (compare DINOF_ABI_VERSION and dinof_version_string())"
+            "larger than this library's {full} bytes, so the caller's header is newer than the library (compare \
+                DINOF_ABI_VERSION and dinof_version_string())"
         ));
     }
     if size < DINOF_MIN_STRUCT_SIZE as usize {

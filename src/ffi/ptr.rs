@@ -59,7 +59,8 @@ pub fn slice_len<T>(len: u64, name: &str) -> FfiResult<usize> {
     match usize::try_from(len) {
         Ok(n) if n <= isize::MAX as usize / size => Ok(n),
         _ => Err(Failure::invalid(format!(
-            "{name} = {len}: {len} elements of {size} bytes exceed the largest object this platform can address ({} bytes)",
+            "{name} = {len}: {len} elements of {size} bytes exceed the largest object this platform can address ({} \
+                bytes)",
             isize::MAX
         ))),
     }

@@ -307,7 +307,9 @@ fn check_pixels(pixels: &[f32], dim: usize, dq: Dequantize) -> Result<()> {
         }
         if dq == Dequantize::Uniform && !(0.0..=1.0).contains(&p) {
             return Err(Error::invalid(format!(
-                "image {image}, value {value} is {p}, outside [0, 1]: dequantize 'uniform' reads pixels as 8-bit values (use 'none' for a continuous density)")));
+                "image {image}, value {value} is {p}, outside [0, 1]: dequantize 'uniform' reads pixels as 8-bit \
+                    values (use 'none' for a continuous density)"
+            )));
         }
     }
     Ok(())

@@ -272,7 +272,8 @@ fn resolve_sampler(
     if let Some(s) = o.schedule.filter(|&s| s != Schedule::Time && (pc || cfg.solver == Solver::Rk45)) {
         let by = if pc { "the predictor/corrector sampler" } else { "rk45" };
         return Err(format!(
-            "schedule '{s}' applies to the fixed-step solvers (euler, heun, dpmpp_2m, dpmpp_2m_sde, edm_heun), not to {by}"
+            "schedule '{s}' applies to the fixed-step solvers (euler, heun, dpmpp_2m, dpmpp_2m_sde, edm_heun), not \
+                to {by}"
         ));
     }
     if (o.rtol.is_some() || o.atol.is_some()) && !used(Solver::Rk45) {

@@ -2,9 +2,9 @@
 //! rtol = atol = 1e-5). The controller is scipy's (error norm, safety 0.9, factors in [0.2, 10], initial-step
 //! heuristic), run per sample: each image follows its own steps, with its own time passed to the network, so an
 //! image never depends on its batch-mates. A batch runs until its slowest image is done; finished images are still
-//! evaluated (and ignored) in the meantime, and those evaluations are counted. The integrator itself (`integrate`) takes
-//! any right-hand side over independent samples, in either direction of time: the likelihood integrates the ODE
-//! augmented with its divergence through it.
+//! evaluated (and ignored) in the meantime, and those evaluations are counted. The integrator itself (`integrate`)
+//! takes any right-hand side over independent samples, in either direction of time: the likelihood integrates the
+//! ODE augmented with its divergence through it.
 
 use super::{report_step, steps, Batch, Phase, SamplerConfig, ScoreFn, StepObserver};
 use crate::error::{try_filled, Error, Result};
@@ -185,8 +185,9 @@ pub fn integrate(
                 let factor = if tr.rejected { factor.min(1.0) } else { factor };
                 y[r.clone()].copy_from_slice(&ys[r.clone()]);
                 let (k0, rest) = k.split_at_mut(1);
-                k0[0][r.clone()].copy_from_slice(&rest[5][r]); // FSAL: f(t + h, y_new) starts the next step
-                                                               // A step clipped to end at t_end lands exactly there, whatever the rounding of t + h.
+                // FSAL: f(t + h, y_new) starts the next step.
+                k0[0][r.clone()].copy_from_slice(&rest[5][r]);
+                // A step clipped to end at t_end lands exactly there, whatever the rounding of t + h.
                 tr.t = if (t_end - (tr.t + tr.h)) * dir <= 1e-12 * span { t_end } else { tr.t + tr.h };
                 tr.done = tr.t == t_end;
                 tr.h *= factor;

@@ -12,7 +12,8 @@ use crate::backend::OrtOptions;
 use crate::error::{Error, Result};
 
 const FETCH_HINT: &str =
-    "fetch one with `scripts/fetch-onnxruntime.sh` and set ORT_DYLIB_PATH (or OrtOptions::library_path, or the CLI's --ort-lib) to the path it prints";
+    "fetch one with `scripts/fetch-onnxruntime.sh` and set ORT_DYLIB_PATH (or OrtOptions::library_path, or the CLI's \
+        --ort-lib) to the path it prints";
 
 /// The loaded library and ort's environment. Both are per process: ort keeps the first library it loads and
 /// allows one environment, so every backend in the process shares this one.
@@ -50,7 +51,8 @@ pub(super) fn locate(opts: &OrtOptions) -> Result<PathBuf> {
     }
     let place = dir.map(|d| format!(" in {}", d.display())).unwrap_or_default();
     Err(Error::BackendUnavailable(format!(
-        "no ONNX Runtime library: no library path was given, ORT_DYLIB_PATH is unset and there is no {name} next to the dinof library{place}; {FETCH_HINT}"
+        "no ONNX Runtime library: no library path was given, ORT_DYLIB_PATH is unset and there is no {name} next to \
+            the dinof library{place}; {FETCH_HINT}"
     )))
 }
 
@@ -86,7 +88,8 @@ pub(super) fn runtime(path: &Path) -> Result<Arc<Runtime>> {
     let (lib, version) = probe(&canonical)?;
     if let Some(rt) = slot.as_ref() {
         return Err(Error::BackendUnavailable(format!(
-            "ONNX Runtime {} is already loaded from {}; one process can use one ONNX Runtime library, so {} ({version}) cannot be loaded too",
+            "ONNX Runtime {} is already loaded from {}; one process can use one ONNX Runtime library, so {} \
+                ({version}) cannot be loaded too",
             rt.version,
             rt.path.display(),
             canonical.display()

@@ -299,9 +299,15 @@ fn bench(a: BenchArgs) -> CliResult {
         "sampling {} images × {} steps ({} backend, {} threads, sub-batch {}):",
         a.n, a.steps, b.name, b.threads, b.sub_batch
     );
-    println!("  total {wall:.3} s = {:.1} images/s; networks {:.3} s; loop overhead {:.3} ms = {:.2}% of the run ({:.2} µs per image-step)",
-        a.n as f64 / wall, r.network_seconds, overhead * 1e3, 100.0 * overhead / r.seconds,
-        overhead * 1e6 / (a.n as f64 * r.score_evals.max(1) as f64));
+    println!(
+        "  total {wall:.3} s = {:.1} images/s; networks {:.3} s; loop overhead {:.3} ms = {:.2}% of the run \
+        ({:.2} µs per image-step)",
+        a.n as f64 / wall,
+        r.network_seconds,
+        overhead * 1e3,
+        100.0 * overhead / r.seconds,
+        overhead * 1e6 / (a.n as f64 * r.score_evals.max(1) as f64)
+    );
     Ok(())
 }
 
@@ -359,8 +365,16 @@ fn likelihood(a: LikelihoodArgs) -> CliResult {
         Start::Prior => "prior start, t = 1".to_string(),
     };
     println!(
-        "{}: {:.4} ± {:.4} bits/dim (mean ± std error over {n} images; dequantize {}, {start}, {} probe(s), rk45 rtol {} atol {}, fd step {}·σ(t))",
-        a.data.display(), r.mean_bits_per_dim, r.std_error, r.dequantize, r.probes, r.rtol, r.atol, r.fd_step
+        "{}: {:.4} ± {:.4} bits/dim (mean ± std error over {n} images; dequantize {}, {start}, {} probe(s), rk45 \
+            rtol {} atol {}, fd step {}·σ(t))",
+        a.data.display(),
+        r.mean_bits_per_dim,
+        r.std_error,
+        r.dequantize,
+        r.probes,
+        r.rtol,
+        r.atol,
+        r.fd_step
     );
     println!(
         "seed {}, {} score evaluations per image, {} network calls, {:.2} s ({:.1}% in networks)",
