@@ -76,7 +76,8 @@
 #define DINOF_MAX_MANIFEST_BYTES 1048576
 
 /**
- * The smallest struct_size accepted (the size field plus one 4-byte field); smaller sizes are DINOF_STATUS_STRUCT_SIZE.
+ * The smallest struct_size accepted (the size field plus one 4-byte field); smaller sizes are
+ * DINOF_STATUS_STRUCT_SIZE.
  */
 #define DINOF_MIN_STRUCT_SIZE 8
 
@@ -255,7 +256,9 @@ typedef struct dinof_sample_options {
      */
     dinof_start start;
     /**
-     * Reverse steps from the start time; 0 = default (int(N * t_start)); at most DINOF_MAX_STEPS.
+     * Reverse steps from the start time; at most DINOF_MAX_STEPS. 0 = default: the bundle's steps for its own
+     * sampler, else the solver's measured default (dpmpp_2m 20, dpmpp_2m_sde 35, edm_heun 35, heun 45, euler 135),
+     * for the predictor/corrector sampler int(N * t_start).
      */
     uint32_t steps;
     /**

@@ -75,6 +75,16 @@ MUTATIONS = {
          "self.sampler.start.unwrap_or(if !self.gaussians.is_empty() { Start::Gaussian } else if !self.flows.is_empty() {")],
     "gaussians not validated": [
         ("src/bundle/mod.rs", "for start in [Start::Flow, Start::Gaussian] {", "for start in [Start::Flow] {")],
+    # Issue 24, default steps and k-diffusion's Euler: run with --tests solver_defaults,solver_stats.
+    "Euler back to Euler in t on the probability-flow ODE": [
+        ("src/sampler/mod.rs", "                steps::edm_step(sde, t, t_next, &b.x, &b.s, None, &mut b.x2);\n"
+                               "                std::mem::swap(&mut b.x, &mut b.x2);",
+         "                steps::ode_derivative(sde, t, &b.x, &b.s, &mut b.d);\n"
+         "                steps::axpy(&mut b.x, t_next - t, &b.d);")],
+    "dpmpp_2m_sde default steps 35 → 20": [
+        ("src/sampler/options.rs", "Solver::Dpmpp2mSde => Some(35),", "Solver::Dpmpp2mSde => Some(20),")],
+    "a manifest's steps apply to every solver": [
+        ("src/sampler/choices.rs", "steps: o.steps.or(d.steps.filter(|_| own))", "steps: o.steps.or(d.steps)")],
 }
 
 

@@ -305,10 +305,8 @@ fn manifest_sampler_defaults_for_the_new_solvers() {
     assert!(cfg.predictor_corrector());
     // A predictor, a corrector or method 'ode' chosen without a solver sets the bundle's SDE solver aside, and with
     // it the steps and grid chosen for that solver.
-    let default_steps = model
-        .resolve(&SampleOptions { n: 1, solver: Some(Solver::Heun), method: Some(Method::Ode), ..Default::default() })
-        .unwrap()
-        .steps;
+    // The predictor/corrector sampler then takes score_sde's int(N·t_start), an ODE solver its own measured steps.
+    let default_steps = model.sde().default_steps(cfg.t_start);
     assert_ne!(default_steps, 25);
     for o in [
         SampleOptions { n: 1, predictor: Some(Predictor::EulerMaruyama), ..Default::default() },
@@ -322,8 +320,8 @@ fn manifest_sampler_defaults_for_the_new_solvers() {
     }
     let cfg = model.resolve(&SampleOptions { n: 1, method: Some(Method::Ode), ..Default::default() }).unwrap();
     assert_eq!(
-        (cfg.method, cfg.solver, cfg.schedule, cfg.steps),
-        (Method::Ode, Solver::Heun, Solver::Heun.default_schedule(), default_steps)
+        (cfg.method, cfg.solver, cfg.schedule, Some(cfg.steps)),
+        (Method::Ode, Solver::Heun, Solver::Heun.default_schedule(), Solver::Heun.default_steps())
     );
     // Steps given by the caller still count.
     let cfg = model

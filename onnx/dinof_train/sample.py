@@ -115,6 +115,8 @@ def ode_grid(sde: SDE, t_start: float, steps: int) -> list[float]:
 # Each ODE solver's grid when neither the caller nor the bundle (for its own solver) names one: the runtime's
 # `Solver::default_schedule` (src/sampler/options.rs) for the solvers this reference sampler has.
 DEFAULT_SCHEDULE = {"euler": "logsnr", "heun": "edm", "dpmpp_2m": "logsnr", "dpmpp_2m_sde": "logsnr"}
+# The runtime's Solver::default_steps (src/sampler/options.rs): measured on the exact-score bundles.
+DEFAULT_STEPS = {"euler": 135, "heun": 45, "dpmpp_2m": 20, "dpmpp_2m_sde": 35}
 
 
 def log_snr(sde: SDE, t: float) -> float:
@@ -244,10 +246,13 @@ def _run_ode(b: Bundle, x, y, t0, steps, solver, denoise, schedule):
     grid = schedule_grid(b.sde, schedule or DEFAULT_SCHEDULE.get(solver, "time"), t0, steps)
     for t, t_next in zip(grid[:-1], grid[1:]):
         h = t_next - t
-        d = _ode_derivative(b, x, t, y)
         if solver == "euler":
-            x = x + h * d
+            # k-diffusion's Euler (= DDIM), as the runtime: in x̃ = x/α, σ̃ = σ/α, x̃' = x̃ + (σ̃' − σ̃)·(x̃ − x̂0)/σ̃.
+            (a, std), (an, stdn) = _marginal(b.sde, t), _marginal(b.sde, t_next)
+            s = b.score(x, torch.full((len(x),), t, dtype=torch.float64), y).double()
+            x = an * (x / a - (stdn / an - std / a) * std * s)
         elif solver == "heun":
+            d = _ode_derivative(b, x, t, y)
             x2 = x + h * d
             x = x + 0.5 * h * (d + _ode_derivative(b, x2, t_next, y))
         else:
@@ -380,9 +385,15 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
     bundle_solver = d.get("solver")
     if bundle_solver and solver_method.get(bundle_solver, "ode") == "sde" and (
             method != "sde" or predictor is not None or corrector is not None):
-        d = {k: v for k, v in d.items() if k not in ("solver", "steps", "schedule")}
         bundle_solver = None
     solver = solver or bundle_solver or "heun"
+
+    def sampler_of(m, s):  # the predictor/corrector sampler (None) or the solver itself
+        return s if solver_method.get(s, "ode") == m else None
+
+    # The manifest's grid and steps are for the manifest's own sampler only (src/sampler/choices.rs, `own`).
+    d_method = d.get("method") or (solver_method.get(d["solver"], "ode") if d.get("solver") else "sde")
+    own = sampler_of(method, solver) == sampler_of(d_method, d.get("solver") or "heun")
 
     def choice(name, given):
         # The caller's value, else the bundle's: never a default of this module's own, which drifted from the
@@ -402,11 +413,14 @@ def sample_bundle(bundle, n=64, batch=64, seed=0, png=None, npy=None, start=None
     else:
         if solver_method.get(solver, "ode") != method:
             raise ValueError(f"solver {solver!r} needs method {solver_method.get(solver, 'ode')!r}, not {method!r}")
-        own = d.get("schedule") if (d.get("solver") or "heun") == solver else None
-        used = dict(solver=solver, schedule=schedule or own or DEFAULT_SCHEDULE[solver])
+        used = dict(solver=solver,
+                    schedule=schedule or (d.get("schedule") if own else None) or DEFAULT_SCHEDULE[solver])
     opts = dict(start=start, t_m=t_m, method=method, **used,
-                # No steps: the bundle format's int(N·t_start) (default_steps), as the runtime.
-                steps=steps or d.get("steps"), denoise=choice("denoise", None),
+                # No steps: the solver's measured default, for the predictor/corrector sampler the bundle format's
+                # int(N·t_start) (pc_sample's default_steps), as the runtime.
+                steps=steps or (d.get("steps") if own else None) or (
+                    DEFAULT_STEPS[solver] if sampler_of(method, solver) else None),
+                denoise=choice("denoise", None),
                 temperature=choice("temperature", temperature), label=label)
     gen = torch.Generator().manual_seed(seed)
     out, t0 = [], time.time()

@@ -69,7 +69,9 @@ pub struct dinof_sample_options {
     /// DINOF_START_*: flow start (DiNof), Gaussian start (the fitted Gaussian at T_m) or prior start (plain
     /// diffusion).
     pub start: dinof_start,
-    /// Reverse steps from the start time; 0 = default (int(N * t_start)); at most DINOF_MAX_STEPS.
+    /// Reverse steps from the start time; at most DINOF_MAX_STEPS. 0 = default: the bundle's steps for its own
+    /// sampler, else the solver's measured default (dpmpp_2m 20, dpmpp_2m_sde 35, edm_heun 35, heun 45, euler 135),
+    /// for the predictor/corrector sampler int(N * t_start).
     pub steps: u32,
     /// Which flow (or Gaussian) to start from, by its T_m (see dinof_model_info.t_m / gaussian_t_m); <= 0 =
     /// default. Flow and Gaussian starts only.

@@ -53,7 +53,9 @@ macro_rules! sampler_settings {
             atol: f64,
             /// edm_heun's S_churn: fresh noise per step (default 0, deterministic).
             churn: f64,
-            /// Reverse steps from the start time (default int(N·t_start)). Ignored by rk45.
+            /// Reverse steps from the start time. Default: a bundle's steps for its own sampler, else the solver's
+            /// measured default (`Solver::default_steps`), for the predictor/corrector sampler int(N·t_start). Ignored
+            /// by rk45.
             steps: usize,
             /// Return the last step's noise-free mean (default true).
             denoise: bool,
@@ -199,6 +201,12 @@ pub fn resolve(o: &SamplerChoices, d: &SamplerChoices, f: &BundleFacts<'_>, who:
     resolve_sampler(o, d, f, who, start, t_start).map_err(Error::InvalidArgument)
 }
 
+/// Which sampler a method and solver select: the predictor/corrector sampler (method sde with an ODE solver, which
+/// it ignores) or the solver itself.
+fn sampler_of(method: Method, solver: Solver) -> Option<Solver> {
+    (method == solver.method()).then_some(solver)
+}
+
 /// The rest of `resolve`, once the start is known: the sampler's settings and their cross rules.
 fn resolve_sampler(
     o: &SamplerChoices,
@@ -217,12 +225,15 @@ fn resolve_sampler(
     let bundle_solver = d.solver.filter(|s| {
         s.method() != Method::Sde || (method == Method::Sde && o.predictor.is_none() && o.corrector.is_none())
     });
-    // Set aside, it takes its step count and grid with it (9 steps suit dpmpp_2m_sde, not Euler–Maruyama).
-    let set_aside = d.solver.is_some() && bundle_solver.is_none();
     let solver = o.solver.or(bundle_solver).unwrap_or(Solver::Heun);
-    // The manifest's grid was chosen for the manifest's own solver; any other solver gets the grid it is accurate
-    // with (`Solver::default_schedule`), the caller's always wins.
-    let own = !set_aside && d.solver.unwrap_or(Solver::Heun) == solver;
+    // The manifest's grid and steps were chosen for the manifest's own sampler (9 steps suit its dpmpp_2m_sde, not
+    // Euler–Maruyama; 200 predictor/corrector steps are not Heun's); any other sampler gets the grid and steps it is
+    // accurate with (`Solver::default_schedule`, `Solver::default_steps`); the caller's always win.
+    let own = sampler_of(method, solver)
+        == sampler_of(
+            d.method.or(d.solver.map(Solver::method)).unwrap_or(Method::Sde),
+            d.solver.unwrap_or(Solver::Heun),
+        );
     let mut cfg = SamplerConfig {
         start,
         t_start,
@@ -242,7 +253,11 @@ fn resolve_sampler(
         rtol: o.rtol.or(d.rtol).unwrap_or(1e-5),
         atol: o.atol.or(d.atol).unwrap_or(1e-5),
         churn: o.churn.or(d.churn).unwrap_or(0.0),
-        steps: o.steps.or(d.steps.filter(|_| !set_aside)).unwrap_or_else(|| sde.default_steps(t_start)),
+        steps: o
+            .steps
+            .or(d.steps.filter(|_| own))
+            .or_else(|| solver.default_steps().filter(|_| method == solver.method()))
+            .unwrap_or_else(|| sde.default_steps(t_start)),
         denoise: o.denoise.or(d.denoise).unwrap_or(true),
         guidance: o.guidance.or(d.guidance).unwrap_or(0.0),
     };

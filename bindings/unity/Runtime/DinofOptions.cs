@@ -65,7 +65,7 @@ namespace Dinof
         /// <summary>Global index of the first image (split one request over several calls, same images).</summary>
         public ulong FirstIndex;
         public DinofStart Start = DinofStart.Default;
-        /// <summary>Reverse steps; 0 = the bundle's default.</summary>
+        /// <summary>Reverse steps; 0 = the default: the bundle's for its own sampler, else the solver's measured default.</summary>
         public uint Steps;
         /// <summary>Which flow (or, with DinofStart.Gaussian, which Gaussian) to start from, by its T_m; 0 = default.</summary>
         public double TM;
