@@ -337,3 +337,21 @@ fn a_cancel_flag_stops_before_the_next_network_call() {
     assert_eq!(reports, 1, "step 2 did not finish after the cancel");
     assert!(out.iter().all(|&v| v == 0.0), "a failed run leaves zeros, not partial images");
 }
+
+/// `image.alpha`: straight (the default, also when written out) loads; premultiplied is for RGBA models only; an
+/// unknown value is a manifest error naming the valid ones.
+#[test]
+fn alpha_mode_is_checked() {
+    let dir = copied_bundle("alpha-straight", |m| m["image"]["alpha"] = "straight".into());
+    assert!(Model::load(&dir, &LoadOptions::default()).is_ok());
+    let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    for (tag, value, want) in [
+        ("alpha-premul", "premultiplied", "alpha 'premultiplied' needs 4 channels (RGBA), got 1"),
+        ("alpha-unknown", "linear", "premultiplied"),
+    ] {
+        let dir = copied_bundle(tag, |m| m["image"]["alpha"] = value.into());
+        let e = Model::load(&dir, &LoadOptions::default()).unwrap_err();
+        assert!(e.to_string().contains(want), "{tag}: {e}");
+        let _ = std::fs::remove_dir_all(dir.parent().unwrap());
+    }
+}

@@ -309,7 +309,9 @@ def build_manifest(cfg, sde, parts: dict, out: Path, name: str, description: str
     from .data import class_names
 
     image = {"channels": cfg.channels, "height": cfg.resolution, "width": cfg.resolution,
-             "pixel_scale": 0.5 if sde.centered else 1.0, "pixel_offset": 0.5 if sde.centered else 0.0}
+             "pixel_scale": 0.5 if sde.centered else 1.0, "pixel_offset": 0.5 if sde.centered else 0.0,
+             # the runtime turns a premultiplied model's output into straight alpha (src/model/run.rs)
+             **({"alpha": "premultiplied"} if cfg.alpha == "premultiplied" else {})}
     flows = parts["flows"]
     t_m = sampler_t_m if sampler_t_m is not None else (max(f["t_m"] for f in flows) if flows else None)
     sampler = {"start": "flow" if flows else "prior", "t_m": t_m, "method": "sde",

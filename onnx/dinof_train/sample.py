@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .data import unpremultiply
 from .sde import SDE, sde_from_manifest
 
 
@@ -84,8 +85,10 @@ class Bundle:
         raise ValueError(f"bundle has no {start} start at t_m={t_m} (has {sorted(nets)})")
 
     def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """SDE space -> pixels in [0, 1], straight alpha (as the runtime, src/model/run.rs `to_pixels`)."""
         img = self.manifest["image"]
-        return (x * img["pixel_scale"] + img["pixel_offset"]).clamp(0.0, 1.0)
+        p = (x * img["pixel_scale"] + img["pixel_offset"]).clamp(0.0, 1.0)
+        return unpremultiply(p) if img.get("alpha") == "premultiplied" else p
 
 
 def _bc(v, x):

@@ -205,3 +205,19 @@ def test_python_and_rust_agree_on_the_solvers_and_grids(gauss, solver, start, tm
 
     assert worst_z(None) < 4
     assert worst_z("time") > 4
+
+
+def test_to_pixels_gives_straight_alpha_for_a_premultiplied_model():
+    """The runtime's output contract (src/model/run.rs `to_pixels`): straight alpha whatever the model's space."""
+    b = Bundle(GAUSS_VP)
+    b.manifest["image"] = dict(b.manifest["image"], channels=4, alpha="premultiplied", pixel_scale=1.0,
+                               pixel_offset=0.0)
+    x = torch.tensor([[0.25, 0.9, 0.3], [0.0, 0.1, 0.2], [0.5, 0.45, 0.1], [0.5, 0.5, 1 / 255]],
+                     dtype=torch.float64).reshape(1, 4, 1, 3)
+    p = b.to_pixels(x)[0, :, 0]
+    assert torch.allclose(p[3], torch.tensor([0.5, 0.5, 0.0], dtype=torch.float64))
+    assert torch.allclose(p[:, 0], torch.tensor([0.5, 0.0, 1.0, 0.5], dtype=torch.float64))  # colour / alpha
+    assert torch.allclose(p[:, 1], torch.tensor([1.0, 0.2, 0.9, 0.5], dtype=torch.float64))  # clamped to 1
+    assert torch.all(p[:, 2] == 0)  # alpha at or below one 8-bit level: transparent, colour zeroed
+    b.manifest["image"]["alpha"] = "straight"
+    assert torch.equal(b.to_pixels(x), x.clamp(0, 1))

@@ -60,7 +60,22 @@ pub struct ImageSpec {
     /// pixel = clamp(x · pixel_scale + pixel_offset, 0, 1).
     pub pixel_scale: f64,
     pub pixel_offset: f64,
+    /// How a 4-channel model holds transparency (default straight). Output is always straight alpha.
+    #[serde(default)]
+    pub alpha: Alpha,
 }
+
+crate::names::named_enum!(
+    /// The colour space of a 4-channel (RGBA) model. `Premultiplied`: the network's colour channels are colour·alpha,
+    /// where averaging (what a denoiser does near edges) matches compositing, so soft edges come out without the dark
+    /// halo straight-alpha training gives (onnx/README.md, "Sprites: alpha"); the runtime divides it out.
+    #[derive(Default)]
+    Alpha { #[default] Straight = "straight", Premultiplied = "premultiplied" }
+);
+
+/// Alpha at or below one 8-bit level is invisible: premultiplied colour is not divided by it (that would amplify
+/// noise) and the pixel is written fully transparent, colour zeroed (as the training data's transparent pixels).
+pub const ALPHA_VISIBLE: f32 = 1.0 / 255.0;
 
 impl ImageSpec {
     /// Values per sample: C·H·W.
@@ -262,6 +277,9 @@ impl Manifest {
         check_image_size(im)?;
         if !(im.pixel_scale.is_finite() && im.pixel_scale != 0.0 && im.pixel_offset.is_finite()) {
             return Err("image: pixel_scale must be finite and non-zero, pixel_offset finite".into());
+        }
+        if im.alpha == Alpha::Premultiplied && im.channels != 4 {
+            return Err(format!("image: alpha 'premultiplied' needs 4 channels (RGBA), got {}", im.channels));
         }
         let s = &self.sde;
         if s.n == 0 {

@@ -28,6 +28,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::backend::{DType, NetSpec};
+use crate::bundle::Alpha;
 use crate::error::{Error, Result};
 use crate::model::{load_network, Model, SampleOptions};
 use crate::rng;
@@ -266,6 +267,14 @@ impl Model {
     fn plan(&self, o: &LikelihoodOptions) -> Result<Plan> {
         // The start and T_m resolve exactly as for sampling (bundle defaults, then the runtime's).
         let cfg = self.resolve(&SampleOptions { start: o.start, t_m: o.t_m, ..Default::default() })?;
+        if self.bundle.manifest.image.alpha == Alpha::Premultiplied {
+            // Straight-alpha pixels map to the model's space by colour·alpha, which is singular at alpha 0 (every
+            // colour of a transparent pixel is one point): no density of the straight pixels exists.
+            return Err(Error::invalid(
+                "likelihood of a premultiplied-alpha model (manifest image.alpha) is not defined on straight-alpha \
+                 pixels: transparent pixels have no colour density",
+            ));
+        }
         let probes = o.probes;
         if probes == 0 || probes > MAX_PROBES {
             return Err(Error::invalid(format!("probes must be in 1..={MAX_PROBES}, got {probes}")));

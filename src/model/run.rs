@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::{Model, Output, Progress, SampleOptions, SampleReport};
 use crate::backend::Input;
+use crate::bundle::{Alpha, ALPHA_VISIBLE};
 use crate::error::{try_capacity, try_filled, Error, Result};
 use crate::rng::{self, SampleRng};
 use crate::sampler::score::{check_finite, stop_if_cancelled, Guidance, ScoreEval};
@@ -248,12 +249,66 @@ impl Model {
         }
     }
 
-    /// SDE space to pixels in [0, 1], in place.
+    /// SDE space to pixels in [0, 1], in place; straight alpha whatever the model's space.
     fn to_pixels(&self, x: &mut [f32]) {
         let im = &self.bundle.manifest.image;
         let (a, b) = (im.pixel_scale as f32, im.pixel_offset as f32);
-        for v in x {
+        for v in x.iter_mut() {
             *v = (*v * a + b).clamp(0.0, 1.0);
         }
+        if im.alpha == Alpha::Premultiplied {
+            let plane = im.height * im.width;
+            for img in x.chunks_exact_mut(4 * plane) {
+                unpremultiply(img, plane);
+            }
+        }
+    }
+}
+
+/// One RGBA image (4 planes of `plane` pixels, values in [0, 1]) from premultiplied to straight alpha, in place:
+/// colour/alpha clamped to [0, 1] where alpha is visible, else a transparent pixel with zero colour. The same
+/// rule as the exporter's (onnx/dinof_train/data.py, `unpremultiply`).
+fn unpremultiply(img: &mut [f32], plane: usize) {
+    let (rgb, alpha) = img.split_at_mut(3 * plane);
+    for (i, a) in alpha.iter_mut().enumerate() {
+        let visible = *a > ALPHA_VISIBLE;
+        for c in 0..3 {
+            let v = &mut rgb[c * plane + i];
+            *v = if visible { (*v / *a).min(1.0) } else { 0.0 };
+        }
+        if !visible {
+            *a = 0.0;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unpremultiply_divides_visible_alpha_and_clears_the_rest() {
+        // 3 pixels: half-transparent red (premultiplied 0.25 of 0.5 alpha), invisible (alpha at the threshold),
+        // colour above alpha after clamping (0.9 colour at alpha 0.5 → 1.0).
+        let plane = 3;
+        let mut img = vec![
+            0.25,
+            0.3,
+            0.9, // R
+            0.0,
+            0.2,
+            0.1, // G
+            0.5,
+            0.1,
+            0.45, // B
+            0.5,
+            ALPHA_VISIBLE,
+            0.5, // A
+        ];
+        unpremultiply(&mut img, plane);
+        assert_eq!(&img[9..], &[0.5, 0.0, 0.5]);
+        assert_eq!([img[0], img[3], img[6]], [0.5, 0.0, 1.0]);
+        assert_eq!([img[1], img[4], img[7]], [0.0, 0.0, 0.0]);
+        assert_eq!([img[2], img[5], img[8]], [1.0, 0.2, 0.9]);
     }
 }
