@@ -84,7 +84,7 @@ MUTATIONS = {
     "dpmpp_2m_sde default steps 35 → 20": [
         ("src/sampler/options.rs", "Solver::Dpmpp2mSde => Some(35),", "Solver::Dpmpp2mSde => Some(20),")],
     "a manifest's steps apply to every solver": [
-        ("src/sampler/choices.rs", "steps: o.steps.or(d.steps.filter(|_| own))", "steps: o.steps.or(d.steps)")],
+        ("src/sampler/choices.rs", "let steps = o.steps.or(d.steps.filter(|_| own))", "let steps = o.steps.or(d.steps)")],
     # Issue 21, straight alpha out of a premultiplied model: run with --lib (src/model/run.rs unit test).
     "premultiplied colour not divided by alpha": [
         ("src/model/run.rs", "*v = if visible { (*v / *a).min(1.0) } else { 0.0 };",

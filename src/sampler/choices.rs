@@ -229,11 +229,12 @@ fn resolve_sampler(
     // The manifest's grid and steps were chosen for the manifest's own sampler (9 steps suit its dpmpp_2m_sde, not
     // Euler–Maruyama; 200 predictor/corrector steps are not Heun's); any other sampler gets the grid and steps it is
     // accurate with (`Solver::default_schedule`, `Solver::default_steps`); the caller's always win.
-    let own = sampler_of(method, solver)
-        == sampler_of(
-            d.method.or(d.solver.map(Solver::method)).unwrap_or(Method::Sde),
-            d.solver.unwrap_or(Solver::Heun),
-        );
+    let manifest_method = d.method.or(d.solver.map(Solver::method)).unwrap_or(Method::Sde);
+    let own = sampler_of(method, solver) == sampler_of(manifest_method, d.solver.unwrap_or(Solver::Heun));
+    // Steps: the caller's, else the manifest's for its own sampler, else the solver's measured default, else (the
+    // predictor/corrector sampler) score_sde's int(N·t_start).
+    let solver_steps = solver.default_steps().filter(|_| sampler_of(method, solver).is_some());
+    let steps = o.steps.or(d.steps.filter(|_| own)).or(solver_steps).unwrap_or_else(|| sde.default_steps(t_start));
     let mut cfg = SamplerConfig {
         start,
         t_start,
@@ -253,11 +254,7 @@ fn resolve_sampler(
         rtol: o.rtol.or(d.rtol).unwrap_or(1e-5),
         atol: o.atol.or(d.atol).unwrap_or(1e-5),
         churn: o.churn.or(d.churn).unwrap_or(0.0),
-        steps: o
-            .steps
-            .or(d.steps.filter(|_| own))
-            .or_else(|| solver.default_steps().filter(|_| method == solver.method()))
-            .unwrap_or_else(|| sde.default_steps(t_start)),
+        steps,
         denoise: o.denoise.or(d.denoise).unwrap_or(true),
         guidance: o.guidance.or(d.guidance).unwrap_or(0.0),
     };
