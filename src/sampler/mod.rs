@@ -246,9 +246,9 @@ fn run_ode(
         let h = t_next - t;
         score.eval(&b.x, t, &mut b.s)?;
         match cfg.solver {
-            // k-diffusion's Euler: in the scaled variables x̃ = x/α, σ̃ (= DDIM), where the ODE is linear in σ̃ at large
-            // noise, so the step is exact there; Euler in t on the probability-flow ODE was 86 % off at 20 steps on
-            // VE from the prior (docs/solver-convergence.md).
+            // k-diffusion's Euler: in the scaled variables x̃ = x/α and σ̃ (= DDIM), where the ODE is linear in σ̃
+            // at large noise, so the step is exact there; Euler in t on the probability-flow ODE was 86 % off at 20
+            // steps on VE from the prior (docs/solver-convergence.md).
             Solver::Euler => {
                 steps::edm_step(sde, t, t_next, &b.x, &b.s, None, &mut b.x2);
                 std::mem::swap(&mut b.x, &mut b.x2);
