@@ -178,8 +178,8 @@ def test_schedule_grids_are_the_runtimes(kind):
                                           ("dpmpp_2m_sde", "flow")])
 def test_python_and_rust_agree_on_the_solvers_and_grids(gauss, solver, start, tmp_path):
     """At 6 steps the grid decides the result (docs/solver-convergence.md: from the flow at T_m 0.6, heun's sd is
-    ~+20 % off on the uniform-t grid and ~0 % on its EDM grid, euler's −17 % on t and +22 % on log-SNR; from the
-    prior, DPM-Solver++(2M) is tens of % off on t, and so is its SDE variant from the flow): Python's solver on its default grid gives the runtime's statistics
+    ~+20 % off on the uniform-t grid and ~0 % on its EDM grid; from the prior, DPM-Solver++(2M) is tens of % off on
+    t, and so is its SDE variant from the flow): Python's solver on its default grid gives the runtime's statistics
     per pixel (4 standard errors), and the uniform-t grid in its place does not, which shows that this check sees a
     wrong grid (and so a wrong step formula of the same order)."""
     exe = _dinof_bin()
@@ -205,6 +205,22 @@ def test_python_and_rust_agree_on_the_solvers_and_grids(gauss, solver, start, tm
 
     assert worst_z(None) < 4
     assert worst_z("time") > 4
+
+
+def test_default_steps_are_the_runtimes(tmp_path):
+    """DEFAULT_STEPS mirrors the runtime's Solver::default_steps: a solver picked without steps makes the runtime
+    report steps × (evaluations per step) + 1 (the final denoising) score evaluations."""
+    import re
+
+    from dinof_train.sample import DEFAULT_STEPS
+    exe = _dinof_bin()
+    if exe is None:
+        pytest.skip("no dinof binary: run scripts/test-python.sh (it builds one), or set DINOF_BIN")
+    for solver, steps in DEFAULT_STEPS.items():
+        p = subprocess.run([exe, "sample", "--bundle", str(GAUSS_VP), "--n", "1", "--seed", "1", "--solver", solver,
+                            "--out", str(tmp_path / "x.npy")], capture_output=True, text=True, check=True, timeout=300)
+        evals = int(re.search(r"(\d+) score", p.stderr + p.stdout).group(1))
+        assert evals == steps * (2 if solver == "heun" else 1) + 1, (solver, p.stderr)
 
 
 def test_to_pixels_gives_straight_alpha_for_a_premultiplied_model():
