@@ -266,17 +266,24 @@ def reference_run(judge: Judge, bundle: str, n: int, seed: int, opts: dict) -> n
     mean, std = b.sde.marginal_prob(x0, t)
     x_start = mean + std.reshape((-1,) + (1,) * (x0.dim() - 1)) * torch.randn(x0.shape, generator=gen,
                                                                                dtype=torch.float64)
-    method = opts.get("method", "ode")
-    solver = opts.get("solver", "heun")
+    # The oracle names its sampler: no default of this module's own (the rule of the Python reference, sample.py).
+    missing = [k for k in ("method", "solver", "steps") if k not in opts]
+    if missing:
+        raise ValueError(f"start 'oracle' needs {', '.join(missing)} (e.g. method=ode,solver=heun,steps=10)")
+    method, solver = opts["method"], opts["solver"]
     sampler = b.manifest.get("sampler", {})
+    pc = method == "sde" and solver != "dpmpp_2m_sde"
+    given = {k: opts.get(k, sampler.get(k)) for k in ("predictor", "corrector", "denoise")}
+    if pc and (given["predictor"] is None or given["corrector"] is None):
+        raise ValueError("start 'oracle' with the predictor/corrector sampler needs predictor and corrector")
     out = []
     for k in range(0, n, 250):
         xs = x_start[k:k + 250]
         out.append(b.to_pixels(pc_sample(
             b, len(xs), gen=gen, start="given", x_start=xs, t_m=opts["t_m"], method=method, solver=solver,
-            steps=opts.get("steps"), schedule=opts.get("schedule", DEFAULT_SCHEDULE.get(solver)),
-            predictor=opts.get("predictor", sampler.get("predictor", "euler_maruyama")),
-            corrector=opts.get("corrector", "none"), denoise=sampler.get("denoise", True))).float())
+            steps=opts["steps"], schedule=opts.get("schedule", DEFAULT_SCHEDULE.get(solver)),
+            predictor=given["predictor"] or "euler_maruyama", corrector=given["corrector"] or "none",
+            denoise=True if given["denoise"] is None else given["denoise"])).float())
     return torch.cat(out).numpy()
 
 
