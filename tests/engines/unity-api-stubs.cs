@@ -78,6 +78,16 @@ namespace UnityEngine
         public Rect(float x, float y, float width, float height) { }
     }
 
+    public struct Vector2
+    {
+        public Vector2(float x, float y) { }
+    }
+
+    public class Sprite : Object
+    {
+        public static Sprite Create(Texture2D texture, Rect rect, Vector2 pivot, float pixelsPerUnit) { return null; }
+    }
+
     public static class GUILayout
     {
         public static void BeginArea(Rect screenRect) { }

@@ -18,6 +18,29 @@ namespace Dinof.Unity
             return tex;
         }
 
+        /// <summary>
+        /// A sprite atlas of a finished job's images (e.g. N sprites of one category): one texture, `columns` images
+        /// wide (DinofImage.Grid), point-filtered for pixel art, and a Sprite per image (row-major from the top left,
+        /// pivot at the centre, each one unit wide unless pixelsPerUnit is given). Transparency is the images' straight
+        /// alpha.
+        /// </summary>
+        public static Texture2D AtlasFromJob(DinofJob job, int columns, out Sprite[] sprites, float pixelsPerUnit = 0f)
+        {
+            var info = job.ModelInfo;
+            int w = info.Width, h = info.Height, n = job.Count, gw, gh;
+            var grid = DinofImage.Grid(job.GetResultRgba8(RowOrder.TopDown), w, h, n, columns, RowOrder.BottomUp,
+                out gw, out gh);
+            var atlas = FromRgba8(grid, gw, gh);
+            sprites = new Sprite[n];
+            for (int k = 0; k < n; k++)
+            {
+                // Texture coordinates start at the bottom: the grid's top row of images has the largest y.
+                var rect = new Rect((k % columns) * w, gh - (k / columns + 1) * h, w, h);
+                sprites[k] = Sprite.Create(atlas, rect, new Vector2(0.5f, 0.5f), pixelsPerUnit > 0f ? pixelsPerUnit : w);
+            }
+            return atlas;
+        }
+
         /// <summary>One texture per image of a finished job (throws the job's failure, as GetResultRgba8).</summary>
         public static Texture2D[] FromJob(DinofJob job)
         {
