@@ -1,4 +1,4 @@
-"""python -m dinof_train train|compact-checkpoint|export|sample|eval|fid|sweep|sigma-max|class-accuracy|flow-prior|judge|sprites"""
+"""python -m dinof_train train|compact-checkpoint|export|sample|eval|fid|sweep|sigma-max|class-accuracy|flow-prior|judge|roofline|sprites"""
 from __future__ import annotations
 
 import argparse
@@ -158,6 +158,14 @@ def main(argv=None) -> int:
     j.add_argument("--dinof-bin", default=None)
     j.add_argument("--out", required=True)
 
+    rl = sub.add_parser("roofline", help="issue 22: a score network's FLOPs per image, its ONNX Runtime time and "
+                        "GFLOP/s against a matmul peak, and a per-operator profile")
+    rl.add_argument("--bundle", required=True)
+    rl.add_argument("--batch", type=int, nargs="+", default=[1, 16])
+    rl.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    rl.add_argument("--reps", type=int, default=20)
+    rl.add_argument("--out", default=None, help="JSON of every figure")
+
     fp = sub.add_parser("flow-prior", help="issue 19: whitened, identity-initialised flows that start at the "
                         "Gaussian level (train / export / held-out bits/dim table)")
     fp.add_argument("action", choices=["train", "export", "table", "gaussians-as-flows", "add-gaussians"])
@@ -225,6 +233,9 @@ def main(argv=None) -> int:
     elif a.cmd == "sweep":
         from .sweep import main_sweep
         return main_sweep(a)
+    elif a.cmd == "roofline":
+        from .roofline import main_roofline
+        return main_roofline(a)
     elif a.cmd == "judge":
         from .judge import main_judge
         return main_judge(a)
