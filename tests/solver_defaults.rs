@@ -311,3 +311,61 @@ fn resolve_gives_each_solver_its_grid() {
     assert!(cfg.predictor_corrector() && cfg.schedule == Schedule::Time && cfg.steps == 600, "{cfg:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// What Euler can do at best, on any grid. For data N(μ, s²) the ODE in x̃ = x/α, σ̃ = σ/α moves y = x̃ − μ as
+/// √(σ̃² + s²), and one σ̃-Euler (DDIM) step from σ̃_a to σ̃_b multiplies y by (s² + σ̃_aσ̃_b)/(σ̃_a² + s²): with
+/// σ̃ = s·tan u that is the exact factor times cos(u_a − u_b). So a run of N steps gives the exact sd times Π cos(Δu),
+/// and since log cos is concave with ΣΔu = U = atan(σ̃_start/s) − atan(σ̃_eps/s) fixed, no grid does better than the
+/// uniform-u one: cos(U/N)^N. With the start's own factor p (the flow: exact, 1; the prior: its sd over the true
+/// x(1)'s) and Tweedie's step at eps (`exact_sd_error`), Euler's sd error is at most
+/// p·cos(U/N)^N·(1 + exact) − 1 < 0. Returns (that bound, the fewest steps for which it is within `BUDGET`).
+fn euler_best_case(model: &Model, s: f64, start: Start, steps: usize) -> (f64, usize) {
+    let sde = model.sde();
+    let t0 = if start == Start::Flow { T_M } else { 1.0 };
+    let scaled = |t: f64| {
+        let m = sde.marginal(t);
+        m.std / m.mean
+    };
+    let p = if start == Start::Flow {
+        1.0
+    } else {
+        let m = sde.marginal(1.0);
+        (sde.prior_std() / m.mean) / (scaled(1.0).powi(2) + s * s).sqrt()
+    };
+    let u = (scaled(t0) / s).atan() - (scaled(sde.eps) / s).atan();
+    let bound = |n: usize| p * (u / n as f64).cos().powi(n as i32) * (1.0 + exact_sd_error(model, s)) - 1.0;
+    (bound(steps), (1..10_000).find(|&n| bound(n) >= -BUDGET).unwrap())
+}
+
+/// Issue #24 asks every solver for 3 % at 20 steps; for first-order Euler no grid can give it (`euler_best_case`:
+/// its best case is over 3 % in all six cases). The check that the theory describes the runtime's Euler: on every
+/// grid it offers, its sd error is at or below the bound, up to f32 rounding (the deterministic estimate is exact
+/// to ~1e-5 relative, see the top; 1e-4 leaves a margin of 10). A sampler above the bound would not be the σ̃-Euler
+/// step analysed here (e.g. one with a second-order correction); one far below it (Euler in t: −86 % on VE) is
+/// caught by the default-steps test instead.
+#[test]
+fn euler_cannot_reach_the_budget_at_20_steps_on_any_grid() {
+    let mut failures = Vec::new();
+    for (kind, mu, s) in bundles() {
+        let model = load(&fixture(&format!("gauss-{}", kind.name())), 1, 1024);
+        for start in [Start::Flow, Start::Prior] {
+            let (bound, fewest) = euler_best_case(&model, s, start, 20);
+            eprintln!(
+                "{} {start}: Euler's best case at 20 steps {:+.2} %, fewest steps for 3 % on the best grid {fewest}",
+                kind.name(),
+                100.0 * bound
+            );
+            if bound >= -BUDGET {
+                failures.push(format!("{} {start}: best case {bound} within budget", kind.name()));
+            }
+            for &sch in Schedule::ALL {
+                let (r, _) =
+                    measure(&model, &options(Solver::Euler, Some(sch), 20, start, CHECK_N_DETERMINISTIC), mu, s);
+                if r.sd > bound + 1e-4 {
+                    failures.push(format!("{} {start} {sch}: sd {} above the bound {bound}", kind.name(), r.sd));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

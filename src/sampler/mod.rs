@@ -239,7 +239,9 @@ fn run_ode(
 ) -> Result<()> {
     let grid = sde.schedule_grid(cfg.schedule, cfg.t_start, cfg.steps);
     let n = b.x.len();
-    b.d.resize(n, 0.0);
+    if cfg.solver == Solver::Heun {
+        b.d.resize(n, 0.0); // the derivative; Euler steps from x into x2 directly
+    }
     b.x2.resize(n, 0.0);
     for k in 0..cfg.steps {
         let (t, t_next) = (grid[k], grid[k + 1]);
