@@ -10,17 +10,13 @@
 #   scripts/train-sprites.sh stop       stop it (SIGTERM to the run's pid); the next start resumes
 #   scripts/train-sprites.sh snapshot   write the last checkpoint, compacted (float16 EMA, no optimiser state; about
 #                                       4.5 MB), to onnx/train-state/sprites-cond.pt, to be committed: the cache dies
-#                                       with the machine, and 40,000 steps take longer than one machine lives.
+#                                       with the machine, and 20,000 steps take longer than one machine lives.
 # A start with no checkpoint in $RUN resumes from onnx/train-state/sprites-cond.pt when there is one.
 # Log: $RUN/train_log.jsonl (one JSON line per log_every steps), stdout/stderr: $RUN/stdout.log.
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${DINOF_CACHE:-$HOME/.cache/dinof}"
+source "$(dirname "${BASH_SOURCE[0]}")/train-common.sh"
 RUN="${RUN:-$CACHE/runs/sprites-cond}"
-THREADS="${THREADS:--1}"
-PY="$CACHE/venv/bin/python"
 STATE="$ROOT/onnx/train-state/sprites-cond.pt"
-running() { pid="$(cat "$RUN/pid" 2>/dev/null || true)"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 case "${1:-}" in
   status)
     tail -n 1 "$RUN/train_log.jsonl" 2>/dev/null || echo "no log yet at $RUN"
@@ -52,15 +48,6 @@ if [ ! -f "$RUN/checkpoint.pt" ] && [ -f "$STATE" ]; then
   cp "$STATE" "$RUN/checkpoint.pt"
   echo "resuming from the committed state $STATE"
 fi
-cd "$ROOT/onnx"
 extra=()
 [ -n "${ITERATIONS:-}" ] && extra+=(--iterations "$ITERATIONS")
-# setsid puts the run in its own scheduler autogroup, where `nice` only ranks it against itself: the new session's
-# first process lowers its group's priority too (from inside, so it cannot race setsid), or the training takes a
-# full share of the cores from compilers and tests (Linux autogroup).
-OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 setsid nohup sh -c 'echo 19 > /proc/self/autogroup 2>/dev/null; exec "$@"' sh \
-  ionice -c3 nice -n 19 "$PY" -m dinof_train train \
-  --preset sprites-cond --out "$RUN" --resume --threads "$THREADS" --quiet "${extra[@]}" \
-  >>"$RUN/stdout.log" 2>&1 </dev/null &
-echo $! > "$RUN/pid"
-echo "started pid $! -> $RUN (log: $RUN/train_log.jsonl)"
+start_detached train --preset sprites-cond --out "$RUN" --resume --threads "$THREADS" --quiet "${extra[@]}"

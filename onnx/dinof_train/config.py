@@ -84,15 +84,16 @@ PRESETS = {
     # Issue 21: class-conditional 32×32 RGBA pixel-art sprites (7 categories, sprites.py; training split only).
     # VP SDE: data in [-1,1] with unit-scale noise at t=1 whatever the dimension, where VE would need σ_max ≈ the
     # largest distance between two sprites (tens, in 4096 dims) and so many more sampling steps; the flow-room
-    # analysis of issue 19 is for VP too. Alpha premultiplied (onnx/README.md, "Sprites: alpha"). Score U-Net nf 32,
-    # ch_mult 1-2-2-2 (32/16/8/4), 2 res blocks, attention at 8×8: 2.25 M parameters (9.0 MB graph), leaving
-    # ≥ 11 MB of the 20 MB bundle for flows. ~1.75 CPU-s/step at batch 64 (measured on the shared 2-core machine):
-    # 40,000 steps ≈ 19 CPU-hours. No flows here (t_ms empty): flows are trained later, flows-only, on this score.
+    # analysis of issue 19 is for VP too. Alpha premultiplied (onnx/README.md, "Sprites: alpha"). Score U-Net the
+    # MNIST model's shape (nf 32, ch_mult 1-2-2: 32/16/8, one res block, attention at 8×8; ≈ 1.1 M parameters),
+    # batch 32: the first preset (ch_mult 1-2-2-2, 2 res blocks, batch 64: 19 CPU-hours for 40,000 steps) ran at
+    # ≈ 14 s/step on this machine's share of 2 busy cores, i.e. 700 steps a session. This one is ≈ 4× cheaper per
+    # step; 20,000 steps. No flows here (t_ms empty): flows are trained later, flows-only, on this score.
     "sprites-cond": {"dataset": "sprites:train", "channels": 4, "resolution": 32, "alpha": "premultiplied",
                      "classes": 7, "label_dropout": 0.1, "sde": "vp", "beta_min": 0.1, "beta_max": 20.0,
-                     "t_ms": [], "nf": 32, "ch_mult": [1, 2, 2, 2], "num_res_blocks": 2,
-                     "attn_resolutions": [8], "dropout": 0.1, "batch": 64, "lr": 5e-4, "warmup": 1000,
-                     "ema": 0.9995, "iterations": 40000, "threads": -1, "ckpt_every": 300.0, "log_every": 50},
+                     "t_ms": [], "nf": 32, "ch_mult": [1, 2, 2], "num_res_blocks": 1,
+                     "attn_resolutions": [8], "dropout": 0.1, "batch": 32, "lr": 1e-3, "warmup": 500,
+                     "ema": 0.999, "iterations": 20000, "threads": -1, "ckpt_every": 300.0, "log_every": 50},
     # Seconds-scale configuration for the test-suite.
     "tiny": {"resolution": 8, "nf": 8, "ch_mult": [1, 2], "num_res_blocks": 1, "attn_resolutions": [4],
              "dropout": 0.0, "flow_levels": 2, "flow_steps": 2, "flow_hidden": 8, "batch": 16, "warmup": 5,

@@ -303,6 +303,15 @@ def sweep_command(out, dataset: str, t_m: float | None, prior: bool) -> str:
             f"--curves {','.join(curves)} --nfe 6,10,20,50")
 
 
+def dataset_notice(dataset: str):
+    """(manifest provenance, NOTICE text) for a dataset whose licence asks for attribution, else None."""
+    if dataset.split(":")[0] == "sprites":
+        from . import sprites
+
+        return sprites.PROVENANCE, sprites.notice()
+    return None
+
+
 def build_manifest(cfg, sde, parts: dict, out: Path, name: str, description: str, provenance: dict,
                    sampler_t_m: float | None = None, guidance: float | None = None,
                    sampler_steps: int | None = None) -> dict:
@@ -385,9 +394,10 @@ def export_bundle(ckpt_path, out, name=None, description=None, density=True, sam
                   f"DDPM++-style score U-Net (nf {cfg.nf}, mult {cfg.ch_mult}) trained on (0, {cfg.t_max}]")
     description = description or (
         f"DiNof {sde.kind.upper()} model on {tag} ({cfg.channels}x{cfg.resolution}x{cfg.resolution}): "
-        f"{score_desc}, Glow priors "
-        f"({cfg.flow_levels} levels x {cfg.flow_steps} steps, hidden {cfg.flow_hidden}) at T_m = "
-        f"{', '.join(_fmt_t(t) for t in cfg.t_ms)}; EMA weights.")
+        f"{score_desc}"
+        + (f", Glow priors ({cfg.flow_levels} levels x {cfg.flow_steps} steps, hidden {cfg.flow_hidden}) at T_m = "
+           f"{', '.join(_fmt_t(t) for t in cfg.t_ms)}" if flows else "")
+        + "; EMA weights.")
     prov = {"dataset": tag, "dataset_source": cfg.dataset, **summarize(ckpt),
             "params": {"score": sum(p.numel() for p in score.parameters()) if score is not None
                        else score_prov.get("params"),
@@ -402,6 +412,10 @@ def export_bundle(ckpt_path, out, name=None, description=None, density=True, sam
             "exported_at": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if score_prov is not None:
         prov["score_from"] = score_prov
+    data_notice = dataset_notice(cfg.dataset)
+    if data_notice is not None:  # the training data's licence travels with the weights derived from it
+        prov["data"], text = data_notice
+        (out / "NOTICE").write_text(text)
     manifest = build_manifest(cfg, sde, parts, out, name, description, prov, sampler_t_m, guidance, sampler_steps)
     write_manifest(manifest, out)
     if eval_n > 0 and density:

@@ -230,3 +230,25 @@ def test_flows_only_run_keeps_the_score_graph_byte_identical(bundle, toy_npz, tm
     train(dataclasses.replace(cfg, beta_max=10.0), tmp_path / "run2", quiet=True)
     with pytest.raises(ValueError, match="SDE"):
         export_bundle(tmp_path / "run2" / "checkpoint.pt", tmp_path / "y", score_from=src)
+
+
+def test_dataset_notice_travels_with_sprite_bundles():
+    """Issue 21: a sprite bundle carries the art's licence and attribution (manifest provenance.data + NOTICE);
+    datasets without such terms carry nothing."""
+    from dinof_train.export import dataset_notice
+
+    prov, text = dataset_notice("sprites:train")
+    assert prov["license"] == "CC-BY-SA-3.0" and prov["notice"] == "NOTICE"
+    assert "Cataclysm" in prov["attribution"] and "CC-BY-SA-3.0" in text and "share alike" in text
+    assert dataset_notice("sprites") is not None
+    assert dataset_notice("mnist") is None and dataset_notice("fashion-mnist:train") is None
+
+
+def test_flowless_export_describes_no_flows(toy_npz, tmp_path):
+    from dinof_train.config import make_config
+
+    cfg = make_config("tiny", dataset=str(toy_npz), threads=1, iterations=2, ckpt_every=-1.0, t_ms=[])
+    train(cfg, tmp_path / "run", quiet=True)
+    m = export_bundle(tmp_path / "run" / "checkpoint.pt", tmp_path / "b", density=False)
+    assert m["flows"] == [] and "Glow" not in m["description"] and m["sampler"]["start"] == "prior"
+    assert not (tmp_path / "b" / "NOTICE").exists()
