@@ -8,14 +8,10 @@
 #   scripts/train-fashion.sh export     export the EMA weights to onnx/models/fashion-cond (after the run ended)
 # THREADS: torch threads (default -1 = adapt to the machine's load, as the MNIST run).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-CACHE="${DINOF_CACHE:-$HOME/.cache/dinof}"
+source "$(dirname "${BASH_SOURCE[0]}")/train-common.sh"
 RUN="${RUN:-$CACHE/runs/fashion-cond}"
 TIME_BUDGET="${TIME_BUDGET:-6600}"  # 1 h 50 min of training
-THREADS="${THREADS:--1}"
 OUT="${OUT:-$ROOT/onnx/models/fashion-cond}"
-PY="$CACHE/venv/bin/python"
-running() { pid="$(cat "$RUN/pid" 2>/dev/null || true)"; [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; }
 case "${1:-}" in
   status)
     { grep -hs flow_bounds "$RUN/train_log.jsonl" || true; } | tail -n 1   # per T_m: noise bound and Gaussian level
@@ -34,13 +30,5 @@ case "${1:-}" in
   "") ;;
   *) echo "usage: $0 [status|export]" >&2; exit 2 ;;
 esac
-if running; then echo "already running: pid $pid ($RUN)"; exit 0; fi
-mkdir -p "$RUN"
-cd "$ROOT/onnx"
-OMP_NUM_THREADS=2 MKL_NUM_THREADS=2 setsid nohup nice -n 19 "$PY" -m dinof_train train --preset fashion-cond \
-  --out "$RUN" --resume --time-budget "$TIME_BUDGET" --threads "$THREADS" --quiet >>"$RUN/stdout.log" 2>&1 </dev/null &
-echo $! > "$RUN/pid"
-# setsid puts the run in its own scheduler autogroup, where `nice` only ranks it against itself: lower the group's
-# priority too, or the training takes a full share of the cores from compilers and tests (Linux autogroup).
-echo 19 > "/proc/$!/autogroup" 2>/dev/null || true
-echo "started pid $! -> $RUN (log: $RUN/train_log.jsonl)"
+start_detached train --preset fashion-cond --out "$RUN" --resume --time-budget "$TIME_BUDGET" --threads "$THREADS" \
+  --quiet
