@@ -1,7 +1,8 @@
 //! The shipped class-conditional Fashion-MNIST model (VE SDE, class-conditional flows at T_m 0.5 and 0.6, label
 //! dropout for guidance) through the Rust API and the CLI: short conditional runs whose images are the requested
 //! classes (tests/common/fashion.rs — the same images fail the statistic with every label moved by one), label
-//! handling with each mistake its own typed error, and guidance counted in the NFE. The C twin is tests/c/test_fashion.c.
+//! handling with each mistake its own typed error, and guidance counted in the NFE. The C twin is
+//! tests/c/test_fashion.c.
 
 mod common;
 
@@ -64,7 +65,8 @@ fn label_mistakes_on_the_real_model_are_typed_errors() {
     assert_eq!(model.label_index("T-shirt/top").unwrap(), 0);
     let e = model.label_index("Shoe").unwrap_err();
     assert!(
-        matches!(&e, Error::Label(LabelError::UnknownName { name, valid }) if name == "Shoe" && valid.contains("7 Sneaker")),
+        matches!(&e, Error::Label(LabelError::UnknownName { name, valid })
+            if name == "Shoe" && valid.contains("7 Sneaker")),
         "{e}"
     );
     assert!(matches!(model.label_index("10"), Err(Error::Label(LabelError::OutOfRange { label: 10, classes: 10 }))));

@@ -8,8 +8,8 @@
 //! Deterministic: each case draws from its own seeded ChaCha8 stream. Defaults run in seconds; a longer session:
 //!     DINOF_FUZZ_CASES=20000 cargo test --release --test fuzz_loader -- --nocapture
 //! (cases per family; DINOF_FUZZ_SEED picks another corpus, DINOF_FUZZ_ONLY=<index> replays one case,
-//! DINOF_FUZZ_VERBOSE=1 names each case before it runs, and --nocapture prints each family's tally of outcomes). With the `ort` feature and ORT_DYLIB_PATH set, the ONNX
-//! cases also go through ONNX Runtime's parser.
+//! DINOF_FUZZ_VERBOSE=1 names each case before it runs, and --nocapture prints each family's tally of outcomes).
+//! With the `ort` feature and ORT_DYLIB_PATH set, the ONNX cases also go through ONNX Runtime's parser.
 
 mod common;
 mod fuzz;
@@ -406,7 +406,10 @@ mod c_abi {
         put(offset_of!(dinof_load_options, threads), &threads.to_ne_bytes());
         put(offset_of!(dinof_load_options, sub_batch), &sub_batch.to_ne_bytes());
         put(offset_of!(dinof_load_options, verify_checksums), &[verify]);
-        let what = format!("options: size {struct_size}, backend {backend}, ep {ep}, threads {threads}, sub_batch {sub_batch}, verify {verify}");
+        let what = format!(
+            "options: size {struct_size}, backend {backend}, ep {ep}, threads {threads}, sub_batch {sub_batch}, \
+             verify {verify}"
+        );
         Some(RawOptions { bytes, what })
     }
 
@@ -489,7 +492,8 @@ fn fuzz_c_abi_model_load() {
 #[test]
 fn fuzz_onnx_runtime_load() {
     if std::env::var_os("ORT_DYLIB_PATH").is_none_or(|p| p.is_empty()) {
-        let why = "ORT_DYLIB_PATH is not set: export ORT_DYLIB_PATH=\"$(bash scripts/fetch-onnxruntime.sh)\" (scripts/test.sh does)";
+        let why = "ORT_DYLIB_PATH is not set: export ORT_DYLIB_PATH=\"$(bash scripts/fetch-onnxruntime.sh)\" \
+                   (scripts/test.sh does)";
         return common::skip_or_fail("fuzz_onnx_runtime_load", why);
     }
     limit_address_space();

@@ -101,9 +101,9 @@ fn check_moments(u: &[[f64; D]], means: &[f64], vars: &[f64], what: &str) -> Res
 const N: usize = 8192;
 
 /// The probability-flow ODE from T_m with rk45 and no final denoising step: for Gaussian data with the exact score the
-/// ODE's flow map is affine per eigen-coordinate, u_k(t) − ū_k(t) = √(v_k(t)/v_k(T_m))·(u_k(T_m) − ū_k(T_m)), so a start
-/// N(ū(T_m), τ²v(T_m)) ends exactly on N(ū(eps), τ²v(eps)). rk45 at rtol = atol = 1e-5 leaves a relative error of order
-/// 1e-5 per value (1e-4 at most on the variances), three orders below the statistical tolerance.
+/// ODE's flow map is affine per eigen-coordinate, u_k(t) − ū_k(t) = √(v_k(t)/v_k(T_m))·(u_k(T_m) − ū_k(T_m)), so a
+/// start N(ū(T_m), τ²v(T_m)) ends exactly on N(ū(eps), τ²v(eps)). rk45 at rtol = atol = 1e-5 leaves a relative
+/// error of order 1e-5 per value (1e-4 at most on the variances), three orders below the statistical tolerance.
 fn ode_options(start: Start, t_m: f64, temperature: f64) -> SampleOptions {
     SampleOptions {
         n: N,
@@ -447,7 +447,8 @@ fn likelihood_from_the_gaussian_start_is_the_exact_density() {
         }
         let sd = (sq / N_IMG as f64).sqrt();
         println!(
-            "T_m {t_m}: largest error without the Hutchinson term {worst:.2e} bits/dim (bound {det:.2e}); error sd {sd:.4} (Rademacher sd {sigma_h:.4}); Σm_k {sum_m:.2} nats; {} score evaluations",
+            "T_m {t_m}: largest error without the Hutchinson term {worst:.2e} bits/dim (bound {det:.2e}); error sd \
+             {sd:.4} (Rademacher sd {sigma_h:.4}); Σm_k {sum_m:.2} nats; {} score evaluations",
             r.score_evals
         );
         assert!(worst <= det, "T_m {t_m}: an image is {worst:e} bits/dim off, beyond {det:e}");

@@ -82,9 +82,8 @@ fn label_mistakes_are_typed_errors() {
     assert_eq!(cfg.label_index(" LOW ").unwrap(), 0);
     assert_eq!(cfg.label_index("1").unwrap(), 1);
     let valid = "0 Low, 1 High".to_string();
-    assert!(
-        matches!(cfg.label_index("Medium"), Err(Error::Label(LabelError::UnknownName { name, valid: v })) if name == "Medium" && v == valid)
-    );
+    assert!(matches!(cfg.label_index("Medium"), Err(Error::Label(LabelError::UnknownName { name, valid: v }))
+            if name == "Medium" && v == valid));
     assert!(matches!(cfg.label_index("2"), Err(Error::Label(LabelError::OutOfRange { label: 2, classes: 2 }))));
     let e = cfg.label_index("Medium").unwrap_err().to_string();
     assert!(e.contains("no class named \"Medium\"") && e.contains("0 Low, 1 High"), "{e}");

@@ -94,8 +94,8 @@ fn continuous(start: Start, t_m: Option<f64>) -> LikelihoodOptions {
 }
 
 /// The flows of the Gaussian bundles are exact, so the only errors are the ODE's, the finite differences' and
-/// f32's: measured ≤ 7e-5 bits/dim per image. Hutchinson is exact here (the Jacobian of an isotropic Gaussian's score is
-/// diagonal, and Rademacher probes give vᵀDv = tr D).
+/// f32's: measured ≤ 7e-5 bits/dim per image. Hutchinson is exact here (the Jacobian of an isotropic Gaussian's score
+/// is diagonal, and Rademacher probes give vᵀDv = tr D).
 #[test]
 fn flow_start_matches_the_exact_density_for_every_sde() {
     for name in ["gauss-ve-density", "gauss-vp-density", "gauss-subvp-density"] {
@@ -147,7 +147,11 @@ fn prior_start_matches_the_exact_density() {
         let pixels = draw_pixels(&model, 64, 9);
         let r = measure(&model, &pixels, &LikelihoodOptions { probes: 8, ..continuous(Start::Prior, None) });
         let (mean, max, se) = errors(&r, &exact_bpd(&model, &pixels));
-        println!("{name} prior, 8 probes: mean error {mean:+.4} ± {se:.4}, max |error| {max:.3} bits/dim, {} score evaluations", r.score_evals);
+        println!(
+            "{name} prior, 8 probes: mean error {mean:+.4} ± {se:.4}, max |error| {max:.3} bits/dim, {} score \
+             evaluations",
+            r.score_evals
+        );
         // Hutchinson noise: 4 standard errors of the mean over 64 images (z = 4: a reseed fails with p < 1e-4) plus
         // the 0.002 prior mismatch of VP; and never more than 0.01 whatever the noise.
         assert!(mean.abs() < 0.01 && mean.abs() < 4.0 * se + 0.002, "{name}: mean error {mean} ± {se}");

@@ -2,8 +2,8 @@
 //! error — never a panic or a hang — for a missing or wrong library and an unavailable execution provider.
 //!
 //! The library comes from ORT_DYLIB_PATH: `export ORT_DYLIB_PATH="$(bash scripts/fetch-onnxruntime.sh)"` (the
-//! pinned release; run again with `bash scripts/fetch-onnxruntime.sh --oldest` for the oldest tested). Without it every test
-//! here fails, saying so.
+//! pinned release; run again with `bash scripts/fetch-onnxruntime.sh --oldest` for the oldest tested). Without it
+//! every test here fails, saying so.
 //!
 //! Tolerances (docs/testing.md, "How tolerances are derived"). Two backends run the same f32 graph with other
 //! kernels: every dot product Σ wᵢxᵢ of length K is summed in another order (and exp/tanh/sigmoid come from other
@@ -48,7 +48,8 @@ fn ort_lib() -> PathBuf {
     match std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         Some(p) => PathBuf::from(p),
         None => panic!(
-            "ORT_DYLIB_PATH is not set: these tests need libonnxruntime. Run\n    export ORT_DYLIB_PATH=\"$(bash scripts/fetch-onnxruntime.sh)\"\n\
+            "ORT_DYLIB_PATH is not set: these tests need libonnxruntime. Run\n    \
+             export ORT_DYLIB_PATH=\"$(bash scripts/fetch-onnxruntime.sh)\"\n\
              (scripts/test.sh does this), then `cargo test --features ort`."
         ),
     }
@@ -325,7 +326,8 @@ fn wrong_path_is_backend_unavailable() {
     opts.ort.library_path = Some(PathBuf::from("/nonexistent/libonnxruntime.so"));
     let e = backend_err(&opts);
     assert!(
-        matches!(&e, Error::BackendUnavailable(m) if m.contains("does not exist") && m.contains("fetch-onnxruntime.sh")),
+        matches!(&e, Error::BackendUnavailable(m)
+            if m.contains("does not exist") && m.contains("fetch-onnxruntime.sh")),
         "{e}"
     );
 

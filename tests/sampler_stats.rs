@@ -254,9 +254,9 @@ fn vp_marginal(t: f64) -> (f64, f64) {
 }
 
 /// Denoising ends the SDE sampler on the last step's noise-free mean. With the same seed the trajectories agree up
-/// to the last step, so denoise off − denoise on is exactly that step's noise g(ε)·√h·z, h = min((T_m − ε)/(steps − 1), ε):
-/// its variance is known to 0.1% whatever the sample count, and a sampler that skips (or always applies) the
-/// denoising fails by 100%.
+/// to the last step, so denoise off − denoise on is exactly that step's noise g(ε)·√h·z,
+/// h = min((T_m − ε)/(steps − 1), ε): its variance is known to 0.1% whatever the sample count, and a sampler that
+/// skips (or always applies) the denoising fails by 100%.
 #[test]
 fn sde_denoise_removes_exactly_the_last_noise() {
     let model = load(&fixture("gauss-vp"), 1, N);

@@ -102,7 +102,8 @@ fn convergence_table() {
                 if start == Start::Flow { format!("flow start (T_m {T_M})") } else { "prior start (t = 1)".into() };
             md += &format!("\n### {} from the {from}: sd error % (mean error % of s)\n\n", kind.name().to_uppercase());
             md += &format!("Exact sampler: sd {:+.2} %.\n\n", 100.0 * exact_sd_error(&model, s));
-            md += "| solver | grid | default | 5 steps | 10 steps | 20 steps | 50 steps |\n|---|---|---|---|---|---|---|\n";
+            md += "| solver | grid | default | 5 steps | 10 steps | 20 steps | 50 steps |\n";
+            md += "|---|---|---|---|---|---|---|\n";
             for solver in [Solver::Euler, Solver::Heun, Solver::Dpmpp2m, Solver::Dpmpp2mSde, Solver::EdmHeun] {
                 for &sch in Schedule::ALL {
                     let mut row =
