@@ -81,6 +81,16 @@ MUTATIONS = {
                                "                std::mem::swap(&mut b.x, &mut b.x2);",
          "                steps::ode_derivative(sde, t, &b.x, &b.s, &mut b.d);\n"
          "                steps::axpy(&mut b.x, t_next - t, &b.d);")],
+    # Caught by euler_cannot_reach_the_budget_at_20_steps_on_any_grid: a second-order correction beats the bound
+    # that no first-order σ̃-Euler can.
+    "Euler with Heun's correction": [
+        ("src/sampler/mod.rs", "                steps::edm_step(sde, t, t_next, &b.x, &b.s, None, &mut b.x2);\n"
+                               "                std::mem::swap(&mut b.x, &mut b.x2);",
+         "                steps::edm_step(sde, t, t_next, &b.x, &b.s, None, &mut b.x2);\n"
+         "                b.d.resize(b.x.len(), 0.0);\n"
+         "                score.eval(&b.x2, t_next, &mut b.d)?;\n"
+         "                steps::edm_step(sde, t, t_next, &b.x, &b.s, Some(&b.d), &mut b.x2);\n"
+         "                std::mem::swap(&mut b.x, &mut b.x2);")],
     "dpmpp_2m_sde default steps 35 → 20": [
         ("src/sampler/options.rs", "Solver::Dpmpp2mSde => Some(35),", "Solver::Dpmpp2mSde => Some(20),")],
     "a manifest's steps apply to every solver": [
