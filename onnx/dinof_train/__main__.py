@@ -145,6 +145,8 @@ def main(argv=None) -> int:
     j = sub.add_parser("judge", help="issue 19: FD and KID on three independent feature extractors, several seeds, "
                        "bootstrap intervals, and the verdict of every pair (a claim must hold everywhere)")
     j.add_argument("--dataset", default="mnist")
+    j.add_argument("--heldout", action="store_true", help="reference set = the dataset's held-out split "
+                   "(DATASET:test, never trained on); extractors and the real-vs-real pool from DATASET:train")
     j.add_argument("--bundle", default=None, help="bundle sampled by the Rust CLI for --runs")
     j.add_argument("--runs", nargs="*", default=[], help="NAME[@BUNDLE]='extra dinof sample args' ... (samples "
                    "cached in --out; an existing file is reused)")

@@ -61,6 +61,16 @@ def split(n: int) -> dict:
     return {"a": perm[:a], "b": perm[a:a + b], "reference": perm[a + b:a + b + r], "pool": perm[a + b + r:]}
 
 
+def split_heldout(n_train: int, n_test: int) -> dict:
+    """The held-out protocol (`Judge(..., heldout=True)`) over the rows [train | test]: the reference set is every
+    held-out row, so samples are compared with images their model never saw; the extractors' disjoint splits A and B
+    (3/8 of the training rows each) and the pool (the rest: the real-vs-real level) come from the training rows."""
+    perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(SPLIT_SEED))
+    k = 3 * n_train // 8
+    return {"a": perm[:k], "b": perm[k:2 * k], "pool": perm[2 * k:],
+            "reference": torch.arange(n_train, n_train + n_test)}
+
+
 def _train(net: nn.Module, images, labels, seed: int, epochs: int = 6) -> nn.Module:
     """quality.train_classifier's deterministic loop (seeded, one thread, small random shifts) on `net`."""
     return train_classifier(images, labels, epochs=epochs, seed=seed, net=net)
@@ -81,17 +91,27 @@ def kid(f1: np.ndarray, f2: np.ndarray, k22: float | None = None) -> float:
 class Judge:
     """Extractors + reference statistics for one dataset (trained once, cached under DINOF_CACHE/judge)."""
 
-    def __init__(self, dataset: str = "mnist", quiet: bool = True, images=None, labels=None):
+    def __init__(self, dataset: str = "mnist", quiet: bool = True, images=None, labels=None, heldout: bool = False,
+                 test=None):
+        """heldout: the reference set is the dataset's held-out split (DATASET:test, or `test` = (images, labels)
+        beside images/labels as the training split), see `split_heldout`; else one split of the whole dataset."""
         from .data import cache_dir, load_dataset
 
+        base = dataset.split(":")[0]
         if images is None:
-            images, labels, _ = load_dataset(dataset)
+            images, labels, _ = load_dataset(f"{base}:train" if heldout else dataset)
+        if heldout:
+            xt, yt = test if test is not None else load_dataset(f"{base}:test")[:2]
+            self.split = split_heldout(len(images), len(xt))
+            images, labels = torch.cat([images, xt]), torch.cat([labels, yt])
+        else:
+            self.split = split(len(images))
         self.dataset, self.images, self.labels = dataset, images, labels
         self.shape = tuple(images.shape[1:])
-        self.split = split(len(images))
         classes = int(labels.max()) + 1
         h = hashlib.sha256(images.numpy().tobytes()).hexdigest()[:16]
-        path = cache_dir() / "judge" / f"{Path(dataset).name}-v{JUDGE_VERSION}-{h}.pt"
+        protocol = "-heldout" if heldout else ""
+        path = cache_dir() / "judge" / f"{Path(base).name}{protocol}-v{JUDGE_VERSION}-{h}.pt"
         self.cnn = DigitNet(self.shape[0], self.shape[1], classes)
         self.mlp = PixelMLP(int(np.prod(self.shape)), classes)
         fit = images[torch.cat([self.split["a"], self.split["b"]])].flatten(1).double()
@@ -293,7 +313,7 @@ def main_judge(a) -> int:
     verdict of every pair."""
     from .quality import sample_with_cli
 
-    judge = Judge(a.dataset, quiet=False)
+    judge = Judge(a.dataset, quiet=False, heldout=a.heldout)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     seeds = [int(s) for s in a.seeds.split(",")]
@@ -331,7 +351,7 @@ def main_judge(a) -> int:
     real = judge.real_level(n)
     names = list(results)
     verdicts = [verdict(results, x, y) for i, x in enumerate(names) for y in names[i + 1:]]
-    md = [f"{a.dataset}: n = {n} per point, seeds {seeds}, {a.bootstrap} bootstrap resamples, reference "
+    md = [f"{a.dataset}{' (held-out protocol)' if a.heldout else ''}: n = {n} per point, seeds {seeds}, {a.bootstrap} bootstrap resamples, reference "
           f"{len(judge.split['reference'])} images; extractor accuracy {judge.accuracy}", "",
           summary_table(results, real), ""] + [verdict_line(v) for v in verdicts]
     (out / "judge.md").write_text("\n".join(md) + "\n")

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from dinof_train.judge import EXTRACTORS, Judge, kid, split, verdict
+from dinof_train.judge import EXTRACTORS, Judge, kid, split, split_heldout, verdict
 from test_quality import _shapes_dataset
 
 
@@ -82,6 +82,24 @@ def test_extractors_train_on_disjoint_splits():
     s = split(10000)
     assert [len(s[k]) for k in ("a", "b", "reference", "pool")] == [2500, 2500, 3000, 2000]
     assert len(set(torch.cat(list(s.values())).tolist())) == 10000
+
+
+def test_heldout_protocol_references_only_unseen_rows(tmp_path, monkeypatch):
+    """Issue 21's FD 'to held-out sprites': the reference set is every held-out row; the extractors' splits and the
+    real-vs-real pool are disjoint parts of the training rows, so no reference image was trained on by anything."""
+    s = split_heldout(8124, 891)
+    assert [len(s[k]) for k in ("a", "b", "pool", "reference")] == [3046, 3046, 2032, 891]
+    train = torch.cat([s["a"], s["b"], s["pool"]])
+    assert sorted(train.tolist()) == list(range(8124))
+    assert s["reference"].tolist() == list(range(8124, 8124 + 891))
+    monkeypatch.setenv("DINOF_CACHE", str(tmp_path / "cache"))
+    from dinof_train.data import load_dataset
+
+    x, y, _ = load_dataset(str(_shapes_dataset(tmp_path / "shapes.npz", n=600)))
+    j = Judge("shapes", images=x[:480], labels=y[:480], heldout=True, test=(x[480:], y[480:]))
+    assert torch.equal(j.images[j.split["reference"]], x[480:])
+    assert not set(j.split["reference"].tolist()) & set(j.split["pool"].tolist())
+    assert any(p.name.startswith("shapes-heldout-") for p in (tmp_path / "cache" / "judge").iterdir())
 
 
 def test_judge_claims_only_what_holds_everywhere(judge):
