@@ -110,7 +110,10 @@ if [ $have_mono = 1 ]; then
         mcs -nologo -warnaserror -langversion:7 -target:library -out:"$g/Dinof.Editor.dll" -r:"$g/Dinof.Runtime.dll" \
             -r:"$g/Dinof.Unity.dll" -r:"$g/UnityEngine.dll" bindings/unity/Editor/*.cs >>"$g/mcs.log" 2>&1 &&
         mcs -nologo -warnaserror -langversion:7 -target:library -out:"$g/GeneratorSample.dll" -r:"$g/Dinof.Unity.dll" \
-            -r:"$g/UnityEngine.dll" "bindings/unity/Samples~/Generator/GeneratorSample.cs" >>"$g/mcs.log" 2>&1; then
+            -r:"$g/UnityEngine.dll" "bindings/unity/Samples~/Generator/GeneratorSample.cs" >>"$g/mcs.log" 2>&1 &&
+        mcs -nologo -warnaserror -langversion:7 -target:library -out:"$g/SpriteSample.dll" -r:"$g/Dinof.Unity.dll" \
+            -r:"$g/Dinof.Runtime.dll" -r:"$g/UnityEngine.dll" "bindings/unity/Samples~/Sprites/SpriteSample.cs" \
+            >>"$g/mcs.log" 2>&1; then
         part "Unity glue compiles (API stubs)" 0 "Runtime/Unity, Editor, Samples~ against tests/engines/unity-api-stubs.cs"
     else
         tail -n 20 "$g/mcs.log"
