@@ -257,7 +257,7 @@ typedef struct dinof_sample_options {
     dinof_start start;
     /**
      * Reverse steps from the start time; at most DINOF_MAX_STEPS. 0 = default: the bundle's steps for its own
-     * sampler, else the solver's measured default (dpmpp_2m 20, dpmpp_2m_sde 35, edm_heun 35, heun 45, euler 135),
+     * sampler, else the solver's measured default (dpmpp_2m 20, dpmpp_2m_sde 35, edm_heun 20, heun 45, euler 135),
      * for the predictor/corrector sampler int(N * t_start).
      */
     uint32_t steps;
@@ -844,8 +844,8 @@ typedef void (DINOF_CALL *dinof_log_fn)(dinof_log_level level, const char *messa
 #define DINOF_SOLVER_RK45 6
 
 /**
- * The solver's own grid: log-SNR for euler, dpmpp_2m and dpmpp_2m_sde, EDM for heun and edm_heun (a bundle's grid
- * when the solver is the bundle's own).
+ * The solver's own grid: log-SNR for euler, dpmpp_2m and dpmpp_2m_sde, EDM for heun, cosine for edm_heun (a
+ * bundle's grid when the solver is the bundle's own).
  */
 #define DINOF_SCHEDULE_DEFAULT 0
 
@@ -860,6 +860,11 @@ typedef void (DINOF_CALL *dinof_log_fn)(dinof_log_level level, const char *messa
  * EDM's rho = 7 sigma schedule.
  */
 #define DINOF_SCHEDULE_EDM 3
+
+/**
+ * Uniform in atan(sigma~/0.5): the cosine schedule at EDM's sigma_data.
+ */
+#define DINOF_SCHEDULE_COSINE 4
 
 /**
  * The bundle's default (else per sample).

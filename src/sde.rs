@@ -40,8 +40,16 @@ named_enum!(
         LogSnr = "logsnr",
         /// Karras et al. (EDM): uniform in σ̃^(1/ρ), ρ = 7, with σ̃ = σ/α = e^(−λ).
         Edm = "edm",
+        /// Uniform in the angle u = atan(σ̃/σ_d), σ_d = 0.5 (EDM's σ_data): σ̃ = σ_d·tan u, the cosine schedule
+        /// (Nichol & Dhariwal) scaled to σ_d. Even steps in u are what a Gaussian's trajectory needs at every
+        /// noise level (docs/solver-convergence.md).
+        Cosine = "cosine",
     }
 );
+
+/// The cosine grid's σ_d: EDM's data standard deviation for data scaled to [−1, 1]. A constant, not the bundle's
+/// data: the grid is tested on data with sd 0.1 and 0.2 (tests/solver_defaults.rs).
+pub const COSINE_SIGMA_DATA: f64 = 0.5;
 
 /// A forward SDE dx = f(t)·x dt + g(t) dW on t in [0, 1], with `n` discretisation steps and sampling cutoff `eps`.
 #[derive(Clone, Debug, PartialEq)]
@@ -244,7 +252,8 @@ impl Sde {
     }
 
     /// The fixed-step solvers' grid: `steps` intervals from t_start down to eps (steps + 1 points, both ends exact),
-    /// uniform in t, in λ, or in σ̃^(1/7) with σ̃ = e^(−λ) (EDM), mapped back to t through the SDE.
+    /// uniform in t, in λ, in σ̃^(1/7) with σ̃ = e^(−λ) (EDM), or in atan(σ̃/σ_d) (cosine), mapped back to t through
+    /// the SDE.
     pub fn schedule_grid(&self, schedule: Schedule, t_start: f64, steps: usize) -> Vec<f64> {
         assert!(steps >= 1);
         let (l0, l1) = (self.log_snr(t_start), self.log_snr(self.eps));
@@ -256,6 +265,12 @@ impl Sde {
                 const RHO: f64 = 7.0;
                 let (hi, lo) = ((-l0 / RHO).exp(), (-l1 / RHO).exp()); // σ̃^(1/ρ) at both ends
                 (0..=steps).map(|k| self.t_of_log_snr(-RHO * (hi + frac(k) * (lo - hi)).ln())).collect()
+            }
+            Schedule::Cosine => {
+                let angle = |l: f64| (-l).exp().atan2(COSINE_SIGMA_DATA);
+                let (u0, u1) = (angle(l0), angle(l1));
+                let t_of_angle = |u: f64| self.t_of_log_snr(-(COSINE_SIGMA_DATA * u.tan()).ln());
+                (0..=steps).map(|k| t_of_angle(u0 + frac(k) * (u1 - u0))).collect()
             }
         };
         grid[0] = t_start;
@@ -396,11 +411,12 @@ mod tests {
                     let g = sde.schedule_grid(sch, t0, steps);
                     assert_eq!((g.len(), g[0], g[steps]), (steps + 1, t0, sde.eps), "{:?} {sch}", sde.kind);
                     assert!(g.windows(2).all(|w| w[1] < w[0]), "{:?} {sch}: not decreasing {g:?}", sde.kind);
-                    // The variable each grid is uniform in: t, λ, or e^(−λ/7).
+                    // The variable each grid is uniform in: t, λ, e^(−λ/7), or atan(e^(−λ)/σ_d).
                     let v = |t: f64| match sch {
                         Schedule::Time => t,
                         Schedule::LogSnr => sde.log_snr(t),
                         Schedule::Edm => (-sde.log_snr(t) / 7.0).exp(),
+                        Schedule::Cosine => ((-sde.log_snr(t)).exp() / COSINE_SIGMA_DATA).atan(),
                     };
                     let d0 = v(g[1]) - v(g[0]);
                     for w in g.windows(2) {

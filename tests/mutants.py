@@ -91,6 +91,12 @@ MUTATIONS = {
          "                score.eval(&b.x2, t_next, &mut b.d)?;\n"
          "                steps::edm_step(sde, t, t_next, &b.x, &b.s, Some(&b.d), &mut b.x2);\n"
          "                std::mem::swap(&mut b.x, &mut b.x2);")],
+    # The cosine grid (issue 24): EDM Heun back on EDM's ρ = 7 grid is 4–8 % off from the prior at 20 steps, and on a
+    # cosine grid with σ_d 0.1 (the VE fixture's own data sd) 10–150 %: both caught by the 20-step test.
+    "edm_heun default grid back to EDM": [
+        ("src/sampler/options.rs", "Solver::EdmHeun => Schedule::Cosine,", "Solver::EdmHeun => Schedule::Edm,")],
+    "cosine grid σ_d 0.5 → 0.1": [("src/sde.rs", "pub const COSINE_SIGMA_DATA: f64 = 0.5;",
+                                   "pub const COSINE_SIGMA_DATA: f64 = 0.1;")],
     "dpmpp_2m_sde default steps 35 → 20": [
         ("src/sampler/options.rs", "Solver::Dpmpp2mSde => Some(35),", "Solver::Dpmpp2mSde => Some(20),")],
     "a manifest's steps apply to every solver": [

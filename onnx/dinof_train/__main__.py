@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     s.add_argument("--method", choices=["sde", "ode"], default=None)
     s.add_argument("--solver", choices=["euler", "heun", "dpmpp_2m", "dpmpp_2m_sde"], default=None,
                    help="solver (dpmpp_2m_sde samples the reverse SDE, the others the ODE)")
-    s.add_argument("--schedule", choices=["time", "logsnr", "edm"], default=None,
+    s.add_argument("--schedule", choices=["time", "logsnr", "edm", "cosine"], default=None,
                    help="ODE grid (default: the bundle's for its own solver, else the solver's own, as the runtime)")
 
     v = sub.add_parser("eval", help="flow bits/dim on held-out data and sample statistics of a bundle")

@@ -143,9 +143,14 @@ def t_of_log_snr(sde: SDE, lam: float) -> float:
     return 2.0 * big_l / (b + math.sqrt(b * b + 4.0 * a * big_l))
 
 
+# The cosine grid's σ_d (the runtime's COSINE_SIGMA_DATA, src/sde.rs): EDM's σ_data.
+COSINE_SIGMA_DATA = 0.5
+
+
 def schedule_grid(sde: SDE, schedule: str, t_start: float, steps: int) -> list[float]:
     """The ODE solvers' grid, as the runtime's Sde::schedule_grid: `steps` intervals from t_start to eps, uniform in
-    t ('time'), in λ ('logsnr') or in σ̃^(1/7) with σ̃ = e^(−λ) ('edm'), mapped back to t; both ends exact."""
+    t ('time'), in λ ('logsnr'), in σ̃^(1/7) with σ̃ = e^(−λ) ('edm') or in atan(σ̃/σ_d) ('cosine'), mapped back to
+    t; both ends exact."""
     if schedule == "time":
         return ode_grid(sde, t_start, steps)
     if steps < 1:
@@ -157,8 +162,12 @@ def schedule_grid(sde: SDE, schedule: str, t_start: float, steps: int) -> list[f
         rho = 7.0
         hi, lo = math.exp(-l0 / rho), math.exp(-l1 / rho)
         grid = [t_of_log_snr(sde, -rho * math.log(hi + k / steps * (lo - hi))) for k in range(steps + 1)]
+    elif schedule == "cosine":
+        u0, u1 = (math.atan2(math.exp(-lam), COSINE_SIGMA_DATA) for lam in (l0, l1))
+        grid = [t_of_log_snr(sde, -math.log(COSINE_SIGMA_DATA * math.tan(u0 + k / steps * (u1 - u0))))
+                for k in range(steps + 1)]
     else:
-        raise ValueError(f"unknown schedule {schedule!r} (time, logsnr, edm)")
+        raise ValueError(f"unknown schedule {schedule!r} (time, logsnr, edm, cosine)")
     grid[0], grid[steps] = t_start, sde.eps
     return grid
 

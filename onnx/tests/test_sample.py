@@ -154,7 +154,7 @@ def test_gaussian_start_python_and_rust_agree(tmp_path):
 @pytest.mark.parametrize("kind", ["ve", "vp", "subvp"])
 def test_schedule_grids_are_the_runtimes(kind):
     """As src/sde.rs's tests: λ is log(α/σ) of the marginal and t_of_log_snr its inverse; every grid has its exact
-    ends, decreases, and is uniform in its variable (t, λ, or e^(−λ/7)); the ODE solvers' default grids are the
+    ends, decreases, and is uniform in its variable (t, λ, e^(−λ/7) or atan(e^(−λ)/0.5)); the ODE solvers' default grids are the
     runtime's Solver::default_schedule."""
     sde = make_sde(kind)
     one = torch.ones(1, dtype=torch.float64)
@@ -163,7 +163,8 @@ def test_schedule_grids_are_the_runtimes(kind):
         lam = log_snr(sde, t)
         assert abs(lam - np.log(mean / std)) < 1e-12 * (1 + abs(lam))  # a few f64 roundings
         assert abs(t_of_log_snr(sde, lam) - t) < 1e-10 * (1 + t)  # closed forms, f64
-    var = {"time": lambda t: t, "logsnr": lambda t: log_snr(sde, t), "edm": lambda t: np.exp(-log_snr(sde, t) / 7)}
+    var = {"time": lambda t: t, "logsnr": lambda t: log_snr(sde, t), "edm": lambda t: np.exp(-log_snr(sde, t) / 7),
+           "cosine": lambda t: np.arctan(np.exp(-log_snr(sde, t)) / 0.5)}
     for t0 in (0.6, 1.0):
         for sch, v in var.items():
             g = schedule_grid(sde, sch, t0, 8)

@@ -83,14 +83,16 @@ pub const DINOF_SOLVER_RK45: dinof_solver = 6;
 
 /// Time grid of the fixed-step solvers (DINOF_SCHEDULE_*).
 pub type dinof_schedule = i32;
-/// The solver's own grid: log-SNR for euler, dpmpp_2m and dpmpp_2m_sde, EDM for heun and edm_heun (a bundle's grid
-/// when the solver is the bundle's own).
+/// The solver's own grid: log-SNR for euler, dpmpp_2m and dpmpp_2m_sde, EDM for heun, cosine for edm_heun (a
+/// bundle's grid when the solver is the bundle's own).
 pub const DINOF_SCHEDULE_DEFAULT: dinof_schedule = 0;
 pub const DINOF_SCHEDULE_TIME: dinof_schedule = 1;
 /// Uniform in log-SNR.
 pub const DINOF_SCHEDULE_LOGSNR: dinof_schedule = 2;
 /// EDM's rho = 7 sigma schedule.
 pub const DINOF_SCHEDULE_EDM: dinof_schedule = 3;
+/// Uniform in atan(sigma~/0.5): the cosine schedule at EDM's sigma_data.
+pub const DINOF_SCHEDULE_COSINE: dinof_schedule = 4;
 
 /// How the Langevin step size averages norms: per sample (images independent of their batch-mates) or over the
 /// batch (score_sde's behaviour) (DINOF_LANGEVIN_NORM_*).

@@ -70,7 +70,7 @@ pub struct dinof_sample_options {
     /// diffusion).
     pub start: dinof_start,
     /// Reverse steps from the start time; at most DINOF_MAX_STEPS. 0 = default: the bundle's steps for its own
-    /// sampler, else the solver's measured default (dpmpp_2m 20, dpmpp_2m_sde 35, edm_heun 35, heun 45, euler 135),
+    /// sampler, else the solver's measured default (dpmpp_2m 20, dpmpp_2m_sde 35, edm_heun 20, heun 45, euler 135),
     /// for the predictor/corrector sampler int(N * t_start).
     pub steps: u32,
     /// Which flow (or Gaussian) to start from, by its T_m (see dinof_model_info.t_m / gaussian_t_m); <= 0 =

@@ -188,7 +188,7 @@ static void test_sample_errors(dinof_model *m) {
     BAD_ENUM(predictor, 99, "predictor = 99");
     BAD_ENUM(corrector, -7, "corrector = -7");
     BAD_ENUM(solver, 7, "solver = 7");
-    BAD_ENUM(schedule, 4, "schedule = 4");
+    BAD_ENUM(schedule, 5, "schedule = 5");
     BAD_ENUM(langevin_norm, 1000000, "langevin_norm");
     BAD_ENUM(denoise, 3, "denoise = 3");
 #undef BAD_ENUM

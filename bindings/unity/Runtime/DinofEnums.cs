@@ -112,6 +112,7 @@ namespace Dinof
         Time = DinofNative.DINOF_SCHEDULE_TIME,
         Logsnr = DinofNative.DINOF_SCHEDULE_LOGSNR,
         Edm = DinofNative.DINOF_SCHEDULE_EDM,
+        Cosine = DinofNative.DINOF_SCHEDULE_COSINE,
     }
 
     /// <summary>How the Langevin step size averages norms.</summary>

@@ -246,6 +246,7 @@ namespace Dinof.Native
         public const int DINOF_SCHEDULE_TIME = 1;
         public const int DINOF_SCHEDULE_LOGSNR = 2;
         public const int DINOF_SCHEDULE_EDM = 3;
+        public const int DINOF_SCHEDULE_COSINE = 4;
 
         public const int DINOF_LANGEVIN_NORM_DEFAULT = 0;
         public const int DINOF_LANGEVIN_NORM_PER_SAMPLE = 1;
