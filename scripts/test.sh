@@ -71,3 +71,4 @@ DINOF_BIN="$target_dir/debug/dinof" bash scripts/eval-fashion.sh --quick
 
 step "Speed benchmark, quick (every configuration once, tiny sizes: a smoke test, not a measurement)"
 bash scripts/bench.sh --quick
+bash scripts/bench.sh --latency --quick
