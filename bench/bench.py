@@ -125,8 +125,11 @@ def measure_latency(a, backend: str, threads: int, env, tmp) -> dict:
     first image = the whole `dinof sample --n 1` process (load, the start, every step, the write); per image = the
     CLI's own sampling time of `--latency-n` images at batch 1 over their number (the load excluded)."""
     npy = str(Path(tmp) / f"lat-{backend}-{threads}.npy")
+    # A class-conditional bundle needs a label: the first class (the cost does not depend on which).
+    classes = json.loads((Path(a.bundle) / "dinof.json").read_text()).get("classes", 0)
+    label = ["--labels", "0"] if classes else []
     argv = lambda n: [a.dinof, "sample", "--bundle", a.bundle, "--n", str(n), "--batch-size", "1", "--seed",
-                      str(a.seed), "--threads", str(threads), "--backend", backend, "--out", npy, "--quiet"]
+                      str(a.seed), "--threads", str(threads), "--backend", backend, "--out", npy, "--quiet"] + label
     load0 = os.getloadavg()[0]
     first = run_process(argv(1), env)
     many = run_process(argv(a.latency_n), env)
